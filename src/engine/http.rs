@@ -1,0 +1,300 @@
+//! One TCP connection served by hyper's HTTP/1.1 server, and the service that answers each
+//! request: rate limit, WebSocket upgrade, connection-required mode, routing, body collection,
+//! the host's handler, default headers, the response filter.
+
+use crate::engine::limits::{Activity, Timed};
+use crate::engine::request::Request;
+use crate::engine::response::Response;
+use crate::engine::router::normalize_path;
+use crate::engine::server::{ErrorType, Shared};
+use crate::engine::ws;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{HeaderMap, HeaderValue, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
+use hyper::http::request::Parts;
+use hyper::service::service_fn;
+use hyper::{Method, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+
+pub type HttpResponse = hyper::Response<Full<Bytes>>;
+
+const RESPONSE_TYPE: &str = "x-server-response-type";
+
+/// Spawns the task serving one accepted connection.
+pub fn spawn_connection(shared: &Arc<Shared>, stream: tokio::net::TcpStream, peer: SocketAddr) {
+    let limits = shared.limits.read().clone();
+    let open = shared.active.load(Ordering::Acquire);
+    if limits.max_connections > 0 && open >= limits.max_connections {
+        shared.log.debug(|| format!("refused {peer}: {open} connections open (max)"));
+        tokio::spawn(async move {
+            let mut stream = stream;
+            let body = "Too many connections. Try again later.";
+            let msg = format!(
+                "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n\
+                 Content-Length: {}\r\nConnection: close\r\nRetry-After: 1\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = tokio::time::timeout(Duration::from_secs(2), stream.write_all(msg.as_bytes())).await;
+            let _ = stream.shutdown().await;
+        });
+        return;
+    }
+    let guard = shared.enter();
+    let conn_id = shared.next_conn_id.fetch_add(1, Ordering::Relaxed) + 1;
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        let _guard = guard;
+        stream.set_nodelay(true).ok();
+        shared.log.debug(|| format!("conn {conn_id}: open from {peer}"));
+        let activity = Arc::new(Activity::default());
+        activity.last_ms.store(shared.clock.now_ms(), Ordering::Relaxed);
+        let io = TokioIo::new(Timed { inner: stream, activity: activity.clone(), clock: shared.clock });
+        let svc = {
+            let shared = shared.clone();
+            let activity = activity.clone();
+            service_fn(move |req| {
+                let shared = shared.clone();
+                let activity = activity.clone();
+                async move {
+                    activity.busy.fetch_add(1, Ordering::AcqRel);
+                    let res = handle(&shared, conn_id, peer, req).await;
+                    activity.busy.fetch_sub(1, Ordering::AcqRel);
+                    Ok::<_, Infallible>(res)
+                }
+            })
+        };
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.idle_timeout)
+            .max_buf_size(limits.max_header_bytes)
+            .pipeline_flush(true);
+        let conn = builder.serve_connection(io, svc).with_upgrades();
+        tokio::pin!(conn);
+        let mut stopping = shared.stopping.subscribe();
+        let mut graceful = *stopping.borrow();
+        if graceful {
+            conn.as_mut().graceful_shutdown();
+        }
+        let idle_ms = limits.idle_timeout.as_millis() as u64;
+        let reason = loop {
+            let last = activity.last_ms.load(Ordering::Relaxed);
+            let due = Duration::from_millis((last + idle_ms).saturating_sub(shared.clock.now_ms()));
+            tokio::select! {
+                res = conn.as_mut() => break match res {
+                    Ok(()) => "closed".to_string(),
+                    Err(e) => format!("closed: {e}"),
+                },
+                _ = stopping.changed(), if !graceful => {
+                    graceful = true;
+                    conn.as_mut().graceful_shutdown();
+                }
+                _ = tokio::time::sleep(due) => {
+                    let now = shared.clock.now_ms();
+                    let quiet = now.saturating_sub(activity.last_ms.load(Ordering::Relaxed));
+                    if quiet >= idle_ms && activity.busy.load(Ordering::Acquire) == 0 {
+                        break format!("idle for {quiet} ms, closed");
+                    }
+                    if quiet >= idle_ms {
+                        // A handler is still working: look again after another period.
+                        activity.last_ms.store(now, Ordering::Relaxed);
+                    }
+                }
+            }
+        };
+        shared.log.debug(|| format!("conn {conn_id}: {reason}"));
+    });
+}
+
+fn text(status: u16, body: &'static str, kind: &'static str) -> Response {
+    let mut res = Response::new();
+    res.status = status;
+    res.headers.push((CONTENT_TYPE, HeaderValue::from_static("text/plain")));
+    res.headers.push((RESPONSE_TYPE.parse().unwrap(), HeaderValue::from_static(kind)));
+    res.body = Bytes::from_static(body.as_bytes());
+    res
+}
+
+/// Luminova's answer for an error type, passed through the host's error hook.
+pub fn error_response(shared: &Shared, req: &Request, kind: ErrorType) -> Response {
+    let (status, body, name) = kind.defaults();
+    let mut res = text(status, body, name);
+    res.touched = false;
+    let hook = shared.on_error.read().clone();
+    if let Some(hook) = hook {
+        let mut custom = Response::new();
+        let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            hook.on_error(req, kind, &mut custom)
+        }));
+        if ok.is_ok() && custom.touched && custom.poisoned.is_none() {
+            return custom;
+        }
+        if let Some(why) = custom.poisoned {
+            shared.log.debug(|| format!("error hook gave an invalid response ({why})"));
+        }
+    }
+    res
+}
+
+fn bare_request(parts: Parts, peer: SocketAddr, conn_id: u64) -> Request {
+    Request::new(parts, Bytes::new(), peer, conn_id, u32::MAX, "", &[], Arc::from(Vec::new()))
+}
+
+async fn handle(
+    shared: &Arc<Shared>,
+    conn_id: u64,
+    peer: SocketAddr,
+    req: hyper::Request<Incoming>,
+) -> HttpResponse {
+    shared.log.debug(|| format!("conn {conn_id}: {} {} {:?}", req.method(), req.uri(), req.version()));
+    let ip = peer.ip();
+    if let Err(retry_after) = shared.rate.check(ip, shared.clock.now_ms()) {
+        let (parts, _) = req.into_parts();
+        let r = bare_request(parts, peer, conn_id);
+        let mut res = error_response(shared, &r, ErrorType::RequestLimit);
+        res.headers.push((RETRY_AFTER, HeaderValue::from(retry_after)));
+        return finish(shared, &r, res);
+    }
+
+    if shared.ws_enabled.load(Ordering::Relaxed) && ws::is_upgrade(&req) {
+        return ws::upgrade(shared, conn_id, peer, req);
+    }
+
+    let (parts, body) = req.into_parts();
+    let path = normalize_path(parts.uri.path()).into_owned();
+
+    if shared.connection_required.load(Ordering::Relaxed) {
+        let is = |p: &str| path == p || path.starts_with(&format!("{p}/"));
+        if parts.method == Method::GET && is("/connect") {
+            shared.connected.on(ip);
+        } else if parts.method == Method::GET && is("/disconnect") {
+            shared.connected.off(ip);
+        } else if !shared.connected.contains(&ip) {
+            let r = bare_request(parts, peer, conn_id);
+            let res = error_response(shared, &r, ErrorType::NotConnected);
+            return finish(shared, &r, res);
+        }
+    }
+
+    let found = {
+        let routes = shared.routes.read();
+        routes
+            .find(&parts.method, &path)
+            .map(|(route, caps)| (route.id, route.handler.clone(), caps, route.pattern.names().clone()))
+    };
+    let Some((route_id, handler, caps, names)) = found else {
+        let r = bare_request(parts, peer, conn_id);
+        let res = match builtin(shared, &r.head.method, &path) {
+            Some(res) => res,
+            None => error_response(shared, &r, ErrorType::NotFound),
+        };
+        return finish(shared, &r, res);
+    };
+
+    let body = match read_body(shared, &parts.headers, body).await {
+        Ok(b) => b,
+        Err(kind) => {
+            let r = bare_request(parts, peer, conn_id);
+            let mut res = error_response(shared, &r, kind);
+            // The unread rest of the body makes the connection unusable.
+            res.headers.push((CONNECTION, HeaderValue::from_static("close")));
+            return finish(shared, &r, res);
+        }
+    };
+
+    let request = Request::new(parts, body, peer, conn_id, route_id, &path, &caps, names);
+    let mut res = Response::new();
+    let outcome =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler.handle(&request, &mut res)));
+    let res = match (outcome, res.poisoned.take()) {
+        (Err(_), _) => {
+            shared.log.debug(|| format!("conn {conn_id}: handler panicked; answering 500"));
+            error_response(shared, &request, ErrorType::ServerError)
+        }
+        (Ok(()), Some(why)) => {
+            shared.log.debug(|| format!("conn {conn_id}: invalid response from handler: {why}"));
+            error_response(shared, &request, ErrorType::ServerError)
+        }
+        (Ok(()), None) if !res.touched => text(200, "Hello world!", "DEFAULT"),
+        (Ok(()), None) => res,
+    };
+    finish(shared, &request, res)
+}
+
+/// Answers of the engine itself when no route matched: connect/disconnect in
+/// connection-required mode.
+fn builtin(shared: &Shared, method: &Method, path: &str) -> Option<Response> {
+    if !shared.connection_required.load(Ordering::Relaxed) || method != Method::GET {
+        return None;
+    }
+    let is = |p: &str| path == p || path.starts_with(&format!("{p}/"));
+    if is("/connect") {
+        Some(text(200, "Client successfully connected.", "CONNECTED"))
+    } else if is("/disconnect") {
+        Some(text(200, "Client successfully disconnected.", "DISCONNECTED"))
+    } else {
+        None
+    }
+}
+
+async fn read_body(shared: &Shared, headers: &HeaderMap, body: Incoming) -> Result<Bytes, ErrorType> {
+    let max = shared.limits.read().max_body_bytes;
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        // Refused before reading: no `100 Continue` is sent for it.
+        return Err(ErrorType::PayloadTooLarge);
+    }
+    if declared == Some(0) {
+        return Ok(Bytes::new());
+    }
+    match Limited::new(body, max).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+            Err(ErrorType::PayloadTooLarge)
+        }
+        Err(_) => Err(ErrorType::BadRequest),
+    }
+}
+
+/// Default headers, the response filter, and the conversion to hyper's type.
+pub fn finish(shared: &Shared, req: &Request, mut res: Response) -> HttpResponse {
+    let filter = shared.on_response.read().clone();
+    if let Some(filter) = filter {
+        let before = res.status;
+        let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| filter.filter(req, &mut res)));
+        if ok.is_err() || res.poisoned.is_some() {
+            shared.log.debug(|| "response filter failed; answering 500".into());
+            let (s, b, n) = ErrorType::ServerError.defaults();
+            res = text(s, b, n);
+        } else if res.status == 0 {
+            res.status = before;
+        }
+    }
+    let mut out = hyper::Response::new(Full::new(res.body));
+    *out.status_mut() = StatusCode::from_u16(res.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = out.headers_mut();
+    for (name, value) in shared.default_headers.read().iter() {
+        headers.insert(name.clone(), value.clone());
+    }
+    let mut seen: Vec<&hyper::header::HeaderName> = Vec::with_capacity(res.headers.len());
+    for (name, value) in &res.headers {
+        if seen.contains(&name) {
+            headers.append(name.clone(), value.clone());
+        } else {
+            headers.insert(name.clone(), value.clone());
+            seen.push(name);
+        }
+    }
+    shared.log.debug(|| format!("conn {}: -> {}", req.conn_id, out.status()));
+    out
+}

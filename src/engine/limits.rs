@@ -1,0 +1,171 @@
+//! Per-client-IP limits (rate limit, connection-required mode) and the activity clock that the
+//! idle timeout reads.
+
+use parking_lot::Mutex;
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// Milliseconds since the engine's epoch; cheap (vDSO) and monotonic.
+#[derive(Clone, Copy)]
+pub struct Clock(Instant);
+
+impl Clock {
+    pub fn new() -> Clock {
+        Clock(Instant::now())
+    }
+    #[inline]
+    pub fn now_ms(&self) -> u64 {
+        self.0.elapsed().as_millis() as u64
+    }
+}
+
+/// Fixed-window counter per client IP: at most `max` requests per `window`, then 429 with
+/// Retry-After (the seconds left in the window). Off while `max` is 0, which is the default: see
+/// the README for why we do not copy Luminova's always-on 100/60 s.
+#[derive(Default)]
+pub struct RateLimiter {
+    max: AtomicU32,
+    window_ms: AtomicU64,
+    table: Mutex<HashMap<IpAddr, (u64, u32)>>,
+}
+
+impl RateLimiter {
+    pub fn configure(&self, max: u32, window_ms: u64) {
+        self.max.store(max, Ordering::Relaxed);
+        self.window_ms.store(window_ms.max(1), Ordering::Relaxed);
+        self.table.lock().clear();
+    }
+
+    /// Counts one request; `Err(retry_after_seconds)` when over the limit.
+    pub fn check(&self, ip: IpAddr, now_ms: u64) -> Result<(), u64> {
+        let max = self.max.load(Ordering::Relaxed);
+        if max == 0 {
+            return Ok(());
+        }
+        let window = self.window_ms.load(Ordering::Relaxed);
+        let mut table = self.table.lock();
+        if table.len() > 65_536 {
+            table.retain(|_, (start, _)| now_ms.saturating_sub(*start) < window);
+        }
+        let entry = table.entry(ip).or_insert((now_ms, 0));
+        if now_ms.saturating_sub(entry.0) >= window {
+            *entry = (now_ms, 0);
+        }
+        if entry.1 >= max {
+            let left_ms = window.saturating_sub(now_ms - entry.0);
+            return Err(left_ms.div_ceil(1000).max(1));
+        }
+        entry.1 += 1;
+        Ok(())
+    }
+}
+
+/// Client IPs marked connected (`GET /connect`, `hs_client_on`).
+#[derive(Default)]
+pub struct Connected(Mutex<HashSet<IpAddr>>);
+
+impl Connected {
+    pub fn on(&self, ip: IpAddr) {
+        self.0.lock().insert(ip);
+    }
+    pub fn off(&self, ip: IpAddr) -> bool {
+        self.0.lock().remove(&ip)
+    }
+    pub fn contains(&self, ip: &IpAddr) -> bool {
+        self.0.lock().contains(ip)
+    }
+}
+
+/// Per-connection activity: the last time a byte moved, and whether a request is being handled
+/// (a slow handler does not make its connection idle).
+#[derive(Default)]
+pub struct Activity {
+    pub last_ms: AtomicU64,
+    pub busy: AtomicU32,
+}
+
+/// Wraps a socket and stamps `Activity` on every read and write that moves bytes.
+pub struct Timed<T> {
+    pub inner: T,
+    pub activity: Arc<Activity>,
+    pub clock: Clock,
+}
+
+impl<T> Timed<T> {
+    fn stamp(&self) {
+        self.activity.last_ms.store(self.clock.now_ms(), Ordering::Relaxed);
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Timed<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.stamp();
+        }
+        r
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Timed<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write(cx, data);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            self.stamp();
+        }
+        r
+    }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            self.stamp();
+        }
+        r
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limit_window() {
+        let r = RateLimiter::default();
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        assert!(r.check(ip, 0).is_ok(), "off by default");
+        r.configure(2, 10_000);
+        assert!(r.check(ip, 0).is_ok());
+        assert!(r.check(ip, 1).is_ok());
+        assert_eq!(r.check(ip, 2_500), Err(8));
+        assert!(r.check("::1".parse().unwrap(), 2_500).is_ok(), "per IP");
+        assert!(r.check(ip, 10_000).is_ok(), "new window");
+    }
+}

@@ -1,0 +1,133 @@
+//! The response a handler fills in. Nonsense from the host (a status outside 100-999, a header
+//! that is not valid HTTP, a raw response that does not parse) poisons it: the client gets a 500
+//! and a debug line says why, and the handler's call returns an error.
+
+use crate::engine::error::{Error, Result};
+use crate::engine::raw_response;
+use bytes::Bytes;
+use hyper::header::{HeaderName, HeaderValue, CONTENT_LENGTH, TRANSFER_ENCODING};
+
+#[derive(Default)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub body: Bytes,
+    /// Set once the host wrote anything; an untouched response becomes Luminova's DEFAULT.
+    pub touched: bool,
+    /// Why the response must become a 500.
+    pub poisoned: Option<String>,
+}
+
+impl Response {
+    pub fn new() -> Response {
+        Response { status: 200, ..Default::default() }
+    }
+
+    /// Marks the response as invalid (it becomes a 500) and returns the error for the caller.
+    pub fn poison<T>(&mut self, msg: String) -> Result<T> {
+        self.touched = true;
+        self.poisoned.get_or_insert(msg.clone());
+        Err(Error::invalid(msg))
+    }
+
+    pub fn set_status(&mut self, status: i64) -> Result<()> {
+        if !(100..=999).contains(&status) {
+            return self.poison(format!("status {status} is outside 100-999"));
+        }
+        self.touched = true;
+        self.status = status as u16;
+        Ok(())
+    }
+
+    /// Adds a header field (several of one name are all sent). Content-Length and
+    /// Transfer-Encoding are ignored: the engine frames the body itself.
+    pub fn add_header(&mut self, name: &[u8], value: &[u8]) -> Result<()> {
+        let name = match HeaderName::from_bytes(name) {
+            Ok(n) => n,
+            Err(_) => {
+                return self.poison(format!(
+                    "invalid header name '{}'",
+                    String::from_utf8_lossy(name)
+                ))
+            }
+        };
+        let value = match HeaderValue::from_bytes(value) {
+            Ok(v) => v,
+            Err(_) => return self.poison(format!("invalid value for header '{name}'")),
+        };
+        self.touched = true;
+        if name != CONTENT_LENGTH && name != TRANSFER_ENCODING {
+            self.headers.push((name, value));
+        }
+        Ok(())
+    }
+
+    /// Parses a block of `Name: value` lines separated by `\r\n` or `\n`.
+    pub fn add_header_block(&mut self, block: &[u8]) -> Result<()> {
+        for line in block.split(|&b| b == b'\n') {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if line.is_empty() {
+                continue;
+            }
+            let Some(colon) = line.iter().position(|&b| b == b':') else {
+                return self.poison(format!(
+                    "header line without ':' ('{}')",
+                    String::from_utf8_lossy(line)
+                ));
+            };
+            let value = line[colon + 1..].trim_ascii();
+            self.add_header(&line[..colon], value)?;
+        }
+        Ok(())
+    }
+
+    pub fn set_body(&mut self, body: Bytes) {
+        self.touched = true;
+        self.body = body;
+    }
+
+    /// Replaces the whole response by a parsed raw HTTP response.
+    pub fn set_raw(&mut self, raw: &[u8]) -> Result<()> {
+        let parsed = match raw_response::parse(raw) {
+            Ok(p) => p,
+            Err(e) => return self.poison(e.message),
+        };
+        self.headers.clear();
+        self.set_status(parsed.status as i64)?;
+        for (n, v) in parsed.headers {
+            self.add_header(n.as_bytes(), v)?;
+        }
+        self.body = Bytes::copy_from_slice(parsed.body);
+        Ok(())
+    }
+
+    /// The first value of a header the host set.
+    pub fn header(&self, name: &str) -> Option<&HeaderValue> {
+        self.headers.iter().find(|(n, _)| n.as_str().eq_ignore_ascii_case(name)).map(|(_, v)| v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nonsense_poisons() {
+        let mut r = Response::new();
+        assert!(r.set_status(42).is_err());
+        assert!(r.poisoned.is_some());
+        let mut r = Response::new();
+        assert!(r.add_header(b"Bad Name", b"x").is_err());
+        let mut r = Response::new();
+        assert!(r.set_raw(b"garbage").is_err());
+        assert!(r.poisoned.is_some());
+    }
+
+    #[test]
+    fn header_block_and_framing_headers() {
+        let mut r = Response::new();
+        r.add_header_block(b"Content-Type: text/plain\r\nContent-Length: 99\nX-A:  b \r\n").unwrap();
+        assert_eq!(r.headers.len(), 2);
+        assert_eq!(r.header("x-a").unwrap(), "b");
+    }
+}

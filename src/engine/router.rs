@@ -1,0 +1,235 @@
+//! Route patterns, compiled once at registration.
+//!
+//! Luminova's rule: the pattern becomes `'/' . trim($pattern, '/')`, every `/{name}` segment becomes
+//! a lazy capture `(.*?)`, and the whole is anchored (`#^...$#`) against the request path with the
+//! query removed, also normalised to `'/' . trim($path, '/')`. We keep that, name the captures,
+//! and wrap the body in a group so that an alternation (`a|b`) stays anchored on both ends.
+
+use crate::engine::error::{Error, ErrorKind, Result};
+use hyper::Method;
+use regex::Regex;
+use std::sync::Arc;
+
+/// A compiled pattern: the regex plus the names of its capture groups (None for unnamed ones).
+pub struct Pattern {
+    regex: Regex,
+    names: Arc<[Option<Box<str>>]>,
+    source: Box<str>,
+}
+
+fn is_ident(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c == '_' || c.is_ascii_alphabetic())
+        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
+}
+
+/// Trims `/` from both ends and puts back one leading `/`: Luminova's path normalisation.
+pub fn normalize_path(path: &str) -> std::borrow::Cow<'_, str> {
+    let trimmed = path.trim_matches('/');
+    if trimmed.len() + 1 == path.len() && path.starts_with('/') {
+        std::borrow::Cow::Borrowed(path)
+    } else {
+        std::borrow::Cow::Owned(format!("/{trimmed}"))
+    }
+}
+
+impl Pattern {
+    pub fn compile(pattern: &str) -> Result<Pattern> {
+        let body = format!("/{}", pattern.trim_matches('/'));
+        // Replace `/{name}` with `/(?P<name>.*?)`; braces that are not an identifier (`{2,3}`)
+        // are regex quantifiers and stay as they are.
+        let mut re = String::with_capacity(body.len() + 16);
+        re.push_str("^(?:");
+        let mut rest = body.as_str();
+        while let Some(pos) = rest.find("/{") {
+            let after = &rest[pos + 2..];
+            match after.find('}') {
+                Some(end) if is_ident(&after[..end]) => {
+                    re.push_str(&rest[..pos]);
+                    re.push_str("/(?P<");
+                    re.push_str(&after[..end]);
+                    re.push_str(">.*?)");
+                    rest = &after[end + 1..];
+                }
+                _ => {
+                    re.push_str(&rest[..pos + 2]);
+                    rest = after;
+                }
+            }
+        }
+        re.push_str(rest);
+        re.push_str(")$");
+        let regex = Regex::new(&re).map_err(|e| {
+            Error::new(
+                ErrorKind::Pattern,
+                format!("invalid route pattern '{pattern}' (as regex '{re}'): {e}"),
+            )
+        })?;
+        let names: Arc<[Option<Box<str>>]> = regex
+            .capture_names()
+            .skip(1)
+            .map(|n| n.map(Box::from))
+            .collect();
+        Ok(Pattern { regex, names, source: pattern.into() })
+    }
+
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Matches a normalised path; on success returns the byte ranges of every capture group
+    /// (an unmatched optional group is an empty range at 0).
+    pub fn matches(&self, path: &str) -> Option<Vec<(usize, usize)>> {
+        if self.names.is_empty() {
+            return self.regex.is_match(path).then(Vec::new);
+        }
+        let caps = self.regex.captures(path)?;
+        Some(
+            (1..caps.len())
+                .map(|i| caps.get(i).map_or((0, 0), |m| (m.start(), m.end())))
+                .collect(),
+        )
+    }
+
+    pub fn names(&self) -> &Arc<[Option<Box<str>>]> {
+        &self.names
+    }
+}
+
+/// Which methods a route answers.
+pub enum Methods {
+    Any,
+    List(Vec<Method>),
+}
+
+impl Methods {
+    /// Parses `"GET|POST"`, `"ALL"` or `"*"` (case-insensitive, spaces ignored).
+    pub fn parse(spec: &str) -> Result<Methods> {
+        let mut list = Vec::new();
+        for token in spec.split('|').map(str::trim) {
+            if token.is_empty() {
+                continue;
+            }
+            if token == "*" || token.eq_ignore_ascii_case("ALL") {
+                return Ok(Methods::Any);
+            }
+            let method = Method::from_bytes(token.to_ascii_uppercase().as_bytes())
+                .map_err(|_| Error::invalid(format!("invalid HTTP method '{token}' in '{spec}'")))?;
+            list.push(method);
+        }
+        if list.is_empty() {
+            return Err(Error::invalid(format!("no HTTP method in '{spec}'")));
+        }
+        Ok(Methods::List(list))
+    }
+
+    fn accepts(&self, method: &Method) -> bool {
+        match self {
+            Methods::Any => true,
+            // HEAD is answered by the GET route (hyper drops the body).
+            Methods::List(list) => {
+                list.iter().any(|m| m == method || (*method == Method::HEAD && *m == Method::GET))
+            }
+        }
+    }
+}
+
+pub struct Route<H> {
+    pub id: u32,
+    pub methods: Methods,
+    pub pattern: Pattern,
+    pub handler: H,
+}
+
+/// Routes in registration order. Lookup follows Luminova: routes naming the request's method
+/// first, then the ALL routes; within each group the first registered match wins.
+pub struct Router<H> {
+    routes: Vec<Route<H>>,
+}
+
+impl<H> Default for Router<H> {
+    fn default() -> Self {
+        Router { routes: Vec::new() }
+    }
+}
+
+impl<H> Router<H> {
+    pub fn add(&mut self, id: u32, methods: Methods, pattern: Pattern, handler: H) {
+        self.routes.push(Route { id, methods, pattern, handler });
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.routes.is_empty()
+    }
+
+    pub fn find(&self, method: &Method, path: &str) -> Option<(&Route<H>, Vec<(usize, usize)>)> {
+        let specific = self
+            .routes
+            .iter()
+            .filter(|r| matches!(r.methods, Methods::List(_)) && r.methods.accepts(method));
+        let any = self.routes.iter().filter(|r| matches!(r.methods, Methods::Any));
+        specific
+            .chain(any)
+            .find_map(|r| r.pattern.matches(path).map(|caps| (r, caps)))
+    }
+
+    pub fn get(&self, id: u32) -> Option<&Route<H>> {
+        self.routes.iter().find(|r| r.id == id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caps<'a>(p: &Pattern, path: &'a str) -> Option<Vec<&'a str>> {
+        p.matches(path).map(|v| v.into_iter().map(|(a, b)| &path[a..b]).collect())
+    }
+
+    #[test]
+    fn luminova_patterns() {
+        let p = Pattern::compile("/user/{id}").unwrap();
+        assert_eq!(caps(&p, "/user/42"), Some(vec!["42"]));
+        assert_eq!(p.names()[0].as_deref(), Some("id"));
+        assert_eq!(caps(&p, "/users/42"), None);
+        let ws = Pattern::compile("/ws(?:/.*)?").unwrap();
+        assert!(ws.matches("/ws").is_some());
+        assert!(ws.matches("/ws/room/1").is_some());
+        assert!(ws.matches("/wsx").is_none());
+        let root = Pattern::compile("/").unwrap();
+        assert!(root.matches("/").is_some());
+        assert!(root.matches("/a").is_none());
+        let alt = Pattern::compile("a|b").unwrap();
+        assert!(alt.matches("/a").is_some() && alt.matches("/ab").is_none());
+        let q = Pattern::compile("/n/\\d{2,3}").unwrap();
+        assert!(q.matches("/n/123").is_some() && q.matches("/n/1").is_none());
+    }
+
+    #[test]
+    fn invalid_pattern_is_refused_with_its_text() {
+        let err = Pattern::compile("/bad/(").err().unwrap();
+        assert_eq!(err.kind, ErrorKind::Pattern);
+        assert!(err.message.contains("/bad/("), "{}", err.message);
+    }
+
+    #[test]
+    fn normalisation() {
+        assert_eq!(normalize_path("/a/b/"), "/a/b");
+        assert_eq!(normalize_path("//a"), "/a");
+        assert_eq!(normalize_path("/"), "/");
+        assert_eq!(normalize_path(""), "/");
+        assert!(matches!(normalize_path("/a/b"), std::borrow::Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn method_routes_before_all_and_head_uses_get() {
+        let mut r = Router::default();
+        r.add(0, Methods::Any, Pattern::compile("/x").unwrap(), "any");
+        r.add(1, Methods::parse("get|post").unwrap(), Pattern::compile("/x").unwrap(), "get");
+        assert_eq!(r.find(&Method::GET, "/x").unwrap().0.handler, "get");
+        assert_eq!(r.find(&Method::HEAD, "/x").unwrap().0.handler, "get");
+        assert_eq!(r.find(&Method::DELETE, "/x").unwrap().0.handler, "any");
+        assert!(Methods::parse("GE T").is_err());
+        assert!(Methods::parse("").is_err());
+    }
+}

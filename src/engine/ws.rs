@@ -1,0 +1,405 @@
+//! WebSocket: the upgrade handshake (RFC 6455 §4.2), one task per client, and the hub through
+//! which any thread sends, broadcasts and closes.
+//!
+//! Memory per idle client is kept small on purpose: tungstenite's read buffer starts at 4 KiB
+//! (not 128 KiB), the outgoing queue allocates only when used, and no per-client timer exists
+//! (the client task sleeps on one deadline).
+
+use crate::engine::config::WS_READ_BUFFER;
+use crate::engine::error::{Error, ErrorKind, Result};
+use crate::engine::http::{error_response, finish, HttpResponse};
+use crate::engine::request::Request;
+use crate::engine::router::normalize_path;
+use crate::engine::server::{ErrorType, Shared};
+use crate::engine::WsHandler;
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_VERSION, UPGRADE};
+use hyper::{Method, StatusCode};
+use hyper_util::rt::TokioIo;
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use hyper::header::HeaderName;
+use tokio::sync::{mpsc, Notify};
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::WebSocketStream;
+
+/// What other threads hand to a client's task.
+pub enum Outgoing {
+    Message(Message),
+    Close(u16, String),
+}
+
+struct Client {
+    tx: mpsc::Sender<Outgoing>,
+    kill: Arc<Notify>,
+    route_id: u32,
+    peer: SocketAddr,
+    path: Box<str>,
+}
+
+/// Information about a connected client, for listings.
+#[derive(Debug, Clone)]
+pub struct ClientInfo {
+    pub id: u64,
+    pub route_id: u32,
+    pub peer: SocketAddr,
+    pub path: String,
+}
+
+/// The connected clients. The lock is held only to look up or copy senders, never while a
+/// callback runs, so sending from inside a callback cannot deadlock.
+#[derive(Default)]
+pub struct Hub {
+    clients: Mutex<HashMap<u64, Client>>,
+}
+
+/// Close codes a server may send (RFC 6455 §7.4): 1000-1003, 1007-1014, 3000-4999.
+pub fn valid_close_code(code: u16) -> bool {
+    matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
+}
+
+impl Hub {
+    fn offer(client: &Client, msg: Outgoing) -> std::result::Result<(), bool> {
+        match client.tx.try_send(msg) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                // A client that does not read must not hold memory or slow the others.
+                client.kill.notify_one();
+                Err(true)
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(false),
+        }
+    }
+
+    pub fn send(&self, id: u64, msg: Message) -> Result<()> {
+        let clients = self.clients.lock();
+        let client = clients
+            .get(&id)
+            .ok_or_else(|| Error::not_found(format!("no WebSocket client with id {id}")))?;
+        match Self::offer(client, Outgoing::Message(msg)) {
+            Ok(()) => Ok(()),
+            Err(true) => Err(Error::new(
+                ErrorKind::Full,
+                format!("client {id} does not read; its send queue is full, it is being dropped"),
+            )),
+            Err(false) => Err(Error::not_found(format!("WebSocket client {id} is closing"))),
+        }
+    }
+
+    /// Queues `msg` for every client (of `route` when given) except `except`; returns how many
+    /// got it.
+    pub fn broadcast(&self, msg: Message, except: Option<u64>, route: Option<u32>) -> usize {
+        let clients = self.clients.lock();
+        let mut n = 0;
+        for (id, client) in clients.iter() {
+            if Some(*id) == except || route.is_some_and(|r| r != client.route_id) {
+                continue;
+            }
+            if Self::offer(client, Outgoing::Message(msg.clone())).is_ok() {
+                n += 1;
+            }
+        }
+        n
+    }
+
+    pub fn close(&self, id: u64, code: u16, reason: &str) -> Result<()> {
+        if !valid_close_code(code) {
+            return Err(Error::invalid(format!("close code {code} may not be sent (RFC 6455 7.4)")));
+        }
+        if reason.len() > 123 {
+            return Err(Error::invalid("close reason is longer than 123 bytes"));
+        }
+        let clients = self.clients.lock();
+        let client = clients
+            .get(&id)
+            .ok_or_else(|| Error::not_found(format!("no WebSocket client with id {id}")))?;
+        if client.tx.try_send(Outgoing::Close(code, reason.to_string())).is_err() {
+            client.kill.notify_one();
+        }
+        Ok(())
+    }
+
+    pub fn count(&self, route: Option<u32>) -> usize {
+        let clients = self.clients.lock();
+        match route {
+            None => clients.len(),
+            Some(r) => clients.values().filter(|c| c.route_id == r).count(),
+        }
+    }
+
+    pub fn list(&self, route: Option<u32>) -> Vec<ClientInfo> {
+        let clients = self.clients.lock();
+        let mut v: Vec<ClientInfo> = clients
+            .iter()
+            .filter(|(_, c)| route.is_none_or(|r| r == c.route_id))
+            .map(|(id, c)| ClientInfo { id: *id, route_id: c.route_id, peer: c.peer, path: c.path.to_string() })
+            .collect();
+        v.sort_by_key(|c| c.id);
+        v
+    }
+
+    pub fn info(&self, id: u64) -> Option<ClientInfo> {
+        let clients = self.clients.lock();
+        clients
+            .get(&id)
+            .map(|c| ClientInfo { id, route_id: c.route_id, peer: c.peer, path: c.path.to_string() })
+    }
+}
+
+pub fn is_upgrade<B>(req: &hyper::Request<B>) -> bool {
+    let has_token = |name, token: &str| {
+        req.headers().get_all(name).iter().any(|v| {
+            v.to_str()
+                .map(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+                .unwrap_or(false)
+        })
+    };
+    has_token(UPGRADE, "websocket") && has_token(CONNECTION, "upgrade")
+}
+
+fn plain(status: StatusCode, body: &'static str, kind: &'static str) -> crate::engine::Response {
+    let mut r = crate::engine::Response::new();
+    r.status = status.as_u16();
+    r.headers.push((hyper::header::CONTENT_TYPE, HeaderValue::from_static("text/plain")));
+    r.headers.push((HeaderName::from_static("x-server-response-type"), HeaderValue::from_static(kind)));
+    r.body = Bytes::from_static(body.as_bytes());
+    r.touched = true;
+    r
+}
+
+/// A Sec-WebSocket-Key must be the base64 form of 16 bytes (RFC 6455 §4.2.1): 22 characters of
+/// the base64 alphabet and "==".
+fn valid_key(key: &[u8]) -> bool {
+    key.len() == 24
+        && key.ends_with(b"==")
+        && key[..22].iter().all(|c| c.is_ascii_alphanumeric() || *c == b'+' || *c == b'/')
+}
+
+/// Checks the handshake, answers 101 and spawns the client task; or refuses with 400/404/405/426.
+pub fn upgrade(
+    shared: &Arc<Shared>,
+    conn_id: u64,
+    peer: SocketAddr,
+    mut req: hyper::Request<Incoming>,
+) -> HttpResponse {
+    let path = normalize_path(req.uri().path()).into_owned();
+    let found = {
+        let routes = shared.ws_routes.read();
+        routes
+            .find(&Method::GET, &path)
+            .map(|(r, caps)| (r.id, r.handler.clone(), caps, r.pattern.names().clone()))
+    };
+    let refuse = |req: hyper::Request<Incoming>, res: Option<crate::engine::Response>, why: &str| {
+        shared.log.debug(|| format!("conn {conn_id}: upgrade on {path} refused: {why}"));
+        let (parts, _) = req.into_parts();
+        let r = Request::new(parts, Bytes::new(), peer, conn_id, u32::MAX, "", &[], Arc::from(Vec::new()));
+        let res = res.unwrap_or_else(|| error_response(shared, &r, ErrorType::NotFound));
+        finish(shared, &r, res)
+    };
+    let Some((route_id, handler, caps, names)) = found else {
+        return refuse(req, None, "no accept route");
+    };
+    if req.method() != Method::GET {
+        let res = plain(StatusCode::METHOD_NOT_ALLOWED, "WebSocket upgrade needs GET.", "BAD_REQUEST");
+        return refuse(req, Some(res), "not GET");
+    }
+    let key = match req.headers().get(SEC_WEBSOCKET_KEY) {
+        Some(k) if valid_key(k.as_bytes()) => k.clone(),
+        _ => {
+            let res = plain(StatusCode::BAD_REQUEST, "WebSocket key is missing or invalid.", "INVALID_WS_KEY");
+            return refuse(req, Some(res), "bad Sec-WebSocket-Key");
+        }
+    };
+    if !req.headers().get(SEC_WEBSOCKET_VERSION).is_some_and(|v| v == "13") {
+        let mut res = plain(StatusCode::UPGRADE_REQUIRED, "Unsupported WebSocket version; use 13.", "BAD_REQUEST");
+        res.headers.push((SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13")));
+        return refuse(req, Some(res), "Sec-WebSocket-Version is not 13");
+    }
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    let (parts, _) = req.into_parts();
+    let request = Request::new(parts, Bytes::new(), peer, conn_id, route_id, &path, &caps, names);
+    shared.log.debug(|| format!("conn {conn_id}: upgrade to WebSocket on {path}"));
+
+    let guard = shared.enter();
+    let task_shared = shared.clone();
+    tokio::spawn(async move {
+        let _guard = guard;
+        match on_upgrade.await {
+            Ok(upgraded) => run_client(task_shared, upgraded, request, handler).await,
+            Err(e) => task_shared.log.debug(|| format!("conn {conn_id}: upgrade failed: {e}")),
+        }
+    });
+
+    let mut res = hyper::Response::new(Full::new(Bytes::new()));
+    *res.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = res.headers_mut();
+    h.insert(UPGRADE, HeaderValue::from_static("websocket"));
+    h.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
+    h.insert(SEC_WEBSOCKET_ACCEPT, HeaderValue::from_str(&derive_accept_key(key.as_bytes())).unwrap());
+    res
+}
+
+/// The close code for a read error (RFC 6455 §7.4.1), or None when the peer is simply gone.
+fn close_code_for(e: &WsError) -> Option<(u16, &'static str)> {
+    match e {
+        WsError::Capacity(_) => Some((1009, "message too big")),
+        WsError::Utf8(_) => Some((1007, "invalid UTF-8")),
+        WsError::Protocol(_) => Some((1002, "protocol error")),
+        _ => None,
+    }
+}
+
+async fn run_client(
+    shared: Arc<Shared>,
+    upgraded: hyper::upgrade::Upgraded,
+    request: Request,
+    handler: Arc<dyn WsHandler>,
+) {
+    let id = request.conn_id;
+    let limits = shared.limits.read().clone();
+    let config = WebSocketConfig::default()
+        .read_buffer_size(WS_READ_BUFFER)
+        .write_buffer_size(0)
+        .max_message_size(Some(limits.ws_max_message))
+        .max_frame_size(Some(limits.ws_max_message));
+    let mut ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
+    let (tx, mut rx) = mpsc::channel(limits.ws_send_queue.max(1));
+    let kill = Arc::new(Notify::new());
+    let path = String::from_utf8_lossy(request.field(crate::engine::Field::Path)).into_owned();
+    shared.hub.clients.lock().insert(
+        id,
+        Client { tx, kill: kill.clone(), route_id: request.route_id, peer: request.peer, path: path.into() },
+    );
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler.on_open(id, &request)));
+    drop(request);
+
+    let mut stopping = shared.stopping.subscribe();
+    let mut last_heard = tokio::time::Instant::now();
+    let mut pinged = false;
+    // Set once we sent a Close: from then on we only wait (bounded) for the peer's Close.
+    let mut closing_deadline: Option<tokio::time::Instant> = None;
+    let mut code: u16 = 1006;
+    let mut reason = String::new();
+    if *stopping.borrow() {
+        let _ = ws.close(Some(CloseFrame { code: CloseCode::Away, reason: "server shutting down".into() })).await;
+        closing_deadline = Some(tokio::time::Instant::now() + limits.shutdown_grace);
+    }
+    loop {
+        let next_ping = if pinged { last_heard + limits.ws_ping_timeout } else { last_heard + limits.ws_ping_interval };
+        let wake_at = closing_deadline.map_or(next_ping, |d| d.min(next_ping));
+        tokio::select! {
+            incoming = ws.next() => match incoming {
+                Some(Ok(msg)) => {
+                    last_heard = tokio::time::Instant::now();
+                    pinged = false;
+                    match msg {
+                        Message::Text(t) => {
+                            shared.log.debug(|| format!("ws {id}: text frame, {} bytes", t.len()));
+                            if closing_deadline.is_none() {
+                                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler.on_message(id, t.as_bytes(), false)));
+                            }
+                        }
+                        Message::Binary(b) => {
+                            shared.log.debug(|| format!("ws {id}: binary frame, {} bytes", b.len()));
+                            if closing_deadline.is_none() {
+                                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler.on_message(id, &b, true)));
+                            }
+                        }
+                        Message::Close(frame) => {
+                            // tungstenite queues the echoing Close; the stream ends after it.
+                            if closing_deadline.is_none() {
+                                match frame {
+                                    Some(f) => { code = f.code.into(); reason = f.reason.to_string(); }
+                                    None => code = 1005,
+                                }
+                            }
+                            shared.log.debug(|| format!("ws {id}: close frame {code}"));
+                        }
+                        Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
+                    }
+                }
+                Some(Err(e)) => {
+                    if let Some((c, r)) = close_code_for(&e) {
+                        shared.log.debug(|| format!("ws {id}: {e}; closing with {c}"));
+                        code = c;
+                        reason = r.into();
+                        let frame = CloseFrame { code: CloseCode::from(c), reason: r.into() };
+                        let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(Some(frame))).await;
+                    } else {
+                        shared.log.debug(|| format!("ws {id}: {e}"));
+                    }
+                    break;
+                }
+                None => break,
+            },
+            out = rx.recv(), if closing_deadline.is_none() => match out {
+                Some(Outgoing::Message(m)) => {
+                    let mut ok = ws.feed(m).await.is_ok();
+                    // Write what else is queued in one flush.
+                    let mut extra = 0;
+                    while ok && extra < 64 {
+                        match rx.try_recv() {
+                            Ok(Outgoing::Message(m)) => { ok = ws.feed(m).await.is_ok(); extra += 1; }
+                            Ok(Outgoing::Close(c, r)) => {
+                                ok = ws.flush().await.is_ok();
+                                code = c; reason = r.clone();
+                                let _ = ws.close(Some(CloseFrame { code: CloseCode::from(c), reason: r.into() })).await;
+                                closing_deadline = Some(tokio::time::Instant::now() + limits.shutdown_grace);
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    if !ok || ws.flush().await.is_err() { break; }
+                }
+                Some(Outgoing::Close(c, r)) => {
+                    code = c; reason = r.clone();
+                    shared.log.debug(|| format!("ws {id}: closing with {c}"));
+                    let _ = ws.close(Some(CloseFrame { code: CloseCode::from(c), reason: r.into() })).await;
+                    closing_deadline = Some(tokio::time::Instant::now() + limits.shutdown_grace);
+                }
+                None => break,
+            },
+            _ = kill.notified() => {
+                shared.log.debug(|| format!("ws {id}: send queue full; dropping the client"));
+                code = 1008;
+                reason = "send queue full".into();
+                break;
+            }
+            _ = stopping.changed(), if closing_deadline.is_none() => {
+                code = 1001;
+                reason = "server shutting down".into();
+                let frame = CloseFrame { code: CloseCode::Away, reason: "server shutting down".into() };
+                let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(Some(frame))).await;
+                closing_deadline = Some(tokio::time::Instant::now() + limits.shutdown_grace.min(Duration::from_secs(2)));
+            }
+            _ = tokio::time::sleep_until(wake_at) => {
+                if closing_deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+                    break;
+                }
+                if pinged {
+                    shared.log.debug(|| format!("ws {id}: no answer to ping; dropping"));
+                    code = 1006;
+                    reason = "ping timeout".into();
+                    break;
+                }
+                if tokio::time::Instant::now() >= next_ping {
+                    pinged = true;
+                    if ws.send(Message::Ping(Bytes::new())).await.is_err() { break; }
+                }
+            }
+        }
+    }
+    shared.hub.clients.lock().remove(&id);
+    shared.log.debug(|| format!("ws {id}: closed ({code})"));
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler.on_close(id, code, &reason)));
+}

@@ -1,0 +1,438 @@
+//! HTTP routes, the request and response handles given to handlers, and the error/response hooks.
+
+use super::boundary::*;
+use crate::engine::{
+    Error, ErrorHandler, ErrorType, Field, HttpHandler, Request, Response, ResponseFilter, Result,
+};
+use bytes::Bytes;
+use std::ffi::{c_char, c_int, c_void};
+use std::sync::Arc;
+
+/// Opaque request handle given to a handler. Valid only during that callback; every pointer read
+/// from it stays valid until the callback returns. Read-only.
+#[allow(non_camel_case_types)]
+pub struct hs_request {
+    _opaque: [u8; 0],
+}
+
+/// Opaque response handle given to a handler, to fill in. Valid only during that callback.
+#[allow(non_camel_case_types)]
+pub struct hs_response {
+    _opaque: [u8; 0],
+}
+
+/// The error answers a host may shape with `hs_on_error`. Defaults (Luminova's texts, each with
+/// `Content-Type: text/plain` and `X-Server-Response-Type: <NAME>`):
+#[repr(C)]
+#[allow(non_camel_case_types)]
+#[derive(Debug, Clone, Copy)]
+pub enum hs_error_type {
+    /// 404 "404 Not Found": no route matched (also a WebSocket upgrade with no accept route).
+    HS_NOT_FOUND = 1,
+    /// 429 "Rate limit exceeded. Try again later." with Retry-After.
+    HS_REQUEST_LIMIT = 2,
+    /// 400 "Client is not connected." (connection-required mode).
+    HS_NOT_CONNECTED = 3,
+    /// 400 "Bad Request": a request body that could not be read.
+    HS_BAD_REQUEST = 4,
+    /// 500 "An error occurred on the server.": an invalid response from a handler, or a panic.
+    HS_SERVER_ERROR = 5,
+    /// 413 "Request body is too large." (over `HS_LIMIT_MAX_BODY_BYTES`).
+    HS_PAYLOAD_TOO_LARGE = 6,
+}
+
+fn error_type(kind: ErrorType) -> hs_error_type {
+    match kind {
+        ErrorType::NotFound => hs_error_type::HS_NOT_FOUND,
+        ErrorType::RequestLimit => hs_error_type::HS_REQUEST_LIMIT,
+        ErrorType::NotConnected => hs_error_type::HS_NOT_CONNECTED,
+        ErrorType::BadRequest => hs_error_type::HS_BAD_REQUEST,
+        ErrorType::ServerError => hs_error_type::HS_SERVER_ERROR,
+        ErrorType::PayloadTooLarge => hs_error_type::HS_PAYLOAD_TOO_LARGE,
+    }
+}
+
+/// An HTTP handler: read `req`, fill `res` (an untouched `res` sends Luminova's default
+/// 200 "Hello world!"). Runs on the thread inside `hs_run`/`hs_poll` (or a worker thread with
+/// `hs_set_threads`). `req` and `res` are valid only during the call. Declared `C-unwind` so that
+/// a Rust host's panic is caught (answered with 500) instead of aborting.
+#[allow(non_camel_case_types)]
+pub type hs_handler =
+    Option<unsafe extern "C-unwind" fn(user_data: *mut c_void, req: *const hs_request, res: *mut hs_response)>;
+
+/// Shapes an error answer. `res` starts empty; if the callback sets nothing, the default for
+/// `type` is sent. `req` has no body for errors found before the body was read.
+#[allow(non_camel_case_types)]
+pub type hs_error_handler = Option<
+    unsafe extern "C-unwind" fn(
+        user_data: *mut c_void,
+        req: *const hs_request,
+        error_type: hs_error_type,
+        res: *mut hs_response,
+    ),
+>;
+
+/// Sees every HTTP response (not the 101 of a WebSocket upgrade) before it is sent; may read and
+/// replace status, headers and body through `res` (`hs_response_body`, `hs_response_set_body`).
+/// Content-Length always follows the final body.
+#[allow(non_camel_case_types)]
+pub type hs_response_filter =
+    Option<unsafe extern "C-unwind" fn(user_data: *mut c_void, req: *const hs_request, res: *mut hs_response)>;
+
+struct CHandler(unsafe extern "C-unwind" fn(*mut c_void, *const hs_request, *mut hs_response), UserData);
+
+impl HttpHandler for CHandler {
+    fn handle(&self, req: &Request, res: &mut Response) {
+        // SAFETY: the host registered this function and user_data; the handles live for the call.
+        unsafe { (self.0)(self.1 .0, req_ptr(req), res_ptr(res)) }
+    }
+}
+
+struct CErrorHandler(
+    unsafe extern "C-unwind" fn(*mut c_void, *const hs_request, hs_error_type, *mut hs_response),
+    UserData,
+);
+
+impl ErrorHandler for CErrorHandler {
+    fn on_error(&self, req: &Request, kind: ErrorType, res: &mut Response) {
+        // SAFETY: as for CHandler.
+        unsafe { (self.0)(self.1 .0, req_ptr(req), error_type(kind), res_ptr(res)) }
+    }
+}
+
+struct CFilter(unsafe extern "C-unwind" fn(*mut c_void, *const hs_request, *mut hs_response), UserData);
+
+impl ResponseFilter for CFilter {
+    fn filter(&self, req: &Request, res: &mut Response) {
+        // SAFETY: as for CHandler.
+        unsafe { (self.0)(self.1 .0, req_ptr(req), res_ptr(res)) }
+    }
+}
+
+pub(crate) fn req_ptr(r: &Request) -> *const hs_request {
+    r as *const Request as *const hs_request
+}
+
+fn res_ptr(r: &mut Response) -> *mut hs_response {
+    r as *mut Response as *mut hs_response
+}
+
+unsafe fn req<'a>(p: *const hs_request) -> Result<&'a Request> {
+    if p.is_null() {
+        return Err(Error::invalid("request handle is NULL"));
+    }
+    Ok(&*(p as *const Request))
+}
+
+unsafe fn res<'a>(p: *mut hs_response) -> Result<&'a mut Response> {
+    if p.is_null() {
+        return Err(Error::invalid("response handle is NULL"));
+    }
+    Ok(&mut *(p as *mut Response))
+}
+
+/// Registers an HTTP route. `methods`: `"GET"`, `"GET|POST"`, … or `"ALL"` / `"*"` for any (HEAD
+/// is answered by a GET route, without a body). `pattern`: Luminova's form, an anchored regular
+/// expression over the request path with `{name}` segments as captures: `"/user/{id}"`,
+/// `"/ws(?:/.*)?"`. Both the pattern and the path are compared as `'/' + trim(path, '/')`.
+/// Routes naming the method are tried before `ALL` routes; within each, the first registered
+/// match wins. Strings are copied; `user_data` is passed back to `handler` and must stay valid
+/// until `hs_free`.
+///
+/// Returns the route id (>= 0), or `HS_ERR_PATTERN` for a pattern that does not compile (the
+/// message quotes it), `HS_ERR_INVALID` for a bad method list or a NULL handler.
+#[no_mangle]
+pub extern "C" fn hs_route(
+    server: *mut hs_server,
+    methods: *const c_char,
+    pattern: *const c_char,
+    handler: hs_handler,
+    user_data: *mut c_void,
+) -> c_int {
+    guard_int(|| {
+        let s = unsafe { live_server(server) }?;
+        let methods = unsafe { text(methods, "methods") }?;
+        let pattern = unsafe { text(pattern, "pattern") }?;
+        let handler = handler.ok_or_else(|| Error::invalid("handler is NULL"))?;
+        Ok(s.route(methods, pattern, Arc::new(CHandler(handler, UserData(user_data))))? as c_int)
+    })
+}
+
+/// Sets (or with NULL removes) the error hook. See `hs_error_handler`.
+#[no_mangle]
+pub extern "C" fn hs_on_error(server: *mut hs_server, handler: hs_error_handler, user_data: *mut c_void) -> c_int {
+    guard_int(|| {
+        let s = unsafe { live_server(server) }?;
+        s.set_on_error(handler.map(|h| Arc::new(CErrorHandler(h, UserData(user_data))) as Arc<dyn ErrorHandler>));
+        ok()
+    })
+}
+
+/// Sets (or with NULL removes) the response filter. See `hs_response_filter`.
+#[no_mangle]
+pub extern "C" fn hs_on_response(server: *mut hs_server, filter: hs_response_filter, user_data: *mut c_void) -> c_int {
+    guard_int(|| {
+        let s = unsafe { live_server(server) }?;
+        s.set_on_response(filter.map(|f| Arc::new(CFilter(f, UserData(user_data))) as Arc<dyn ResponseFilter>));
+        ok()
+    })
+}
+
+fn field_out(bytes: &[u8], len: *mut usize) -> Result<*const c_char> {
+    unsafe { put(len, bytes.len()) };
+    Ok(bytes.as_ptr().cast())
+}
+
+// Every string below is NUL-terminated, UTF-8 as received (not validated), owned by the request,
+// and valid until the handler returns. `len` (may be NULL) receives its length without the NUL.
+
+/// The request method (`"GET"`).
+#[no_mangle]
+pub extern "C" fn hs_request_method(r: *const hs_request, len: *mut usize) -> *const c_char {
+    guard_ptr(|| field_out(unsafe { req(r) }?.field(Field::Method), len))
+}
+
+/// The path as received, percent-encoding kept, without the query (`"/user/42"`).
+#[no_mangle]
+pub extern "C" fn hs_request_path(r: *const hs_request, len: *mut usize) -> *const c_char {
+    guard_ptr(|| field_out(unsafe { req(r) }?.field(Field::Path), len))
+}
+
+/// The raw query string without `?` (`"a=1&b=2"`), `""` when there is none.
+#[no_mangle]
+pub extern "C" fn hs_request_query(r: *const hs_request, len: *mut usize) -> *const c_char {
+    guard_ptr(|| field_out(unsafe { req(r) }?.field(Field::Query), len))
+}
+
+/// The request target as received: path and query (`"/user/42?a=1"`).
+#[no_mangle]
+pub extern "C" fn hs_request_uri(r: *const hs_request, len: *mut usize) -> *const c_char {
+    guard_ptr(|| field_out(unsafe { req(r) }?.field(Field::Uri), len))
+}
+
+/// The protocol version as text (`"HTTP/1.1"`, `"HTTP/1.0"`). Static storage.
+#[no_mangle]
+pub extern "C" fn hs_request_version(r: *const hs_request) -> *const c_char {
+    guard_ptr(|| {
+        let v = unsafe { req(r) }?.head.version;
+        let s: &'static [u8] = if v == hyper::Version::HTTP_10 { b"HTTP/1.0\0" } else { b"HTTP/1.1\0" };
+        Ok(s.as_ptr().cast())
+    })
+}
+
+/// A header by case-insensitive name; several fields of that name are joined with ", ".
+/// NULL when absent (no error is recorded for that).
+#[no_mangle]
+pub extern "C" fn hs_request_header(r: *const hs_request, name: *const c_char, len: *mut usize) -> *const c_char {
+    guard_ptr(|| {
+        let name = unsafe { text(name, "header name") }?;
+        match unsafe { req(r) }?.header(name) {
+            Some(v) => field_out(v, len),
+            None => Ok(std::ptr::null()),
+        }
+    })
+}
+
+/// How many header fields the request has.
+#[no_mangle]
+pub extern "C" fn hs_request_header_count(r: *const hs_request) -> c_int {
+    guard_int(|| Ok(unsafe { req(r) }?.header_count() as c_int))
+}
+
+/// The `index`-th header field: its name (lower case) and value. `name` and `value` may be NULL.
+/// Returns `HS_ERR_NOT_FOUND` past the end.
+#[no_mangle]
+pub extern "C" fn hs_request_header_at(
+    r: *const hs_request,
+    index: usize,
+    name: *mut *const c_char,
+    value: *mut *const c_char,
+) -> c_int {
+    guard_int(|| {
+        let (n, v) = unsafe { req(r) }?
+            .header_at(index)
+            .ok_or_else(|| Error::not_found(format!("no header at index {index}")))?;
+        unsafe {
+            put(name, n.as_ptr().cast());
+            put(value, v.as_ptr().cast());
+        }
+        ok()
+    })
+}
+
+/// The request body, whole (chunked transfer decoded). Not NUL-terminated; may contain NUL
+/// bytes. Never NULL: an empty body gives a valid pointer and `*len` 0.
+#[no_mangle]
+pub extern "C" fn hs_request_body(r: *const hs_request, len: *mut usize) -> *const c_char {
+    guard_ptr(|| {
+        let body = &unsafe { req(r) }?.body;
+        unsafe { put(len, body.len()) };
+        Ok(if body.is_empty() { b"\0".as_ptr().cast() } else { body.as_ptr().cast() })
+    })
+}
+
+/// How many captures (`{name}` segments and regex groups) the matched route has.
+#[no_mangle]
+pub extern "C" fn hs_request_param_count(r: *const hs_request) -> c_int {
+    guard_int(|| Ok(unsafe { req(r) }?.capture_count() as c_int))
+}
+
+/// The capture at `index` (0 = first group), NULL past the end.
+#[no_mangle]
+pub extern "C" fn hs_request_param(r: *const hs_request, index: usize, len: *mut usize) -> *const c_char {
+    guard_ptr(|| match unsafe { req(r) }?.capture(index) {
+        Some(v) => field_out(v, len),
+        None => Err(Error::not_found(format!("no capture at index {index}"))),
+    })
+}
+
+/// The capture named `name` (`{id}` in the pattern gives `"id"`), NULL when there is none.
+#[no_mangle]
+pub extern "C" fn hs_request_param_named(r: *const hs_request, name: *const c_char, len: *mut usize) -> *const c_char {
+    guard_ptr(|| {
+        let name = unsafe { text(name, "parameter name") }?;
+        match unsafe { req(r) }?.capture_by_name(name) {
+            Some(v) => field_out(v, len),
+            None => Err(Error::not_found(format!("no capture named '{name}'"))),
+        }
+    })
+}
+
+/// The client's IP address as text (`"127.0.0.1"`, `"::1"`).
+#[no_mangle]
+pub extern "C" fn hs_request_peer_ip(r: *const hs_request, len: *mut usize) -> *const c_char {
+    guard_ptr(|| field_out(unsafe { req(r) }?.field(Field::PeerIp), len))
+}
+
+/// The client's TCP port, or a negative status.
+#[no_mangle]
+pub extern "C" fn hs_request_peer_port(r: *const hs_request) -> c_int {
+    guard_int(|| Ok(unsafe { req(r) }?.peer.port() as c_int))
+}
+
+/// The id of the TCP connection the request came on (shared by its keep-alive requests; for a
+/// WebSocket upgrade it is also the WebSocket client id). 0 if `r` is NULL.
+#[no_mangle]
+pub extern "C" fn hs_request_conn_id(r: *const hs_request) -> u64 {
+    let mut id = 0;
+    guard_int(|| {
+        id = unsafe { req(r) }?.conn_id;
+        ok()
+    });
+    id
+}
+
+/// The id of the route that matched (as returned by `hs_route`/`hs_accept`), or -1 for none.
+#[no_mangle]
+pub extern "C" fn hs_request_route_id(r: *const hs_request) -> c_int {
+    guard_int(|| {
+        let id = unsafe { req(r) }?.route_id;
+        Ok(if id == u32::MAX { -1 } else { id as c_int })
+    })
+}
+
+// Response setters. A call with nonsense (status outside 100-999, an invalid header name or
+// value, NULL data with a non-zero length, a raw response that does not parse) returns
+// HS_ERR_INVALID and turns the response into a 500 (the reason is a debug line).
+
+/// Sets the status code (100-999; default 200).
+#[no_mangle]
+pub extern "C" fn hs_response_set_status(r: *mut hs_response, status: c_int) -> c_int {
+    guard_int(|| {
+        unsafe { res(r) }?.set_status(status as i64)?;
+        ok()
+    })
+}
+
+/// Adds a header field (copied). Several fields of one name are all sent. Content-Length and
+/// Transfer-Encoding are ignored: the engine frames the body.
+#[no_mangle]
+pub extern "C" fn hs_response_add_header(r: *mut hs_response, name: *const c_char, value: *const c_char) -> c_int {
+    guard_int(|| {
+        let response = unsafe { res(r) }?;
+        let name = match unsafe { text(name, "header name") } {
+            Ok(n) => n,
+            Err(e) => return response.poison(e.message),
+        };
+        let value = match unsafe { text(value, "header value") } {
+            Ok(v) => v,
+            Err(e) => return response.poison(e.message),
+        };
+        response.add_header(name.as_bytes(), value.as_bytes())?;
+        ok()
+    })
+}
+
+unsafe fn body_arg<'a>(response: &mut Response, data: *const c_char, len: usize) -> Result<&'a [u8]> {
+    match bytes(data, len, "body") {
+        Ok(b) => Ok(b),
+        Err(e) => response.poison(e.message),
+    }
+}
+
+/// Sets the body (copied; may contain NUL bytes). NULL with `len` 0 is an empty body.
+#[no_mangle]
+pub extern "C" fn hs_response_set_body(r: *mut hs_response, data: *const c_char, len: usize) -> c_int {
+    guard_int(|| {
+        let response = unsafe { res(r) }?;
+        let body = unsafe { body_arg(response, data, len) }?;
+        response.set_body(Bytes::copy_from_slice(body));
+        ok()
+    })
+}
+
+/// The whole answer in one call: status, a block of `Name: value` lines separated by `\r\n` or
+/// `\n` (may be NULL or empty), and the body (copied). The fast path for hosts that cross the
+/// FFI boundary at a cost (PHP).
+#[no_mangle]
+pub extern "C" fn hs_respond(
+    r: *mut hs_response,
+    status: c_int,
+    headers: *const c_char,
+    headers_len: usize,
+    body: *const c_char,
+    body_len: usize,
+) -> c_int {
+    guard_int(|| {
+        let response = unsafe { res(r) }?;
+        response.set_status(status as i64)?;
+        let block = match unsafe { bytes(headers, headers_len, "headers") } {
+            Ok(b) => b,
+            Err(e) => return response.poison(e.message),
+        };
+        response.add_header_block(block)?;
+        let body = unsafe { body_arg(response, body, body_len) }?;
+        response.set_body(Bytes::copy_from_slice(body));
+        ok()
+    })
+}
+
+/// Replaces the response with a whole raw HTTP response (`"HTTP/1.1 200 OK\r\nContent-Type:
+/// text/plain\r\n\r\nHello"`), parsed by the engine. Its Content-Length/Transfer-Encoding are not
+/// used; the body is everything after the blank line. A malformed one gives a 500.
+#[no_mangle]
+pub extern "C" fn hs_response_set_raw(r: *mut hs_response, data: *const c_char, len: usize) -> c_int {
+    guard_int(|| {
+        let response = unsafe { res(r) }?;
+        let raw = unsafe { body_arg(response, data, len) }?;
+        response.set_raw(raw)?;
+        ok()
+    })
+}
+
+/// The current status (useful in a response filter).
+#[no_mangle]
+pub extern "C" fn hs_response_status(r: *mut hs_response) -> c_int {
+    guard_int(|| Ok(unsafe { res(r) }?.status as c_int))
+}
+
+/// The current body (useful in a response filter). Not NUL-terminated; valid until the body is
+/// changed or the callback returns.
+#[no_mangle]
+pub extern "C" fn hs_response_body(r: *mut hs_response, len: *mut usize) -> *const c_char {
+    guard_ptr(|| {
+        let body = &unsafe { res(r) }?.body;
+        unsafe { put(len, body.len()) };
+        Ok(if body.is_empty() { b"\0".as_ptr().cast() } else { body.as_ptr().cast() })
+    })
+}

@@ -1,0 +1,136 @@
+//! Timers, port helpers, logging, errors and version.
+
+use super::boundary::*;
+use crate::engine::{ports, Error};
+use std::ffi::{c_char, c_int, c_void, CString};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A timer callback. Runs on the event-loop thread (a worker with `hs_set_threads`).
+#[allow(non_camel_case_types)]
+pub type hs_timer_cb = Option<unsafe extern "C-unwind" fn(user_data: *mut c_void)>;
+
+/// A log sink: one debug line (NUL-terminated, no trailing newline), valid during the call.
+/// Called on whichever thread the event happened on (the loop thread by default).
+#[allow(non_camel_case_types)]
+pub type hs_log_cb = Option<unsafe extern "C-unwind" fn(user_data: *mut c_void, line: *const c_char)>;
+
+/// Calls `cb(user_data)` every `interval_ms` (`repeat` non-zero) or once after it, on the event
+/// loop, while `hs_run`/`hs_poll` runs. May be called before the loop starts or from inside any
+/// callback. Timers end at shutdown. `user_data` must stay valid until the timer is cancelled,
+/// has fired once (`repeat` 0), or the server is freed.
+///
+/// Returns the timer id (> 0) for `hs_cancel_timer`, or a negative status.
+#[no_mangle]
+pub extern "C" fn hs_add_timer(
+    server: *mut hs_server,
+    interval_ms: u64,
+    repeat: c_int,
+    cb: hs_timer_cb,
+    user_data: *mut c_void,
+) -> i64 {
+    guard_i64(|| {
+        let s = unsafe { live_server(server) }?;
+        let cb = cb.ok_or_else(|| Error::invalid("timer callback is NULL"))?;
+        let ud = UserData(user_data);
+        let f = Arc::new(move || {
+            let ud = ud;
+            // SAFETY: host-registered function and user_data.
+            unsafe { cb(ud.0) }
+        });
+        Ok(s.add_timer(Duration::from_millis(interval_ms), flag(repeat), f)? as i64)
+    })
+}
+
+/// Cancels a timer (also from inside its own callback). `HS_ERR_NOT_FOUND` if it already ended.
+#[no_mangle]
+pub extern "C" fn hs_cancel_timer(server: *mut hs_server, timer_id: i64) -> c_int {
+    guard_int(|| {
+        let s = unsafe { live_server(server) }?;
+        let id = u64::try_from(timer_id).map_err(|_| Error::invalid("timer id must be > 0"))?;
+        s.cancel_timer(id)?;
+        ok()
+    })
+}
+
+/// Returns 1 when something accepts TCP connections on `address`:`port` (a wildcard address is
+/// checked through loopback), 0 when nothing does, or a negative status.
+#[no_mangle]
+pub extern "C" fn hs_port_in_use(address: *const c_char, port: c_int) -> c_int {
+    guard_int(|| {
+        let address = unsafe { text(address, "address") }?;
+        let port = check_port(port)?;
+        Ok(ports::in_use(address, port)? as c_int)
+    })
+}
+
+/// Ends the processes (never this one) that listen on TCP `port`, found through /proc: SIGTERM,
+/// then SIGKILL after 1 s for those still alive. Returns how many ended (0 if none held it), or a
+/// negative status. Blocks up to about 3 s.
+#[no_mangle]
+pub extern "C" fn hs_free_port(port: c_int) -> c_int {
+    guard_int(|| {
+        let port = check_port(port)?;
+        Ok(ports::free(port, Duration::from_secs(1))? as c_int)
+    })
+}
+
+/// Debug output on (non-zero) or off: one line per connection, request, response, upgrade,
+/// WebSocket frame and close, on stderr or to the `hs_set_log` sink.
+#[no_mangle]
+pub extern "C" fn hs_set_debug(server: *mut hs_server, enable: c_int) -> c_int {
+    guard_int(|| {
+        unsafe { live_server(server) }?.shared().log.set_debug(flag(enable));
+        ok()
+    })
+}
+
+/// Sends debug lines to `cb` instead of stderr (NULL: back to stderr). Does not turn debug on.
+#[no_mangle]
+pub extern "C" fn hs_set_log(server: *mut hs_server, cb: hs_log_cb, user_data: *mut c_void) -> c_int {
+    guard_int(|| {
+        let s = unsafe { live_server(server) }?;
+        let ud = UserData(user_data);
+        let sink = cb.map(|cb| {
+            Arc::new(move |line: &str| {
+                let ud = ud;
+                let c = CString::new(line.replace('\0', "?")).unwrap_or_default();
+                // SAFETY: host-registered function and user_data; `c` lives for the call.
+                unsafe { cb(ud.0, c.as_ptr()) }
+            }) as crate::engine::log::LogSink
+        });
+        s.shared().log.set_sink(sink);
+        ok()
+    })
+}
+
+/// The message of the last failing `hs_*` call on this thread ("" if none failed yet).
+/// Thread-local; valid until the next failing call on this thread. Do not free.
+#[no_mangle]
+pub extern "C" fn hs_last_error() -> *const c_char {
+    last_error_ptr()
+}
+
+/// A short fixed text for a status code (`"invalid argument"`). Static storage.
+#[no_mangle]
+pub extern "C" fn hs_status_str(status: c_int) -> *const c_char {
+    let s: &'static [u8] = match status {
+        0 => b"ok\0",
+        -1 => b"invalid argument\0",
+        -2 => b"wrong state\0",
+        -3 => b"operating system error\0",
+        -4 => b"not found\0",
+        -5 => b"invalid route pattern\0",
+        -6 => b"queue full\0",
+        -7 => b"internal panic\0",
+        s if s > 0 => b"ok (value)\0",
+        _ => b"unknown status\0",
+    };
+    s.as_ptr().cast()
+}
+
+/// The library version, `"MAJOR.MINOR.PATCH"`. Static storage.
+#[no_mangle]
+pub extern "C" fn hs_version() -> *const c_char {
+    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+}

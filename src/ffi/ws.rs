@@ -1,0 +1,243 @@
+//! WebSocket routes, sending, broadcasting, closing and listing clients.
+
+use super::boundary::*;
+use super::http::{hs_request, req_ptr};
+use crate::engine::{Error, Request, Result, WsHandler};
+use bytes::Bytes;
+use std::ffi::{c_char, c_int, c_void, CString};
+use std::sync::Arc;
+use tokio_tungstenite::tungstenite::Message;
+
+/// A client finished the upgrade on an accept route. `req` is the upgrade request (path,
+/// headers, captures, peer), valid only during the call. `conn_id` identifies the client for
+/// `hs_ws_send`/`hs_ws_close` until its close callback.
+#[allow(non_camel_case_types)]
+pub type hs_ws_open_cb =
+    Option<unsafe extern "C-unwind" fn(user_data: *mut c_void, conn_id: u64, req: *const hs_request)>;
+
+/// A whole message (fragments joined, text already checked to be UTF-8). `data` is not
+/// NUL-terminated and is valid only during the call. `is_binary` is 1 for binary, 0 for text.
+#[allow(non_camel_case_types)]
+pub type hs_ws_message_cb = Option<
+    unsafe extern "C-unwind" fn(user_data: *mut c_void, conn_id: u64, data: *const c_char, len: usize, is_binary: c_int),
+>;
+
+/// The client is gone. `code` is the close code it sent or that the server sent (1001 on
+/// shutdown, 1007 bad UTF-8, 1009 too big, 1002 protocol error, 1008 send queue full), 1005 for
+/// a Close without code, 1006 when the connection just ended. `reason` is NUL-terminated, valid
+/// only during the call.
+#[allow(non_camel_case_types)]
+pub type hs_ws_close_cb =
+    Option<unsafe extern "C-unwind" fn(user_data: *mut c_void, conn_id: u64, code: c_int, reason: *const c_char)>;
+
+/// The callbacks of one accept route; any may be NULL. Copied by `hs_accept`.
+#[repr(C)]
+#[allow(non_camel_case_types)]
+pub struct hs_ws_handlers {
+    pub on_open: hs_ws_open_cb,
+    pub on_message: hs_ws_message_cb,
+    pub on_close: hs_ws_close_cb,
+}
+
+struct CWs {
+    open: hs_ws_open_cb,
+    message: hs_ws_message_cb,
+    close: hs_ws_close_cb,
+    user_data: UserData,
+}
+
+impl WsHandler for CWs {
+    fn on_open(&self, conn_id: u64, req: &Request) {
+        if let Some(f) = self.open {
+            // SAFETY: host-registered function and user_data; `req` lives for the call.
+            unsafe { f(self.user_data.0, conn_id, req_ptr(req)) }
+        }
+    }
+    fn on_message(&self, conn_id: u64, data: &[u8], binary: bool) {
+        if let Some(f) = self.message {
+            // SAFETY: as above; `data` lives for the call.
+            unsafe { f(self.user_data.0, conn_id, data.as_ptr().cast(), data.len(), binary as c_int) }
+        }
+    }
+    fn on_close(&self, conn_id: u64, code: u16, reason: &str) {
+        if let Some(f) = self.close {
+            let reason = CString::new(reason.replace('\0', "?")).unwrap_or_default();
+            // SAFETY: as above.
+            unsafe { f(self.user_data.0, conn_id, code as c_int, reason.as_ptr()) }
+        }
+    }
+}
+
+/// Turns WebSocket support on or off (off by default, as in Luminova). While off, upgrade
+/// requests are routed as plain HTTP requests.
+#[no_mangle]
+pub extern "C" fn hs_websocket(server: *mut hs_server, enable: c_int) -> c_int {
+    guard_int(|| {
+        unsafe { live_server(server) }?.set_websocket(flag(enable));
+        ok()
+    })
+}
+
+/// Registers a WebSocket route: upgrade requests whose path matches `pattern` (same rules as
+/// `hs_route`) become clients of this route. An upgrade on a path with no accept route gets 404;
+/// a bad Sec-WebSocket-Key gets 400, a version other than 13 gets 426: never a half-open socket.
+/// `handlers` is copied; `user_data` must stay valid until `hs_free`.
+///
+/// Returns the route id (>= 0) for `hs_ws_broadcast_route`, or a negative status.
+#[no_mangle]
+pub extern "C" fn hs_accept(
+    server: *mut hs_server,
+    pattern: *const c_char,
+    handlers: *const hs_ws_handlers,
+    user_data: *mut c_void,
+) -> c_int {
+    guard_int(|| {
+        let s = unsafe { live_server(server) }?;
+        let pattern = unsafe { text(pattern, "pattern") }?;
+        if handlers.is_null() {
+            return Err(Error::invalid("handlers is NULL"));
+        }
+        let h = unsafe { &*handlers };
+        let cws = CWs { open: h.on_open, message: h.on_message, close: h.on_close, user_data: UserData(user_data) };
+        Ok(s.accept(pattern, Arc::new(cws))? as c_int)
+    })
+}
+
+unsafe fn message(data: *const c_char, len: usize, is_binary: c_int) -> Result<Message> {
+    let bytes = bytes(data, len, "data")?;
+    if flag(is_binary) {
+        Ok(Message::Binary(Bytes::copy_from_slice(bytes)))
+    } else {
+        let text = std::str::from_utf8(bytes).map_err(|_| Error::invalid("text message is not valid UTF-8"))?;
+        Ok(Message::text(text))
+    }
+}
+
+// Sending: thread-safe, callable from any callback and any thread. Messages are copied and
+// queued; they are written by the event loop (while `hs_run`/`hs_poll` runs).
+
+/// Queues a message for one client. Text must be UTF-8 (`HS_ERR_INVALID` otherwise).
+/// `HS_ERR_NOT_FOUND` if the client is gone; `HS_ERR_FULL` if its queue is full (it is dropped).
+#[no_mangle]
+pub extern "C" fn hs_ws_send(server: *mut hs_server, conn_id: u64, data: *const c_char, len: usize, is_binary: c_int) -> c_int {
+    guard_int(|| {
+        let s = unsafe { live_server(server) }?;
+        let msg = unsafe { message(data, len, is_binary) }?;
+        s.shared().hub.send(conn_id, msg)?;
+        ok()
+    })
+}
+
+/// Queues a message for every client except `except_conn` (0 = none). The payload is copied
+/// once and shared. Returns how many clients it was queued for. Clients whose queue is full are
+/// dropped, so a broadcast never waits for a slow client.
+#[no_mangle]
+pub extern "C" fn hs_ws_broadcast(
+    server: *mut hs_server,
+    data: *const c_char,
+    len: usize,
+    is_binary: c_int,
+    except_conn: u64,
+) -> c_int {
+    guard_int(|| {
+        let s = unsafe { live_server(server) }?;
+        let msg = unsafe { message(data, len, is_binary) }?;
+        Ok(s.shared().hub.broadcast(msg, (except_conn != 0).then_some(except_conn), None) as c_int)
+    })
+}
+
+/// As `hs_ws_broadcast`, to the clients of one accept route only (`route_id` from `hs_accept`).
+#[no_mangle]
+pub extern "C" fn hs_ws_broadcast_route(
+    server: *mut hs_server,
+    route_id: c_int,
+    data: *const c_char,
+    len: usize,
+    is_binary: c_int,
+    except_conn: u64,
+) -> c_int {
+    guard_int(|| {
+        let s = unsafe { live_server(server) }?;
+        let route = u32::try_from(route_id).map_err(|_| Error::invalid("route id must be >= 0"))?;
+        let msg = unsafe { message(data, len, is_binary) }?;
+        Ok(s.shared().hub.broadcast(msg, (except_conn != 0).then_some(except_conn), Some(route)) as c_int)
+    })
+}
+
+/// Starts the close handshake with a client: `code` 1000-1003, 1007-1014 or 3000-4999, `reason`
+/// (may be NULL) at most 123 bytes of UTF-8. The close callback follows when the client is gone.
+#[no_mangle]
+pub extern "C" fn hs_ws_close(server: *mut hs_server, conn_id: u64, code: c_int, reason: *const c_char) -> c_int {
+    guard_int(|| {
+        let s = unsafe { live_server(server) }?;
+        let reason = if reason.is_null() { "" } else { unsafe { text(reason, "reason") }? };
+        let code = u16::try_from(code).map_err(|_| Error::invalid(format!("close code {code} is invalid")))?;
+        s.shared().hub.close(conn_id, code, reason)?;
+        ok()
+    })
+}
+
+fn route_filter(route_id: c_int) -> Option<u32> {
+    u32::try_from(route_id).ok()
+}
+
+/// How many WebSocket clients are connected (to route `route_id`, or all with -1).
+#[no_mangle]
+pub extern "C" fn hs_ws_count(server: *const hs_server, route_id: c_int) -> c_int {
+    guard_int(|| Ok(unsafe { live_server(server) }?.shared().hub.count(route_filter(route_id)) as c_int))
+}
+
+/// Lists connected client ids (of route `route_id`, or all with -1), in connection order. Writes
+/// at most `cap` ids to `ids` (which may be NULL when `cap` is 0) and returns the total count, so
+/// a caller can size its array and call again.
+#[no_mangle]
+pub extern "C" fn hs_ws_clients(server: *const hs_server, route_id: c_int, ids: *mut u64, cap: usize) -> c_int {
+    guard_int(|| {
+        let s = unsafe { live_server(server) }?;
+        if ids.is_null() && cap > 0 {
+            return Err(Error::invalid("ids is NULL but cap is not 0"));
+        }
+        let list = s.shared().hub.list(route_filter(route_id));
+        for (i, c) in list.iter().take(cap).enumerate() {
+            // SAFETY: the caller provides `cap` writable slots.
+            unsafe { *ids.add(i) = c.id };
+        }
+        Ok(list.len() as c_int)
+    })
+}
+
+/// Copies `src` into `buf` (NUL-terminated, truncated to `cap`); returns the full length.
+unsafe fn copy_out(src: &str, buf: *mut c_char, cap: usize) -> Result<c_int> {
+    if buf.is_null() && cap > 0 {
+        return Err(Error::invalid("buffer is NULL but cap is not 0"));
+    }
+    if cap > 0 {
+        let n = src.len().min(cap - 1);
+        std::ptr::copy_nonoverlapping(src.as_ptr(), buf.cast(), n);
+        *buf.add(n) = 0;
+    }
+    Ok(src.len() as c_int)
+}
+
+/// Copies a client's IP address into `buf` (NUL-terminated, truncated to `cap`) and its port into
+/// `*port` (may be NULL). Returns the address length (like snprintf), or `HS_ERR_NOT_FOUND`.
+#[no_mangle]
+pub extern "C" fn hs_ws_client_peer(server: *const hs_server, conn_id: u64, buf: *mut c_char, cap: usize, port: *mut u16) -> c_int {
+    guard_int(|| {
+        let s = unsafe { live_server(server) }?;
+        let info = s.shared().hub.info(conn_id).ok_or_else(|| Error::not_found(format!("no WebSocket client with id {conn_id}")))?;
+        unsafe { put(port, info.peer.port()) };
+        unsafe { copy_out(&info.peer.ip().to_string(), buf, cap) }
+    })
+}
+
+/// Copies the path a client connected on into `buf` (NUL-terminated, truncated to `cap`).
+/// Returns the path length (like snprintf), or `HS_ERR_NOT_FOUND`.
+#[no_mangle]
+pub extern "C" fn hs_ws_client_path(server: *const hs_server, conn_id: u64, buf: *mut c_char, cap: usize) -> c_int {
+    guard_int(|| {
+        let s = unsafe { live_server(server) }?;
+        let info = s.shared().hub.info(conn_id).ok_or_else(|| Error::not_found(format!("no WebSocket client with id {conn_id}")))?;
+        unsafe { copy_out(&info.path, buf, cap) }
+    })
+}
