@@ -11,7 +11,9 @@ use crate::engine::ws;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::header::{HeaderMap, HeaderValue, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
+use hyper::header::{
+    HeaderMap, HeaderValue, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER,
+};
 use hyper::http::request::Parts;
 use hyper::service::service_fn;
 use hyper::{Method, StatusCode};
@@ -32,7 +34,9 @@ pub fn spawn_connection(shared: &Arc<Shared>, stream: tokio::net::TcpStream, pee
     let limits = shared.limits.read().clone();
     let open = shared.active.load(Ordering::Acquire);
     if limits.max_connections > 0 && open >= limits.max_connections {
-        shared.log.debug(|| format!("refused {peer}: {open} connections open (max)"));
+        shared
+            .log
+            .debug(|| format!("refused {peer}: {open} connections open (max)"));
         tokio::spawn(async move {
             let mut stream = stream;
             let body = "Too many connections. Try again later.";
@@ -41,7 +45,8 @@ pub fn spawn_connection(shared: &Arc<Shared>, stream: tokio::net::TcpStream, pee
                  Content-Length: {}\r\nConnection: close\r\nRetry-After: 1\r\n\r\n{body}",
                 body.len()
             );
-            let _ = tokio::time::timeout(Duration::from_secs(2), stream.write_all(msg.as_bytes())).await;
+            let _ = tokio::time::timeout(Duration::from_secs(2), stream.write_all(msg.as_bytes()))
+                .await;
             let _ = stream.shutdown().await;
         });
         return;
@@ -52,10 +57,18 @@ pub fn spawn_connection(shared: &Arc<Shared>, stream: tokio::net::TcpStream, pee
     tokio::spawn(async move {
         let _guard = guard;
         stream.set_nodelay(true).ok();
-        shared.log.debug(|| format!("conn {conn_id}: open from {peer}"));
+        shared
+            .log
+            .debug(|| format!("conn {conn_id}: open from {peer}"));
         let activity = Arc::new(Activity::default());
-        activity.last_ms.store(shared.clock.now_ms(), Ordering::Relaxed);
-        let io = TokioIo::new(Timed { inner: stream, activity: activity.clone(), clock: shared.clock });
+        activity
+            .last_ms
+            .store(shared.clock.now_ms(), Ordering::Relaxed);
+        let io = TokioIo::new(Timed {
+            inner: stream,
+            activity: activity.clone(),
+            clock: shared.clock,
+        });
         let svc = {
             let shared = shared.clone();
             let activity = activity.clone();
@@ -116,8 +129,12 @@ pub fn spawn_connection(shared: &Arc<Shared>, stream: tokio::net::TcpStream, pee
 fn text(status: u16, body: &'static str, kind: &'static str) -> Response {
     let mut res = Response::new();
     res.status = status;
-    res.headers.push((CONTENT_TYPE, HeaderValue::from_static("text/plain")));
-    res.headers.push((RESPONSE_TYPE.parse().unwrap(), HeaderValue::from_static(kind)));
+    res.headers
+        .push((CONTENT_TYPE, HeaderValue::from_static("text/plain")));
+    res.headers.push((
+        RESPONSE_TYPE.parse().unwrap(),
+        HeaderValue::from_static(kind),
+    ));
     res.body = Bytes::from_static(body.as_bytes());
     res
 }
@@ -137,14 +154,25 @@ pub fn error_response(shared: &Shared, req: &Request, kind: ErrorType) -> Respon
             return custom;
         }
         if let Some(why) = custom.poisoned {
-            shared.log.debug(|| format!("error hook gave an invalid response ({why})"));
+            shared
+                .log
+                .debug(|| format!("error hook gave an invalid response ({why})"));
         }
     }
     res
 }
 
 fn bare_request(parts: Parts, peer: SocketAddr, conn_id: u64) -> Request {
-    Request::new(parts, Bytes::new(), peer, conn_id, u32::MAX, "", &[], Arc::from(Vec::new()))
+    Request::new(
+        parts,
+        Bytes::new(),
+        peer,
+        conn_id,
+        u32::MAX,
+        "",
+        &[],
+        Arc::from(Vec::new()),
+    )
 }
 
 async fn handle(
@@ -153,13 +181,21 @@ async fn handle(
     peer: SocketAddr,
     req: hyper::Request<Incoming>,
 ) -> HttpResponse {
-    shared.log.debug(|| format!("conn {conn_id}: {} {} {:?}", req.method(), req.uri(), req.version()));
+    shared.log.debug(|| {
+        format!(
+            "conn {conn_id}: {} {} {:?}",
+            req.method(),
+            req.uri(),
+            req.version()
+        )
+    });
     let ip = peer.ip();
     if let Err(retry_after) = shared.rate.check(ip, shared.clock.now_ms()) {
         let (parts, _) = req.into_parts();
         let r = bare_request(parts, peer, conn_id);
         let mut res = error_response(shared, &r, ErrorType::RequestLimit);
-        res.headers.push((RETRY_AFTER, HeaderValue::from(retry_after)));
+        res.headers
+            .push((RETRY_AFTER, HeaderValue::from(retry_after)));
         return finish(shared, &r, res);
     }
 
@@ -185,9 +221,14 @@ async fn handle(
 
     let found = {
         let routes = shared.routes.read();
-        routes
-            .find(&parts.method, &path)
-            .map(|(route, caps)| (route.id, route.handler.clone(), caps, route.pattern.names().clone()))
+        routes.find(&parts.method, &path).map(|(route, caps)| {
+            (
+                route.id,
+                route.handler.clone(),
+                caps,
+                route.pattern.names().clone(),
+            )
+        })
     };
     let Some((route_id, handler, caps, names)) = found else {
         let r = bare_request(parts, peer, conn_id);
@@ -204,22 +245,28 @@ async fn handle(
             let r = bare_request(parts, peer, conn_id);
             let mut res = error_response(shared, &r, kind);
             // The unread rest of the body makes the connection unusable.
-            res.headers.push((CONNECTION, HeaderValue::from_static("close")));
+            res.headers
+                .push((CONNECTION, HeaderValue::from_static("close")));
             return finish(shared, &r, res);
         }
     };
 
     let request = Request::new(parts, body, peer, conn_id, route_id, &path, &caps, names);
     let mut res = Response::new();
-    let outcome =
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler.handle(&request, &mut res)));
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        handler.handle(&request, &mut res)
+    }));
     let res = match (outcome, res.poisoned.take()) {
         (Err(_), _) => {
-            shared.log.debug(|| format!("conn {conn_id}: handler panicked; answering 500"));
+            shared
+                .log
+                .debug(|| format!("conn {conn_id}: handler panicked; answering 500"));
             error_response(shared, &request, ErrorType::ServerError)
         }
         (Ok(()), Some(why)) => {
-            shared.log.debug(|| format!("conn {conn_id}: invalid response from handler: {why}"));
+            shared
+                .log
+                .debug(|| format!("conn {conn_id}: invalid response from handler: {why}"));
             error_response(shared, &request, ErrorType::ServerError)
         }
         (Ok(()), None) if !res.touched => text(200, "Hello world!", "DEFAULT"),
@@ -238,13 +285,21 @@ fn builtin(shared: &Shared, method: &Method, path: &str) -> Option<Response> {
     if is("/connect") {
         Some(text(200, "Client successfully connected.", "CONNECTED"))
     } else if is("/disconnect") {
-        Some(text(200, "Client successfully disconnected.", "DISCONNECTED"))
+        Some(text(
+            200,
+            "Client successfully disconnected.",
+            "DISCONNECTED",
+        ))
     } else {
         None
     }
 }
 
-async fn read_body(shared: &Shared, headers: &HeaderMap, body: Incoming) -> Result<Bytes, ErrorType> {
+async fn read_body(
+    shared: &Shared,
+    headers: &HeaderMap,
+    body: Incoming,
+) -> Result<Bytes, ErrorType> {
     let max = shared.limits.read().max_body_bytes;
     let declared = headers
         .get(CONTENT_LENGTH)
@@ -259,7 +314,10 @@ async fn read_body(shared: &Shared, headers: &HeaderMap, body: Incoming) -> Resu
     }
     match Limited::new(body, max).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
             Err(ErrorType::PayloadTooLarge)
         }
         Err(_) => Err(ErrorType::BadRequest),
@@ -271,9 +329,13 @@ pub fn finish(shared: &Shared, req: &Request, mut res: Response) -> HttpResponse
     let filter = shared.on_response.read().clone();
     if let Some(filter) = filter {
         let before = res.status;
-        let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| filter.filter(req, &mut res)));
+        let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            filter.filter(req, &mut res)
+        }));
         if ok.is_err() || res.poisoned.is_some() {
-            shared.log.debug(|| "response filter failed; answering 500".into());
+            shared
+                .log
+                .debug(|| "response filter failed; answering 500".into());
             let (s, b, n) = ErrorType::ServerError.defaults();
             res = text(s, b, n);
         } else if res.status == 0 {
@@ -281,7 +343,8 @@ pub fn finish(shared: &Shared, req: &Request, mut res: Response) -> HttpResponse
         }
     }
     let mut out = hyper::Response::new(Full::new(res.body));
-    *out.status_mut() = StatusCode::from_u16(res.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    *out.status_mut() =
+        StatusCode::from_u16(res.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let headers = out.headers_mut();
     for (name, value) in shared.default_headers.read().iter() {
         headers.insert(name.clone(), value.clone());
@@ -295,6 +358,8 @@ pub fn finish(shared: &Shared, req: &Request, mut res: Response) -> HttpResponse
             seen.push(name);
         }
     }
-    shared.log.debug(|| format!("conn {}: -> {}", req.conn_id, out.status()));
+    shared
+        .log
+        .debug(|| format!("conn {}: -> {}", req.conn_id, out.status()));
     out
 }

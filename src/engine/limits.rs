@@ -99,7 +99,9 @@ pub struct Timed<T> {
 
 impl<T> Timed<T> {
     fn stamp(&self) {
-        self.activity.last_ms.store(self.clock.now_ms(), Ordering::Relaxed);
+        self.activity
+            .last_ms
+            .store(self.clock.now_ms(), Ordering::Relaxed);
     }
 }
 

@@ -26,13 +26,18 @@ pub fn in_use(address: &str, port: u16) -> Result<bool> {
 fn listening_inodes(port: u16) -> HashSet<u64> {
     let mut inodes = HashSet::new();
     for file in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        let Ok(text) = std::fs::read_to_string(file) else { continue };
+        let Ok(text) = std::fs::read_to_string(file) else {
+            continue;
+        };
         for line in text.lines().skip(1) {
             let cols: Vec<&str> = line.split_whitespace().collect();
             if cols.len() < 10 || cols[3] != "0A" {
                 continue; // 0A = LISTEN
             }
-            let local_port = cols[1].rsplit(':').next().and_then(|p| u16::from_str_radix(p, 16).ok());
+            let local_port = cols[1]
+                .rsplit(':')
+                .next()
+                .and_then(|p| u16::from_str_radix(p, 16).ok());
             if local_port == Some(port) {
                 if let Ok(inode) = cols[9].parse::<u64>() {
                     inodes.insert(inode);
@@ -47,19 +52,31 @@ fn listening_inodes(port: u16) -> HashSet<u64> {
 fn holders(inodes: &HashSet<u64>) -> Vec<i32> {
     let me = std::process::id() as i32;
     let mut pids = Vec::new();
-    let Ok(procs) = std::fs::read_dir("/proc") else { return pids };
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return pids;
+    };
     for entry in procs.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
             continue;
         };
         if pid == me {
             continue;
         }
-        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else { continue };
+        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
+            continue;
+        };
         let holds = fds.flatten().any(|fd| {
             std::fs::read_link(fd.path())
                 .ok()
-                .and_then(|t| t.to_str().and_then(|s| s.strip_prefix("socket:[")).map(String::from))
+                .and_then(|t| {
+                    t.to_str()
+                        .and_then(|s| s.strip_prefix("socket:["))
+                        .map(String::from)
+                })
                 .and_then(|s| s.trim_end_matches(']').parse::<u64>().ok())
                 .is_some_and(|inode| inodes.contains(&inode))
         });
@@ -73,7 +90,10 @@ fn holders(inodes: &HashSet<u64>) -> Vec<i32> {
 fn alive(pid: i32) -> bool {
     // A zombie (our own child not yet reaped) holds no socket any more: count it as gone.
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')),
+        Ok(stat) => !stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
         Err(_) => false,
     }
 }

@@ -41,7 +41,9 @@ pub fn parse(raw: &[u8]) -> Result<RawResponse<'_>> {
         }
         Err(e) => return Err(Error::invalid(format!("raw response is malformed: {e}"))),
     }
-    let status = parsed.code.ok_or_else(|| Error::invalid("raw response has no status"))?;
+    let status = parsed
+        .code
+        .ok_or_else(|| Error::invalid("raw response has no status"))?;
     // Re-slice names and values out of `raw` (httparse borrowed our copy of the head).
     let base = head.as_ptr() as usize;
     let headers = parsed
@@ -54,7 +56,11 @@ pub fn parse(raw: &[u8]) -> Result<RawResponse<'_>> {
             (name, &raw[v..v + h.value.len()])
         })
         .collect();
-    Ok(RawResponse { status, headers, body: &raw[body_start..] })
+    Ok(RawResponse {
+        status,
+        headers,
+        body: &raw[body_start..],
+    })
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -67,9 +73,13 @@ mod tests {
 
     #[test]
     fn parses_status_headers_body() {
-        let r = parse(b"HTTP/1.1 201 Created\r\nContent-Type: text/plain\r\nX-A: 1\r\n\r\nhi").unwrap();
+        let r =
+            parse(b"HTTP/1.1 201 Created\r\nContent-Type: text/plain\r\nX-A: 1\r\n\r\nhi").unwrap();
         assert_eq!(r.status, 201);
-        assert_eq!(r.headers, vec![("Content-Type", &b"text/plain"[..]), ("X-A", &b"1"[..])]);
+        assert_eq!(
+            r.headers,
+            vec![("Content-Type", &b"text/plain"[..]), ("X-A", &b"1"[..])]
+        );
         assert_eq!(r.body, b"hi");
     }
 

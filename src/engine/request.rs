@@ -96,7 +96,10 @@ impl Request {
     }
 
     pub fn capture_by_name(&self, name: &str) -> Option<&[u8]> {
-        let i = self.capture_names.iter().position(|n| n.as_deref() == Some(name))?;
+        let i = self
+            .capture_names
+            .iter()
+            .position(|n| n.as_deref() == Some(name))?;
         self.capture(i)
     }
 

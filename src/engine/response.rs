@@ -20,7 +20,10 @@ pub struct Response {
 
 impl Response {
     pub fn new() -> Response {
-        Response { status: 200, ..Default::default() }
+        Response {
+            status: 200,
+            ..Default::default()
+        }
     }
 
     /// Marks the response as invalid (it becomes a 500) and returns the error for the caller.
@@ -103,7 +106,10 @@ impl Response {
 
     /// The first value of a header the host set.
     pub fn header(&self, name: &str) -> Option<&HeaderValue> {
-        self.headers.iter().find(|(n, _)| n.as_str().eq_ignore_ascii_case(name)).map(|(_, v)| v)
+        self.headers
+            .iter()
+            .find(|(n, _)| n.as_str().eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
     }
 }
 
@@ -126,7 +132,8 @@ mod tests {
     #[test]
     fn header_block_and_framing_headers() {
         let mut r = Response::new();
-        r.add_header_block(b"Content-Type: text/plain\r\nContent-Length: 99\nX-A:  b \r\n").unwrap();
+        r.add_header_block(b"Content-Type: text/plain\r\nContent-Length: 99\nX-A:  b \r\n")
+            .unwrap();
         assert_eq!(r.headers.len(), 2);
         assert_eq!(r.header("x-a").unwrap(), "b");
     }

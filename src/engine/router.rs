@@ -70,7 +70,11 @@ impl Pattern {
             .skip(1)
             .map(|n| n.map(Box::from))
             .collect();
-        Ok(Pattern { regex, names, source: pattern.into() })
+        Ok(Pattern {
+            regex,
+            names,
+            source: pattern.into(),
+        })
     }
 
     pub fn source(&self) -> &str {
@@ -113,8 +117,10 @@ impl Methods {
             if token == "*" || token.eq_ignore_ascii_case("ALL") {
                 return Ok(Methods::Any);
             }
-            let method = Method::from_bytes(token.to_ascii_uppercase().as_bytes())
-                .map_err(|_| Error::invalid(format!("invalid HTTP method '{token}' in '{spec}'")))?;
+            let method =
+                Method::from_bytes(token.to_ascii_uppercase().as_bytes()).map_err(|_| {
+                    Error::invalid(format!("invalid HTTP method '{token}' in '{spec}'"))
+                })?;
             list.push(method);
         }
         if list.is_empty() {
@@ -127,9 +133,9 @@ impl Methods {
         match self {
             Methods::Any => true,
             // HEAD is answered by the GET route (hyper drops the body).
-            Methods::List(list) => {
-                list.iter().any(|m| m == method || (*method == Method::HEAD && *m == Method::GET))
-            }
+            Methods::List(list) => list
+                .iter()
+                .any(|m| m == method || (*method == Method::HEAD && *m == Method::GET)),
         }
     }
 }
@@ -155,7 +161,12 @@ impl<H> Default for Router<H> {
 
 impl<H> Router<H> {
     pub fn add(&mut self, id: u32, methods: Methods, pattern: Pattern, handler: H) {
-        self.routes.push(Route { id, methods, pattern, handler });
+        self.routes.push(Route {
+            id,
+            methods,
+            pattern,
+            handler,
+        });
     }
 
     pub fn is_empty(&self) -> bool {
@@ -167,7 +178,10 @@ impl<H> Router<H> {
             .routes
             .iter()
             .filter(|r| matches!(r.methods, Methods::List(_)) && r.methods.accepts(method));
-        let any = self.routes.iter().filter(|r| matches!(r.methods, Methods::Any));
+        let any = self
+            .routes
+            .iter()
+            .filter(|r| matches!(r.methods, Methods::Any));
         specific
             .chain(any)
             .find_map(|r| r.pattern.matches(path).map(|caps| (r, caps)))
@@ -183,7 +197,8 @@ mod tests {
     use super::*;
 
     fn caps<'a>(p: &Pattern, path: &'a str) -> Option<Vec<&'a str>> {
-        p.matches(path).map(|v| v.into_iter().map(|(a, b)| &path[a..b]).collect())
+        p.matches(path)
+            .map(|v| v.into_iter().map(|(a, b)| &path[a..b]).collect())
     }
 
     #[test]
@@ -218,14 +233,22 @@ mod tests {
         assert_eq!(normalize_path("//a"), "/a");
         assert_eq!(normalize_path("/"), "/");
         assert_eq!(normalize_path(""), "/");
-        assert!(matches!(normalize_path("/a/b"), std::borrow::Cow::Borrowed(_)));
+        assert!(matches!(
+            normalize_path("/a/b"),
+            std::borrow::Cow::Borrowed(_)
+        ));
     }
 
     #[test]
     fn method_routes_before_all_and_head_uses_get() {
         let mut r = Router::default();
         r.add(0, Methods::Any, Pattern::compile("/x").unwrap(), "any");
-        r.add(1, Methods::parse("get|post").unwrap(), Pattern::compile("/x").unwrap(), "get");
+        r.add(
+            1,
+            Methods::parse("get|post").unwrap(),
+            Pattern::compile("/x").unwrap(),
+            "get",
+        );
         assert_eq!(r.find(&Method::GET, "/x").unwrap().0.handler, "get");
         assert_eq!(r.find(&Method::HEAD, "/x").unwrap().0.handler, "get");
         assert_eq!(r.find(&Method::DELETE, "/x").unwrap().0.handler, "any");

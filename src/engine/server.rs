@@ -39,7 +39,11 @@ impl ErrorType {
     pub fn defaults(self) -> (u16, &'static str, &'static str) {
         match self {
             ErrorType::NotFound => (404, "404 Not Found", "NOT_FOUND"),
-            ErrorType::RequestLimit => (429, "Rate limit exceeded. Try again later.", "REQUEST_LIMIT"),
+            ErrorType::RequestLimit => (
+                429,
+                "Rate limit exceeded. Try again later.",
+                "REQUEST_LIMIT",
+            ),
             ErrorType::NotConnected => (400, "Client is not connected.", "NOT_CONNECTED"),
             ErrorType::BadRequest => (400, "Bad Request", "BAD_REQUEST"),
             ErrorType::ServerError => (500, "An error occurred on the server.", "SERVER_ERROR"),
@@ -224,7 +228,11 @@ pub fn parse_address(address: &str, port: u16) -> Result<(String, u16)> {
     if host.is_empty() {
         return Err(Error::invalid(format!("no host in '{address}'")));
     }
-    let port = if port == 0 { url_port.unwrap_or(0) } else { port };
+    let port = if port == 0 {
+        url_port.unwrap_or(0)
+    } else {
+        port
+    };
     Ok((host, port))
 }
 
@@ -274,18 +282,29 @@ impl Server {
         self.shared.next_route_id.fetch_add(1, Ordering::Relaxed)
     }
 
-    pub fn route(&self, methods: &str, pattern: &str, handler: Arc<dyn HttpHandler>) -> Result<u32> {
+    pub fn route(
+        &self,
+        methods: &str,
+        pattern: &str,
+        handler: Arc<dyn HttpHandler>,
+    ) -> Result<u32> {
         let methods = Methods::parse(methods)?;
         let pattern = Pattern::compile(pattern)?;
         let id = self.next_route_id();
-        self.shared.routes.write().add(id, methods, pattern, handler);
+        self.shared
+            .routes
+            .write()
+            .add(id, methods, pattern, handler);
         Ok(id)
     }
 
     pub fn accept(&self, pattern: &str, handler: Arc<dyn WsHandler>) -> Result<u32> {
         let pattern = Pattern::compile(pattern)?;
         let id = self.next_route_id();
-        self.shared.ws_routes.write().add(id, Methods::Any, pattern, handler);
+        self.shared
+            .ws_routes
+            .write()
+            .add(id, Methods::Any, pattern, handler);
         Ok(id)
     }
 
@@ -313,7 +332,11 @@ impl Server {
             None => None,
         };
         let mut headers = self.shared.default_headers.write();
-        let mut list: Vec<_> = headers.iter().filter(|(n, _)| *n != name).cloned().collect();
+        let mut list: Vec<_> = headers
+            .iter()
+            .filter(|(n, _)| *n != name)
+            .cloned()
+            .collect();
         if let Some(v) = value {
             list.push((name, v));
         }
@@ -363,7 +386,9 @@ impl Server {
     fn configure_before_start(&self, what: &str, f: impl FnOnce(&mut Core)) -> Result<()> {
         let mut core = self.core.lock();
         if core.phase != Phase::Created {
-            return Err(Error::state(format!("{what} must be set before the server starts")));
+            return Err(Error::state(format!(
+                "{what} must be set before the server starts"
+            )));
         }
         f(&mut core);
         Ok(())
@@ -371,11 +396,15 @@ impl Server {
 
     pub fn set_threads(&self, n: usize) -> Result<()> {
         if n == 0 || n > 1024 {
-            return Err(Error::invalid(format!("thread count {n} is outside 1-1024")));
+            return Err(Error::invalid(format!(
+                "thread count {n} is outside 1-1024"
+            )));
         }
         let mut core = self.core.lock();
         if core.event_loop.is_some() || core.phase == Phase::Running {
-            return Err(Error::state("threads must be set before the first run/poll"));
+            return Err(Error::state(
+                "threads must be set before the first run/poll",
+            ));
         }
         core.threads = n;
         Ok(())
@@ -388,7 +417,9 @@ impl Server {
     pub fn set_handle_signals(&self, on: bool) -> Result<()> {
         let mut core = self.core.lock();
         if core.event_loop.is_some() {
-            return Err(Error::state("signal handling must be set before the first run/poll"));
+            return Err(Error::state(
+                "signal handling must be set before the first run/poll",
+            ));
         }
         core.handle_signals = on;
         Ok(())
@@ -400,36 +431,50 @@ impl Server {
         let mut core = self.core.lock();
         match core.phase {
             Phase::Created => {}
-            Phase::Stopped => return Err(Error::state("the server was shut down; create a new one")),
+            Phase::Stopped => {
+                return Err(Error::state("the server was shut down; create a new one"))
+            }
             _ => return Ok(()),
         }
         let addr = resolve(&core.host, core.port)?;
         let io_err = |what: &str, e: std::io::Error| {
             let kind = if e.kind() == std::io::ErrorKind::AddrInUse {
-                format!("address {addr} is already in use (port {} taken)", addr.port())
+                format!(
+                    "address {addr} is already in use (port {} taken)",
+                    addr.port()
+                )
             } else {
                 format!("cannot {what} {addr}: {e}")
             };
             Error::new(ErrorKind::Io, kind)
         };
         let domain = socket2::Domain::for_address(addr);
-        let socket = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))
-            .map_err(|e| io_err("create a socket for", e))?;
-        socket.set_reuse_address(true).map_err(|e| io_err("set SO_REUSEADDR on", e))?;
+        let socket =
+            socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))
+                .map_err(|e| io_err("create a socket for", e))?;
+        socket
+            .set_reuse_address(true)
+            .map_err(|e| io_err("set SO_REUSEADDR on", e))?;
         if core.reuse_port {
-            socket.set_reuse_port(true).map_err(|e| io_err("set SO_REUSEPORT on", e))?;
+            socket
+                .set_reuse_port(true)
+                .map_err(|e| io_err("set SO_REUSEPORT on", e))?;
         }
         if addr.is_ipv6() {
             let _ = socket.set_only_v6(true);
         }
         socket.bind(&addr.into()).map_err(|e| io_err("bind", e))?;
         socket.listen(1024).map_err(|e| io_err("listen on", e))?;
-        socket.set_nonblocking(true).map_err(|e| io_err("configure", e))?;
+        socket
+            .set_nonblocking(true)
+            .map_err(|e| io_err("configure", e))?;
         let listener: std::net::TcpListener = socket.into();
         core.local = listener.local_addr().ok();
         core.listener = Some(listener);
         core.phase = Phase::Listening;
-        self.shared.log.debug(|| format!("listening on {}", core.local.unwrap()));
+        self.shared
+            .log
+            .debug(|| format!("listening on {}", core.local.unwrap()));
         Ok(())
     }
 
@@ -450,7 +495,9 @@ impl Server {
     /// be called from inside a callback of this server.
     pub fn poll(&self, slice: Option<Duration>) -> Result<PollState> {
         if self.polling.swap(true, Ordering::AcqRel) {
-            return Err(Error::state("run/poll is already active (called from a callback?)"));
+            return Err(Error::state(
+                "run/poll is already active (called from a callback?)",
+            ));
         }
         struct Reset<'a>(&'a AtomicBool);
         impl Drop for Reset<'_> {
@@ -513,13 +560,22 @@ impl Server {
             .enable_all()
             .build()
             .map_err(|e| Error::new(ErrorKind::Io, format!("cannot create the event loop: {e}")))?;
-        let (wake_read, wake_write) = std::os::unix::net::UnixStream::pair()
-            .map_err(|e| Error::new(ErrorKind::Io, format!("cannot create the wake-up pipe: {e}")))?;
+        let (wake_read, wake_write) = std::os::unix::net::UnixStream::pair().map_err(|e| {
+            Error::new(
+                ErrorKind::Io,
+                format!("cannot create the wake-up pipe: {e}"),
+            )
+        })?;
         wake_read.set_nonblocking(true).ok();
         wake_write.set_nonblocking(true).ok();
         let wake_write: OwnedFd = wake_write.into();
-        self.shared.wake_fd.store(wake_write.as_raw_fd(), Ordering::Release);
-        let listener = core.listener.take().ok_or_else(|| Error::state("server is not listening"))?;
+        self.shared
+            .wake_fd
+            .store(wake_write.as_raw_fd(), Ordering::Release);
+        let listener = core
+            .listener
+            .take()
+            .ok_or_else(|| Error::state("server is not listening"))?;
         let shared = self.shared.clone();
         let signals = core.handle_signals;
         let main = {
@@ -533,13 +589,19 @@ impl Server {
         };
         core.rt_handle = Some(runtime.handle().clone());
         core.phase = Phase::Running;
-        Ok(Loop { runtime, main, _wake_write: wake_write })
+        Ok(Loop {
+            runtime,
+            main,
+            _wake_write: wake_write,
+        })
     }
 
     /// Begins a graceful shutdown. Lock-free and async-signal-safe (an atomic store and one
     /// write(2)), so it may be called from any thread, any callback, or a signal handler.
     pub fn shutdown(&self) {
-        self.shared.shutdown_requested.store(true, Ordering::Release);
+        self.shared
+            .shutdown_requested
+            .store(true, Ordering::Release);
         let fd = self.shared.wake_fd.load(Ordering::Acquire);
         if fd >= 0 {
             // SAFETY: write(2) on a socket we own for the life of the loop; a full buffer only
@@ -558,7 +620,10 @@ impl Server {
             return Err(Error::invalid("timer interval must be at least 1 ms"));
         }
         let handle = self.runtime_handle();
-        Ok(self.shared.timers.add(interval, repeat, cb, handle.as_ref()))
+        Ok(self
+            .shared
+            .timers
+            .add(interval, repeat, cb, handle.as_ref()))
     }
 
     pub fn cancel_timer(&self, id: u64) -> Result<()> {
@@ -584,8 +649,16 @@ async fn serve(
     handle_signals: bool,
 ) {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut sigint = if handle_signals { signal(SignalKind::interrupt()).ok() } else { None };
-    let mut sigterm = if handle_signals { signal(SignalKind::terminate()).ok() } else { None };
+    let mut sigint = if handle_signals {
+        signal(SignalKind::interrupt()).ok()
+    } else {
+        None
+    };
+    let mut sigterm = if handle_signals {
+        signal(SignalKind::terminate()).ok()
+    } else {
+        None
+    };
     async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
         match s {
             Some(s) => {
@@ -618,7 +691,10 @@ async fn serve(
     shared.timers.cancel_all();
     let grace = shared.limits.read().shutdown_grace;
     shared.log.debug(|| {
-        format!("shutting down: {} connection(s) open", shared.active.load(Ordering::Acquire))
+        format!(
+            "shutting down: {} connection(s) open",
+            shared.active.load(Ordering::Acquire)
+        )
     });
     let _ = shared.stopping.send(true);
     let deadline = tokio::time::Instant::now() + grace;
@@ -640,12 +716,27 @@ mod tests {
 
     #[test]
     fn address_forms() {
-        assert_eq!(parse_address("127.0.0.1", 8080).unwrap(), ("127.0.0.1".into(), 8080));
-        assert_eq!(parse_address("tcp://127.0.0.1:9000", 0).unwrap(), ("127.0.0.1".into(), 9000));
-        assert_eq!(parse_address("tcp://127.0.0.1:9000", 81).unwrap(), ("127.0.0.1".into(), 81));
-        assert_eq!(parse_address("tcp://[::1]:9000", 0).unwrap(), ("::1".into(), 9000));
+        assert_eq!(
+            parse_address("127.0.0.1", 8080).unwrap(),
+            ("127.0.0.1".into(), 8080)
+        );
+        assert_eq!(
+            parse_address("tcp://127.0.0.1:9000", 0).unwrap(),
+            ("127.0.0.1".into(), 9000)
+        );
+        assert_eq!(
+            parse_address("tcp://127.0.0.1:9000", 81).unwrap(),
+            ("127.0.0.1".into(), 81)
+        );
+        assert_eq!(
+            parse_address("tcp://[::1]:9000", 0).unwrap(),
+            ("::1".into(), 9000)
+        );
         assert_eq!(parse_address("::1", 5).unwrap(), ("::1".into(), 5));
-        assert_eq!(parse_address("localhost", 0).unwrap(), ("localhost".into(), 0));
+        assert_eq!(
+            parse_address("localhost", 0).unwrap(),
+            ("localhost".into(), 0)
+        );
         assert!(parse_address("tcp://h:notaport", 0).is_err());
         assert!(parse_address("", 1).is_err());
     }

@@ -35,7 +35,15 @@ impl Timers {
     ) -> u64 {
         let id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
         let mut entries = self.entries.lock();
-        entries.insert(id, Entry { interval, repeat, callback, task: None });
+        entries.insert(
+            id,
+            Entry {
+                interval,
+                repeat,
+                callback,
+                task: None,
+            },
+        );
         if let Some(rt) = rt {
             self.spawn_locked(&mut entries, id, rt);
         }
@@ -45,15 +53,20 @@ impl Timers {
     /// Starts every timer not started yet (the loop just came up).
     pub fn start_all(self: &Arc<Self>, rt: &Handle) {
         let mut entries = self.entries.lock();
-        let ids: Vec<u64> =
-            entries.iter().filter(|(_, e)| e.task.is_none()).map(|(id, _)| *id).collect();
+        let ids: Vec<u64> = entries
+            .iter()
+            .filter(|(_, e)| e.task.is_none())
+            .map(|(id, _)| *id)
+            .collect();
         for id in ids {
             self.spawn_locked(&mut entries, id, rt);
         }
     }
 
     fn spawn_locked(self: &Arc<Self>, entries: &mut HashMap<u64, Entry>, id: u64, rt: &Handle) {
-        let Some(e) = entries.get_mut(&id) else { return };
+        let Some(e) = entries.get_mut(&id) else {
+            return;
+        };
         let (interval, repeat, callback) = (e.interval, e.repeat, e.callback.clone());
         let timers = Arc::downgrade(self);
         let task = rt.spawn(async move {

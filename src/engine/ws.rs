@@ -16,7 +16,11 @@ use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_VERSION, UPGRADE};
+use hyper::header::HeaderName;
+use hyper::header::{
+    HeaderValue, CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_VERSION,
+    UPGRADE,
+};
 use hyper::{Method, StatusCode};
 use hyper_util::rt::TokioIo;
 use parking_lot::Mutex;
@@ -24,7 +28,6 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use hyper::header::HeaderName;
 use tokio::sync::{mpsc, Notify};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -91,7 +94,9 @@ impl Hub {
                 ErrorKind::Full,
                 format!("client {id} does not read; its send queue is full, it is being dropped"),
             )),
-            Err(false) => Err(Error::not_found(format!("WebSocket client {id} is closing"))),
+            Err(false) => Err(Error::not_found(format!(
+                "WebSocket client {id} is closing"
+            ))),
         }
     }
 
@@ -113,7 +118,9 @@ impl Hub {
 
     pub fn close(&self, id: u64, code: u16, reason: &str) -> Result<()> {
         if !valid_close_code(code) {
-            return Err(Error::invalid(format!("close code {code} may not be sent (RFC 6455 7.4)")));
+            return Err(Error::invalid(format!(
+                "close code {code} may not be sent (RFC 6455 7.4)"
+            )));
         }
         if reason.len() > 123 {
             return Err(Error::invalid("close reason is longer than 123 bytes"));
@@ -122,7 +129,11 @@ impl Hub {
         let client = clients
             .get(&id)
             .ok_or_else(|| Error::not_found(format!("no WebSocket client with id {id}")))?;
-        if client.tx.try_send(Outgoing::Close(code, reason.to_string())).is_err() {
+        if client
+            .tx
+            .try_send(Outgoing::Close(code, reason.to_string()))
+            .is_err()
+        {
             client.kill.notify_one();
         }
         Ok(())
@@ -141,7 +152,12 @@ impl Hub {
         let mut v: Vec<ClientInfo> = clients
             .iter()
             .filter(|(_, c)| route.is_none_or(|r| r == c.route_id))
-            .map(|(id, c)| ClientInfo { id: *id, route_id: c.route_id, peer: c.peer, path: c.path.to_string() })
+            .map(|(id, c)| ClientInfo {
+                id: *id,
+                route_id: c.route_id,
+                peer: c.peer,
+                path: c.path.to_string(),
+            })
             .collect();
         v.sort_by_key(|c| c.id);
         v
@@ -149,9 +165,12 @@ impl Hub {
 
     pub fn info(&self, id: u64) -> Option<ClientInfo> {
         let clients = self.clients.lock();
-        clients
-            .get(&id)
-            .map(|c| ClientInfo { id, route_id: c.route_id, peer: c.peer, path: c.path.to_string() })
+        clients.get(&id).map(|c| ClientInfo {
+            id,
+            route_id: c.route_id,
+            peer: c.peer,
+            path: c.path.to_string(),
+        })
     }
 }
 
@@ -169,8 +188,14 @@ pub fn is_upgrade<B>(req: &hyper::Request<B>) -> bool {
 fn plain(status: StatusCode, body: &'static str, kind: &'static str) -> crate::engine::Response {
     let mut r = crate::engine::Response::new();
     r.status = status.as_u16();
-    r.headers.push((hyper::header::CONTENT_TYPE, HeaderValue::from_static("text/plain")));
-    r.headers.push((HeaderName::from_static("x-server-response-type"), HeaderValue::from_static(kind)));
+    r.headers.push((
+        hyper::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain"),
+    ));
+    r.headers.push((
+        HeaderName::from_static("x-server-response-type"),
+        HeaderValue::from_static(kind),
+    ));
     r.body = Bytes::from_static(body.as_bytes());
     r.touched = true;
     r
@@ -181,7 +206,9 @@ fn plain(status: StatusCode, body: &'static str, kind: &'static str) -> crate::e
 fn valid_key(key: &[u8]) -> bool {
     key.len() == 24
         && key.ends_with(b"==")
-        && key[..22].iter().all(|c| c.is_ascii_alphanumeric() || *c == b'+' || *c == b'/')
+        && key[..22]
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || *c == b'+' || *c == b'/')
 }
 
 /// Checks the handshake, answers 101 and spawns the client task; or refuses with 400/404/405/426.
@@ -198,36 +225,76 @@ pub fn upgrade(
             .find(&Method::GET, &path)
             .map(|(r, caps)| (r.id, r.handler.clone(), caps, r.pattern.names().clone()))
     };
-    let refuse = |req: hyper::Request<Incoming>, res: Option<crate::engine::Response>, why: &str| {
-        shared.log.debug(|| format!("conn {conn_id}: upgrade on {path} refused: {why}"));
-        let (parts, _) = req.into_parts();
-        let r = Request::new(parts, Bytes::new(), peer, conn_id, u32::MAX, "", &[], Arc::from(Vec::new()));
-        let res = res.unwrap_or_else(|| error_response(shared, &r, ErrorType::NotFound));
-        finish(shared, &r, res)
-    };
+    let refuse =
+        |req: hyper::Request<Incoming>, res: Option<crate::engine::Response>, why: &str| {
+            shared
+                .log
+                .debug(|| format!("conn {conn_id}: upgrade on {path} refused: {why}"));
+            let (parts, _) = req.into_parts();
+            let r = Request::new(
+                parts,
+                Bytes::new(),
+                peer,
+                conn_id,
+                u32::MAX,
+                "",
+                &[],
+                Arc::from(Vec::new()),
+            );
+            let res = res.unwrap_or_else(|| error_response(shared, &r, ErrorType::NotFound));
+            finish(shared, &r, res)
+        };
     let Some((route_id, handler, caps, names)) = found else {
         return refuse(req, None, "no accept route");
     };
     if req.method() != Method::GET {
-        let res = plain(StatusCode::METHOD_NOT_ALLOWED, "WebSocket upgrade needs GET.", "BAD_REQUEST");
+        let res = plain(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "WebSocket upgrade needs GET.",
+            "BAD_REQUEST",
+        );
         return refuse(req, Some(res), "not GET");
     }
     let key = match req.headers().get(SEC_WEBSOCKET_KEY) {
         Some(k) if valid_key(k.as_bytes()) => k.clone(),
         _ => {
-            let res = plain(StatusCode::BAD_REQUEST, "WebSocket key is missing or invalid.", "INVALID_WS_KEY");
+            let res = plain(
+                StatusCode::BAD_REQUEST,
+                "WebSocket key is missing or invalid.",
+                "INVALID_WS_KEY",
+            );
             return refuse(req, Some(res), "bad Sec-WebSocket-Key");
         }
     };
-    if !req.headers().get(SEC_WEBSOCKET_VERSION).is_some_and(|v| v == "13") {
-        let mut res = plain(StatusCode::UPGRADE_REQUIRED, "Unsupported WebSocket version; use 13.", "BAD_REQUEST");
-        res.headers.push((SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13")));
+    if !req
+        .headers()
+        .get(SEC_WEBSOCKET_VERSION)
+        .is_some_and(|v| v == "13")
+    {
+        let mut res = plain(
+            StatusCode::UPGRADE_REQUIRED,
+            "Unsupported WebSocket version; use 13.",
+            "BAD_REQUEST",
+        );
+        res.headers
+            .push((SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13")));
         return refuse(req, Some(res), "Sec-WebSocket-Version is not 13");
     }
     let on_upgrade = hyper::upgrade::on(&mut req);
     let (parts, _) = req.into_parts();
-    let request = Request::new(parts, Bytes::new(), peer, conn_id, route_id, &path, &caps, names);
-    shared.log.debug(|| format!("conn {conn_id}: upgrade to WebSocket on {path}"));
+    let request = Request::new(
+        parts,
+        Bytes::new(),
+        peer,
+        conn_id,
+        route_id,
+        &path,
+        &caps,
+        names,
+    );
+    shared
+        .log
+        .debug(|| format!("conn {conn_id}: upgrade to WebSocket on {path}"));
 
     let guard = shared.enter();
     let task_shared = shared.clone();
@@ -235,7 +302,9 @@ pub fn upgrade(
         let _guard = guard;
         match on_upgrade.await {
             Ok(upgraded) => run_client(task_shared, upgraded, request, handler).await,
-            Err(e) => task_shared.log.debug(|| format!("conn {conn_id}: upgrade failed: {e}")),
+            Err(e) => task_shared
+                .log
+                .debug(|| format!("conn {conn_id}: upgrade failed: {e}")),
         }
     });
 
@@ -244,7 +313,10 @@ pub fn upgrade(
     let h = res.headers_mut();
     h.insert(UPGRADE, HeaderValue::from_static("websocket"));
     h.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
-    h.insert(SEC_WEBSOCKET_ACCEPT, HeaderValue::from_str(&derive_accept_key(key.as_bytes())).unwrap());
+    h.insert(
+        SEC_WEBSOCKET_ACCEPT,
+        HeaderValue::from_str(&derive_accept_key(key.as_bytes())).unwrap(),
+    );
     res
 }
 
@@ -271,15 +343,24 @@ async fn run_client(
         .write_buffer_size(0)
         .max_message_size(Some(limits.ws_max_message))
         .max_frame_size(Some(limits.ws_max_message));
-    let mut ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
+    let mut ws =
+        WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
     let (tx, mut rx) = mpsc::channel(limits.ws_send_queue.max(1));
     let kill = Arc::new(Notify::new());
     let path = String::from_utf8_lossy(request.field(crate::engine::Field::Path)).into_owned();
     shared.hub.clients.lock().insert(
         id,
-        Client { tx, kill: kill.clone(), route_id: request.route_id, peer: request.peer, path: path.into() },
+        Client {
+            tx,
+            kill: kill.clone(),
+            route_id: request.route_id,
+            peer: request.peer,
+            path: path.into(),
+        },
     );
-    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler.on_open(id, &request)));
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        handler.on_open(id, &request)
+    }));
     drop(request);
 
     let mut stopping = shared.stopping.subscribe();
@@ -290,11 +371,20 @@ async fn run_client(
     let mut code: u16 = 1006;
     let mut reason = String::new();
     if *stopping.borrow() {
-        let _ = ws.close(Some(CloseFrame { code: CloseCode::Away, reason: "server shutting down".into() })).await;
+        let _ = ws
+            .close(Some(CloseFrame {
+                code: CloseCode::Away,
+                reason: "server shutting down".into(),
+            }))
+            .await;
         closing_deadline = Some(tokio::time::Instant::now() + limits.shutdown_grace);
     }
     loop {
-        let next_ping = if pinged { last_heard + limits.ws_ping_timeout } else { last_heard + limits.ws_ping_interval };
+        let next_ping = if pinged {
+            last_heard + limits.ws_ping_timeout
+        } else {
+            last_heard + limits.ws_ping_interval
+        };
         let wake_at = closing_deadline.map_or(next_ping, |d| d.min(next_ping));
         tokio::select! {
             incoming = ws.next() => match incoming {
@@ -401,5 +491,7 @@ async fn run_client(
     }
     shared.hub.clients.lock().remove(&id);
     shared.log.debug(|| format!("ws {id}: closed ({code})"));
-    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler.on_close(id, code, &reason)));
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        handler.on_close(id, code, &reason)
+    }));
 }

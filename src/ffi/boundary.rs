@@ -123,22 +123,31 @@ static HIGH: AtomicUsize = AtomicUsize::new(0);
 
 pub(crate) fn register(p: usize) -> Result<()> {
     for (i, slot) in LIVE.iter().enumerate() {
-        if slot.compare_exchange(0, p, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+        if slot
+            .compare_exchange(0, p, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
             HIGH.fetch_max(i + 1, Ordering::AcqRel);
             return Ok(());
         }
     }
-    Err(Error::state(format!("more than {SLOTS} servers alive at once")))
+    Err(Error::state(format!(
+        "more than {SLOTS} servers alive at once"
+    )))
 }
 
 pub(crate) fn unregister(p: usize) -> bool {
-    LIVE[..HIGH.load(Ordering::Acquire)]
-        .iter()
-        .any(|s| s.compare_exchange(p, 0, Ordering::AcqRel, Ordering::Acquire).is_ok())
+    LIVE[..HIGH.load(Ordering::Acquire)].iter().any(|s| {
+        s.compare_exchange(p, 0, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    })
 }
 
 pub(crate) fn is_live(p: usize) -> bool {
-    p != 0 && LIVE[..HIGH.load(Ordering::Acquire)].iter().any(|s| s.load(Ordering::Acquire) == p)
+    p != 0
+        && LIVE[..HIGH.load(Ordering::Acquire)]
+            .iter()
+            .any(|s| s.load(Ordering::Acquire) == p)
 }
 
 /// Opaque server handle. Created by `hs_new`, released by `hs_free`.
@@ -156,7 +165,9 @@ pub(crate) unsafe fn live_server<'a>(p: *const hs_server) -> Result<&'a Server> 
         return Err(Error::invalid("server handle is NULL"));
     }
     if !is_live(p as usize) {
-        return Err(Error::state("server handle is not live (already freed, or not from hs_new)"));
+        return Err(Error::state(
+            "server handle is not live (already freed, or not from hs_new)",
+        ));
     }
     Ok(&*(p as *const Server))
 }
@@ -169,7 +180,9 @@ pub(crate) unsafe fn text<'a>(p: *const c_char, what: &str) -> Result<&'a str> {
     if p.is_null() {
         return Err(Error::invalid(format!("{what} is NULL")));
     }
-    CStr::from_ptr(p).to_str().map_err(|_| Error::invalid(format!("{what} is not valid UTF-8")))
+    CStr::from_ptr(p)
+        .to_str()
+        .map_err(|_| Error::invalid(format!("{what} is not valid UTF-8")))
 }
 
 /// A (pointer, length) byte argument; NULL is allowed only with length 0.
@@ -181,7 +194,9 @@ pub(crate) unsafe fn bytes<'a>(p: *const c_char, len: usize, what: &str) -> Resu
         return if len == 0 {
             Ok(&[])
         } else {
-            Err(Error::invalid(format!("{what} is NULL but its length is {len}")))
+            Err(Error::invalid(format!(
+                "{what} is NULL but its length is {len}"
+            )))
         };
     }
     Ok(std::slice::from_raw_parts(p.cast(), len))

@@ -57,8 +57,13 @@ fn error_type(kind: ErrorType) -> hs_error_type {
 /// `hs_set_threads`). `req` and `res` are valid only during the call. Declared `C-unwind` so that
 /// a Rust host's panic is caught (answered with 500) instead of aborting.
 #[allow(non_camel_case_types)]
-pub type hs_handler =
-    Option<unsafe extern "C-unwind" fn(user_data: *mut c_void, req: *const hs_request, res: *mut hs_response)>;
+pub type hs_handler = Option<
+    unsafe extern "C-unwind" fn(
+        user_data: *mut c_void,
+        req: *const hs_request,
+        res: *mut hs_response,
+    ),
+>;
 
 /// Shapes an error answer. `res` starts empty; if the callback sets nothing, the default for
 /// `type` is sent. `req` has no body for errors found before the body was read.
@@ -76,10 +81,18 @@ pub type hs_error_handler = Option<
 /// replace status, headers and body through `res` (`hs_response_body`, `hs_response_set_body`).
 /// Content-Length always follows the final body.
 #[allow(non_camel_case_types)]
-pub type hs_response_filter =
-    Option<unsafe extern "C-unwind" fn(user_data: *mut c_void, req: *const hs_request, res: *mut hs_response)>;
+pub type hs_response_filter = Option<
+    unsafe extern "C-unwind" fn(
+        user_data: *mut c_void,
+        req: *const hs_request,
+        res: *mut hs_response,
+    ),
+>;
 
-struct CHandler(unsafe extern "C-unwind" fn(*mut c_void, *const hs_request, *mut hs_response), UserData);
+struct CHandler(
+    unsafe extern "C-unwind" fn(*mut c_void, *const hs_request, *mut hs_response),
+    UserData,
+);
 
 impl HttpHandler for CHandler {
     fn handle(&self, req: &Request, res: &mut Response) {
@@ -100,7 +113,10 @@ impl ErrorHandler for CErrorHandler {
     }
 }
 
-struct CFilter(unsafe extern "C-unwind" fn(*mut c_void, *const hs_request, *mut hs_response), UserData);
+struct CFilter(
+    unsafe extern "C-unwind" fn(*mut c_void, *const hs_request, *mut hs_response),
+    UserData,
+);
 
 impl ResponseFilter for CFilter {
     fn filter(&self, req: &Request, res: &mut Response) {
@@ -154,26 +170,43 @@ pub extern "C" fn hs_route(
         let methods = unsafe { text(methods, "methods") }?;
         let pattern = unsafe { text(pattern, "pattern") }?;
         let handler = handler.ok_or_else(|| Error::invalid("handler is NULL"))?;
-        Ok(s.route(methods, pattern, Arc::new(CHandler(handler, UserData(user_data))))? as c_int)
+        Ok(s.route(
+            methods,
+            pattern,
+            Arc::new(CHandler(handler, UserData(user_data))),
+        )? as c_int)
     })
 }
 
 /// Sets (or with NULL removes) the error hook. See `hs_error_handler`.
 #[no_mangle]
-pub extern "C" fn hs_on_error(server: *mut hs_server, handler: hs_error_handler, user_data: *mut c_void) -> c_int {
+pub extern "C" fn hs_on_error(
+    server: *mut hs_server,
+    handler: hs_error_handler,
+    user_data: *mut c_void,
+) -> c_int {
     guard_int(|| {
         let s = unsafe { live_server(server) }?;
-        s.set_on_error(handler.map(|h| Arc::new(CErrorHandler(h, UserData(user_data))) as Arc<dyn ErrorHandler>));
+        s.set_on_error(
+            handler
+                .map(|h| Arc::new(CErrorHandler(h, UserData(user_data))) as Arc<dyn ErrorHandler>),
+        );
         ok()
     })
 }
 
 /// Sets (or with NULL removes) the response filter. See `hs_response_filter`.
 #[no_mangle]
-pub extern "C" fn hs_on_response(server: *mut hs_server, filter: hs_response_filter, user_data: *mut c_void) -> c_int {
+pub extern "C" fn hs_on_response(
+    server: *mut hs_server,
+    filter: hs_response_filter,
+    user_data: *mut c_void,
+) -> c_int {
     guard_int(|| {
         let s = unsafe { live_server(server) }?;
-        s.set_on_response(filter.map(|f| Arc::new(CFilter(f, UserData(user_data))) as Arc<dyn ResponseFilter>));
+        s.set_on_response(
+            filter.map(|f| Arc::new(CFilter(f, UserData(user_data))) as Arc<dyn ResponseFilter>),
+        );
         ok()
     })
 }
@@ -215,7 +248,11 @@ pub extern "C" fn hs_request_uri(r: *const hs_request, len: *mut usize) -> *cons
 pub extern "C" fn hs_request_version(r: *const hs_request) -> *const c_char {
     guard_ptr(|| {
         let v = unsafe { req(r) }?.head.version;
-        let s: &'static [u8] = if v == hyper::Version::HTTP_10 { b"HTTP/1.0\0" } else { b"HTTP/1.1\0" };
+        let s: &'static [u8] = if v == hyper::Version::HTTP_10 {
+            b"HTTP/1.0\0"
+        } else {
+            b"HTTP/1.1\0"
+        };
         Ok(s.as_ptr().cast())
     })
 }
@@ -223,7 +260,11 @@ pub extern "C" fn hs_request_version(r: *const hs_request) -> *const c_char {
 /// A header by case-insensitive name; several fields of that name are joined with ", ".
 /// NULL when absent (no error is recorded for that).
 #[no_mangle]
-pub extern "C" fn hs_request_header(r: *const hs_request, name: *const c_char, len: *mut usize) -> *const c_char {
+pub extern "C" fn hs_request_header(
+    r: *const hs_request,
+    name: *const c_char,
+    len: *mut usize,
+) -> *const c_char {
     guard_ptr(|| {
         let name = unsafe { text(name, "header name") }?;
         match unsafe { req(r) }?.header(name) {
@@ -267,7 +308,11 @@ pub extern "C" fn hs_request_body(r: *const hs_request, len: *mut usize) -> *con
     guard_ptr(|| {
         let body = &unsafe { req(r) }?.body;
         unsafe { put(len, body.len()) };
-        Ok(if body.is_empty() { b"\0".as_ptr().cast() } else { body.as_ptr().cast() })
+        Ok(if body.is_empty() {
+            b"\0".as_ptr().cast()
+        } else {
+            body.as_ptr().cast()
+        })
     })
 }
 
@@ -279,7 +324,11 @@ pub extern "C" fn hs_request_param_count(r: *const hs_request) -> c_int {
 
 /// The capture at `index` (0 = first group), NULL past the end.
 #[no_mangle]
-pub extern "C" fn hs_request_param(r: *const hs_request, index: usize, len: *mut usize) -> *const c_char {
+pub extern "C" fn hs_request_param(
+    r: *const hs_request,
+    index: usize,
+    len: *mut usize,
+) -> *const c_char {
     guard_ptr(|| match unsafe { req(r) }?.capture(index) {
         Some(v) => field_out(v, len),
         None => Err(Error::not_found(format!("no capture at index {index}"))),
@@ -288,7 +337,11 @@ pub extern "C" fn hs_request_param(r: *const hs_request, index: usize, len: *mut
 
 /// The capture named `name` (`{id}` in the pattern gives `"id"`), NULL when there is none.
 #[no_mangle]
-pub extern "C" fn hs_request_param_named(r: *const hs_request, name: *const c_char, len: *mut usize) -> *const c_char {
+pub extern "C" fn hs_request_param_named(
+    r: *const hs_request,
+    name: *const c_char,
+    len: *mut usize,
+) -> *const c_char {
     guard_ptr(|| {
         let name = unsafe { text(name, "parameter name") }?;
         match unsafe { req(r) }?.capture_by_name(name) {
@@ -347,7 +400,11 @@ pub extern "C" fn hs_response_set_status(r: *mut hs_response, status: c_int) -> 
 /// Adds a header field (copied). Several fields of one name are all sent. Content-Length and
 /// Transfer-Encoding are ignored: the engine frames the body.
 #[no_mangle]
-pub extern "C" fn hs_response_add_header(r: *mut hs_response, name: *const c_char, value: *const c_char) -> c_int {
+pub extern "C" fn hs_response_add_header(
+    r: *mut hs_response,
+    name: *const c_char,
+    value: *const c_char,
+) -> c_int {
     guard_int(|| {
         let response = unsafe { res(r) }?;
         let name = match unsafe { text(name, "header name") } {
@@ -363,7 +420,11 @@ pub extern "C" fn hs_response_add_header(r: *mut hs_response, name: *const c_cha
     })
 }
 
-unsafe fn body_arg<'a>(response: &mut Response, data: *const c_char, len: usize) -> Result<&'a [u8]> {
+unsafe fn body_arg<'a>(
+    response: &mut Response,
+    data: *const c_char,
+    len: usize,
+) -> Result<&'a [u8]> {
     match bytes(data, len, "body") {
         Ok(b) => Ok(b),
         Err(e) => response.poison(e.message),
@@ -372,7 +433,11 @@ unsafe fn body_arg<'a>(response: &mut Response, data: *const c_char, len: usize)
 
 /// Sets the body (copied; may contain NUL bytes). NULL with `len` 0 is an empty body.
 #[no_mangle]
-pub extern "C" fn hs_response_set_body(r: *mut hs_response, data: *const c_char, len: usize) -> c_int {
+pub extern "C" fn hs_response_set_body(
+    r: *mut hs_response,
+    data: *const c_char,
+    len: usize,
+) -> c_int {
     guard_int(|| {
         let response = unsafe { res(r) }?;
         let body = unsafe { body_arg(response, data, len) }?;
@@ -411,7 +476,11 @@ pub extern "C" fn hs_respond(
 /// text/plain\r\n\r\nHello"`), parsed by the engine. Its Content-Length/Transfer-Encoding are not
 /// used; the body is everything after the blank line. A malformed one gives a 500.
 #[no_mangle]
-pub extern "C" fn hs_response_set_raw(r: *mut hs_response, data: *const c_char, len: usize) -> c_int {
+pub extern "C" fn hs_response_set_raw(
+    r: *mut hs_response,
+    data: *const c_char,
+    len: usize,
+) -> c_int {
     guard_int(|| {
         let response = unsafe { res(r) }?;
         let raw = unsafe { body_arg(response, data, len) }?;
@@ -433,6 +502,10 @@ pub extern "C" fn hs_response_body(r: *mut hs_response, len: *mut usize) -> *con
     guard_ptr(|| {
         let body = &unsafe { res(r) }?.body;
         unsafe { put(len, body.len()) };
-        Ok(if body.is_empty() { b"\0".as_ptr().cast() } else { body.as_ptr().cast() })
+        Ok(if body.is_empty() {
+            b"\0".as_ptr().cast()
+        } else {
+            body.as_ptr().cast()
+        })
     })
 }

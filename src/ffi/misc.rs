@@ -13,7 +13,8 @@ pub type hs_timer_cb = Option<unsafe extern "C-unwind" fn(user_data: *mut c_void
 /// A log sink: one debug line (NUL-terminated, no trailing newline), valid during the call.
 /// Called on whichever thread the event happened on (the loop thread by default).
 #[allow(non_camel_case_types)]
-pub type hs_log_cb = Option<unsafe extern "C-unwind" fn(user_data: *mut c_void, line: *const c_char)>;
+pub type hs_log_cb =
+    Option<unsafe extern "C-unwind" fn(user_data: *mut c_void, line: *const c_char)>;
 
 /// Calls `cb(user_data)` every `interval_ms` (`repeat` non-zero) or once after it, on the event
 /// loop, while `hs_run`/`hs_poll` runs. May be called before the loop starts or from inside any
@@ -80,14 +81,21 @@ pub extern "C" fn hs_free_port(port: c_int) -> c_int {
 #[no_mangle]
 pub extern "C" fn hs_set_debug(server: *mut hs_server, enable: c_int) -> c_int {
     guard_int(|| {
-        unsafe { live_server(server) }?.shared().log.set_debug(flag(enable));
+        unsafe { live_server(server) }?
+            .shared()
+            .log
+            .set_debug(flag(enable));
         ok()
     })
 }
 
 /// Sends debug lines to `cb` instead of stderr (NULL: back to stderr). Does not turn debug on.
 #[no_mangle]
-pub extern "C" fn hs_set_log(server: *mut hs_server, cb: hs_log_cb, user_data: *mut c_void) -> c_int {
+pub extern "C" fn hs_set_log(
+    server: *mut hs_server,
+    cb: hs_log_cb,
+    user_data: *mut c_void,
+) -> c_int {
     guard_int(|| {
         let s = unsafe { live_server(server) }?;
         let ud = UserData(user_data);

@@ -157,7 +157,8 @@ pub extern "C" fn hs_shutdown(server: *mut hs_server) -> c_int {
 #[no_mangle]
 pub extern "C" fn hs_set_threads(server: *mut hs_server, threads: c_int) -> c_int {
     guard_int(|| {
-        let n = usize::try_from(threads).map_err(|_| Error::invalid("thread count must be positive"))?;
+        let n = usize::try_from(threads)
+            .map_err(|_| Error::invalid("thread count must be positive"))?;
         unsafe { live_server(server) }?.set_threads(n)?;
         ok()
     })
@@ -187,7 +188,11 @@ pub extern "C" fn hs_handle_signals(server: *mut hs_server, enable: c_int) -> c_
 /// Closes connections idle for `seconds` + `microseconds` (Luminova's `setTimeout`). The total
 /// must be at least 1 ms. Applies to connections accepted afterwards.
 #[no_mangle]
-pub extern "C" fn hs_set_timeout(server: *mut hs_server, seconds: c_long, microseconds: c_long) -> c_int {
+pub extern "C" fn hs_set_timeout(
+    server: *mut hs_server,
+    seconds: c_long,
+    microseconds: c_long,
+) -> c_int {
     guard_int(|| {
         if seconds < 0 || microseconds < 0 {
             return Err(Error::invalid("timeout parts must not be negative"));
@@ -204,10 +209,16 @@ pub extern "C" fn hs_set_timeout(server: *mut hs_server, seconds: c_long, micros
 /// Allows each client IP at most `max_requests` HTTP requests per `window_seconds`; more get
 /// 429 (REQUEST_LIMIT) with `Retry-After`. `max_requests` 0 turns the limit off (the default).
 #[no_mangle]
-pub extern "C" fn hs_set_rate_limit(server: *mut hs_server, max_requests: u32, window_seconds: u32) -> c_int {
+pub extern "C" fn hs_set_rate_limit(
+    server: *mut hs_server,
+    max_requests: u32,
+    window_seconds: u32,
+) -> c_int {
     guard_int(|| {
         if max_requests > 0 && window_seconds == 0 {
-            return Err(Error::invalid("rate limit window must be at least 1 second"));
+            return Err(Error::invalid(
+                "rate limit window must be at least 1 second",
+            ));
         }
         let s = unsafe { live_server(server) }?;
         s.set_rate_limit(max_requests, Duration::from_secs(window_seconds as u64));
@@ -363,11 +374,19 @@ pub extern "C" fn hs_client_off(server: *mut hs_server, address: *const c_char) 
 /// defaults (`Access-Control-Allow-Origin: *`, `-Methods: GET, POST, OPTIONS`,
 /// `-Headers: Content-Type`) are set initially. Strings are copied.
 #[no_mangle]
-pub extern "C" fn hs_set_header(server: *mut hs_server, name: *const c_char, value: *const c_char) -> c_int {
+pub extern "C" fn hs_set_header(
+    server: *mut hs_server,
+    name: *const c_char,
+    value: *const c_char,
+) -> c_int {
     guard_int(|| {
         let s = unsafe { live_server(server) }?;
         let name = unsafe { text(name, "header name") }?;
-        let value = if value.is_null() { None } else { Some(unsafe { text(value, "header value") }?) };
+        let value = if value.is_null() {
+            None
+        } else {
+            Some(unsafe { text(value, "header value") }?)
+        };
         s.set_header(name, value)?;
         ok()
     })

@@ -12,14 +12,21 @@ use tokio_tungstenite::tungstenite::Message;
 /// headers, captures, peer), valid only during the call. `conn_id` identifies the client for
 /// `hs_ws_send`/`hs_ws_close` until its close callback.
 #[allow(non_camel_case_types)]
-pub type hs_ws_open_cb =
-    Option<unsafe extern "C-unwind" fn(user_data: *mut c_void, conn_id: u64, req: *const hs_request)>;
+pub type hs_ws_open_cb = Option<
+    unsafe extern "C-unwind" fn(user_data: *mut c_void, conn_id: u64, req: *const hs_request),
+>;
 
 /// A whole message (fragments joined, text already checked to be UTF-8). `data` is not
 /// NUL-terminated and is valid only during the call. `is_binary` is 1 for binary, 0 for text.
 #[allow(non_camel_case_types)]
 pub type hs_ws_message_cb = Option<
-    unsafe extern "C-unwind" fn(user_data: *mut c_void, conn_id: u64, data: *const c_char, len: usize, is_binary: c_int),
+    unsafe extern "C-unwind" fn(
+        user_data: *mut c_void,
+        conn_id: u64,
+        data: *const c_char,
+        len: usize,
+        is_binary: c_int,
+    ),
 >;
 
 /// The client is gone. `code` is the close code it sent or that the server sent (1001 on
@@ -27,8 +34,14 @@ pub type hs_ws_message_cb = Option<
 /// a Close without code, 1006 when the connection just ended. `reason` is NUL-terminated, valid
 /// only during the call.
 #[allow(non_camel_case_types)]
-pub type hs_ws_close_cb =
-    Option<unsafe extern "C-unwind" fn(user_data: *mut c_void, conn_id: u64, code: c_int, reason: *const c_char)>;
+pub type hs_ws_close_cb = Option<
+    unsafe extern "C-unwind" fn(
+        user_data: *mut c_void,
+        conn_id: u64,
+        code: c_int,
+        reason: *const c_char,
+    ),
+>;
 
 /// The callbacks of one accept route; any may be NULL. Copied by `hs_accept`.
 #[repr(C)]
@@ -56,7 +69,15 @@ impl WsHandler for CWs {
     fn on_message(&self, conn_id: u64, data: &[u8], binary: bool) {
         if let Some(f) = self.message {
             // SAFETY: as above; `data` lives for the call.
-            unsafe { f(self.user_data.0, conn_id, data.as_ptr().cast(), data.len(), binary as c_int) }
+            unsafe {
+                f(
+                    self.user_data.0,
+                    conn_id,
+                    data.as_ptr().cast(),
+                    data.len(),
+                    binary as c_int,
+                )
+            }
         }
     }
     fn on_close(&self, conn_id: u64, code: u16, reason: &str) {
@@ -98,7 +119,12 @@ pub extern "C" fn hs_accept(
             return Err(Error::invalid("handlers is NULL"));
         }
         let h = unsafe { &*handlers };
-        let cws = CWs { open: h.on_open, message: h.on_message, close: h.on_close, user_data: UserData(user_data) };
+        let cws = CWs {
+            open: h.on_open,
+            message: h.on_message,
+            close: h.on_close,
+            user_data: UserData(user_data),
+        };
         Ok(s.accept(pattern, Arc::new(cws))? as c_int)
     })
 }
@@ -108,7 +134,8 @@ unsafe fn message(data: *const c_char, len: usize, is_binary: c_int) -> Result<M
     if flag(is_binary) {
         Ok(Message::Binary(Bytes::copy_from_slice(bytes)))
     } else {
-        let text = std::str::from_utf8(bytes).map_err(|_| Error::invalid("text message is not valid UTF-8"))?;
+        let text = std::str::from_utf8(bytes)
+            .map_err(|_| Error::invalid("text message is not valid UTF-8"))?;
         Ok(Message::text(text))
     }
 }
@@ -119,7 +146,13 @@ unsafe fn message(data: *const c_char, len: usize, is_binary: c_int) -> Result<M
 /// Queues a message for one client. Text must be UTF-8 (`HS_ERR_INVALID` otherwise).
 /// `HS_ERR_NOT_FOUND` if the client is gone; `HS_ERR_FULL` if its queue is full (it is dropped).
 #[no_mangle]
-pub extern "C" fn hs_ws_send(server: *mut hs_server, conn_id: u64, data: *const c_char, len: usize, is_binary: c_int) -> c_int {
+pub extern "C" fn hs_ws_send(
+    server: *mut hs_server,
+    conn_id: u64,
+    data: *const c_char,
+    len: usize,
+    is_binary: c_int,
+) -> c_int {
     guard_int(|| {
         let s = unsafe { live_server(server) }?;
         let msg = unsafe { message(data, len, is_binary) }?;
@@ -142,7 +175,9 @@ pub extern "C" fn hs_ws_broadcast(
     guard_int(|| {
         let s = unsafe { live_server(server) }?;
         let msg = unsafe { message(data, len, is_binary) }?;
-        Ok(s.shared().hub.broadcast(msg, (except_conn != 0).then_some(except_conn), None) as c_int)
+        Ok(s.shared()
+            .hub
+            .broadcast(msg, (except_conn != 0).then_some(except_conn), None) as c_int)
     })
 }
 
@@ -160,18 +195,31 @@ pub extern "C" fn hs_ws_broadcast_route(
         let s = unsafe { live_server(server) }?;
         let route = u32::try_from(route_id).map_err(|_| Error::invalid("route id must be >= 0"))?;
         let msg = unsafe { message(data, len, is_binary) }?;
-        Ok(s.shared().hub.broadcast(msg, (except_conn != 0).then_some(except_conn), Some(route)) as c_int)
+        Ok(s.shared()
+            .hub
+            .broadcast(msg, (except_conn != 0).then_some(except_conn), Some(route))
+            as c_int)
     })
 }
 
 /// Starts the close handshake with a client: `code` 1000-1003, 1007-1014 or 3000-4999, `reason`
 /// (may be NULL) at most 123 bytes of UTF-8. The close callback follows when the client is gone.
 #[no_mangle]
-pub extern "C" fn hs_ws_close(server: *mut hs_server, conn_id: u64, code: c_int, reason: *const c_char) -> c_int {
+pub extern "C" fn hs_ws_close(
+    server: *mut hs_server,
+    conn_id: u64,
+    code: c_int,
+    reason: *const c_char,
+) -> c_int {
     guard_int(|| {
         let s = unsafe { live_server(server) }?;
-        let reason = if reason.is_null() { "" } else { unsafe { text(reason, "reason") }? };
-        let code = u16::try_from(code).map_err(|_| Error::invalid(format!("close code {code} is invalid")))?;
+        let reason = if reason.is_null() {
+            ""
+        } else {
+            unsafe { text(reason, "reason") }?
+        };
+        let code = u16::try_from(code)
+            .map_err(|_| Error::invalid(format!("close code {code} is invalid")))?;
         s.shared().hub.close(conn_id, code, reason)?;
         ok()
     })
@@ -184,14 +232,24 @@ fn route_filter(route_id: c_int) -> Option<u32> {
 /// How many WebSocket clients are connected (to route `route_id`, or all with -1).
 #[no_mangle]
 pub extern "C" fn hs_ws_count(server: *const hs_server, route_id: c_int) -> c_int {
-    guard_int(|| Ok(unsafe { live_server(server) }?.shared().hub.count(route_filter(route_id)) as c_int))
+    guard_int(|| {
+        Ok(unsafe { live_server(server) }?
+            .shared()
+            .hub
+            .count(route_filter(route_id)) as c_int)
+    })
 }
 
 /// Lists connected client ids (of route `route_id`, or all with -1), in connection order. Writes
 /// at most `cap` ids to `ids` (which may be NULL when `cap` is 0) and returns the total count, so
 /// a caller can size its array and call again.
 #[no_mangle]
-pub extern "C" fn hs_ws_clients(server: *const hs_server, route_id: c_int, ids: *mut u64, cap: usize) -> c_int {
+pub extern "C" fn hs_ws_clients(
+    server: *const hs_server,
+    route_id: c_int,
+    ids: *mut u64,
+    cap: usize,
+) -> c_int {
     guard_int(|| {
         let s = unsafe { live_server(server) }?;
         if ids.is_null() && cap > 0 {
@@ -222,10 +280,19 @@ unsafe fn copy_out(src: &str, buf: *mut c_char, cap: usize) -> Result<c_int> {
 /// Copies a client's IP address into `buf` (NUL-terminated, truncated to `cap`) and its port into
 /// `*port` (may be NULL). Returns the address length (like snprintf), or `HS_ERR_NOT_FOUND`.
 #[no_mangle]
-pub extern "C" fn hs_ws_client_peer(server: *const hs_server, conn_id: u64, buf: *mut c_char, cap: usize, port: *mut u16) -> c_int {
+pub extern "C" fn hs_ws_client_peer(
+    server: *const hs_server,
+    conn_id: u64,
+    buf: *mut c_char,
+    cap: usize,
+    port: *mut u16,
+) -> c_int {
     guard_int(|| {
         let s = unsafe { live_server(server) }?;
-        let info = s.shared().hub.info(conn_id).ok_or_else(|| Error::not_found(format!("no WebSocket client with id {conn_id}")))?;
+        let info =
+            s.shared().hub.info(conn_id).ok_or_else(|| {
+                Error::not_found(format!("no WebSocket client with id {conn_id}"))
+            })?;
         unsafe { put(port, info.peer.port()) };
         unsafe { copy_out(&info.peer.ip().to_string(), buf, cap) }
     })
@@ -234,10 +301,18 @@ pub extern "C" fn hs_ws_client_peer(server: *const hs_server, conn_id: u64, buf:
 /// Copies the path a client connected on into `buf` (NUL-terminated, truncated to `cap`).
 /// Returns the path length (like snprintf), or `HS_ERR_NOT_FOUND`.
 #[no_mangle]
-pub extern "C" fn hs_ws_client_path(server: *const hs_server, conn_id: u64, buf: *mut c_char, cap: usize) -> c_int {
+pub extern "C" fn hs_ws_client_path(
+    server: *const hs_server,
+    conn_id: u64,
+    buf: *mut c_char,
+    cap: usize,
+) -> c_int {
     guard_int(|| {
         let s = unsafe { live_server(server) }?;
-        let info = s.shared().hub.info(conn_id).ok_or_else(|| Error::not_found(format!("no WebSocket client with id {conn_id}")))?;
+        let info =
+            s.shared().hub.info(conn_id).ok_or_else(|| {
+                Error::not_found(format!("no WebSocket client with id {conn_id}"))
+            })?;
         unsafe { copy_out(&info.path, buf, cap) }
     })
 }
