@@ -3,7 +3,7 @@
 //! the host's handler, default headers, the response filter.
 
 use crate::engine::limits::{Activity, Timed};
-use crate::engine::request::Request;
+use crate::engine::request::{Packed, Request};
 use crate::engine::response::Response;
 use crate::engine::router::normalize_path;
 use crate::engine::server::{ErrorType, Shared};
@@ -61,13 +61,9 @@ pub fn spawn_connection(shared: &Arc<Shared>, stream: tokio::net::TcpStream, pee
             .log
             .debug(|| format!("conn {conn_id}: open from {peer}"));
         let activity = Arc::new(Activity::default());
-        activity
-            .last_ms
-            .store(shared.clock.now_ms(), Ordering::Relaxed);
         let io = TokioIo::new(Timed {
             inner: stream,
             activity: activity.clone(),
-            clock: shared.clock,
         });
         let svc = {
             let shared = shared.clone();
@@ -87,8 +83,10 @@ pub fn spawn_connection(shared: &Arc<Shared>, stream: tokio::net::TcpStream, pee
         builder
             .timer(TokioTimer::new())
             .header_read_timeout(limits.idle_timeout)
-            .max_buf_size(limits.max_header_bytes)
-            .pipeline_flush(true);
+            .max_buf_size(limits.max_header_bytes);
+        // No `pipeline_flush`: with it, hyper skips flushing while unread bytes sit in its read
+        // buffer, so an answer given before the request was read whole (431, 413 on a chunked
+        // body) was dropped at close, never sent; it also lifted hyper's write-buffer cap.
         let conn = builder.serve_connection(io, svc).with_upgrades();
         tokio::pin!(conn);
         let mut stopping = shared.stopping.subscribe();
@@ -96,10 +94,15 @@ pub fn spawn_connection(shared: &Arc<Shared>, stream: tokio::net::TcpStream, pee
         if graceful {
             conn.as_mut().graceful_shutdown();
         }
-        let idle_ms = limits.idle_timeout.as_millis() as u64;
+        // The idle watchdog samples the activity counter every quarter of the timeout, so an
+        // idle connection closes between 1 and 1.25 timeouts after its last byte.
+        let idle = limits.idle_timeout;
+        let mut check = tokio::time::interval((idle / 4).max(Duration::from_millis(5)));
+        check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        check.tick().await;
+        let mut seen = activity.ticks.load(Ordering::Relaxed);
+        let mut quiet_since = tokio::time::Instant::now();
         let reason = loop {
-            let last = activity.last_ms.load(Ordering::Relaxed);
-            let due = Duration::from_millis((last + idle_ms).saturating_sub(shared.clock.now_ms()));
             tokio::select! {
                 res = conn.as_mut() => break match res {
                     Ok(()) => "closed".to_string(),
@@ -109,15 +112,13 @@ pub fn spawn_connection(shared: &Arc<Shared>, stream: tokio::net::TcpStream, pee
                     graceful = true;
                     conn.as_mut().graceful_shutdown();
                 }
-                _ = tokio::time::sleep(due) => {
-                    let now = shared.clock.now_ms();
-                    let quiet = now.saturating_sub(activity.last_ms.load(Ordering::Relaxed));
-                    if quiet >= idle_ms && activity.busy.load(Ordering::Acquire) == 0 {
-                        break format!("idle for {quiet} ms, closed");
-                    }
-                    if quiet >= idle_ms {
-                        // A handler is still working: look again after another period.
-                        activity.last_ms.store(now, Ordering::Relaxed);
+                _ = check.tick() => {
+                    let now = activity.ticks.load(Ordering::Relaxed);
+                    if now != seen || activity.busy.load(Ordering::Acquire) > 0 {
+                        seen = now;
+                        quiet_since = tokio::time::Instant::now();
+                    } else if quiet_since.elapsed() >= idle {
+                        break format!("idle for {:?}, closed", quiet_since.elapsed());
                     }
                 }
             }
@@ -163,16 +164,7 @@ pub fn error_response(shared: &Shared, req: &Request, kind: ErrorType) -> Respon
 }
 
 fn bare_request(parts: Parts, peer: SocketAddr, conn_id: u64) -> Request {
-    Request::new(
-        parts,
-        Bytes::new(),
-        peer,
-        conn_id,
-        u32::MAX,
-        "",
-        &[],
-        Arc::from(Vec::new()),
-    )
+    Request::bare(parts, peer, conn_id)
 }
 
 async fn handle(
@@ -190,7 +182,7 @@ async fn handle(
         )
     });
     let ip = peer.ip();
-    if let Err(retry_after) = shared.rate.check(ip, shared.clock.now_ms()) {
+    if let Err(retry_after) = shared.rate.check(ip, || shared.clock.now_ms()) {
         let (parts, _) = req.into_parts();
         let r = bare_request(parts, peer, conn_id);
         let mut res = error_response(shared, &r, ErrorType::RequestLimit);
@@ -204,7 +196,8 @@ async fn handle(
     }
 
     let (parts, body) = req.into_parts();
-    let path = normalize_path(parts.uri.path()).into_owned();
+    // Borrows the head in the common case (a path without a trailing slash): no allocation.
+    let path = normalize_path(parts.uri.path());
 
     if shared.connection_required.load(Ordering::Relaxed) {
         let is = |p: &str| path == p || path.starts_with(&format!("{p}/"));
@@ -231,11 +224,9 @@ async fn handle(
         })
     };
     let Some((route_id, handler, caps, names)) = found else {
+        let builtin = builtin(shared, &parts.method, &path);
         let r = bare_request(parts, peer, conn_id);
-        let res = match builtin(shared, &r.head.method, &path) {
-            Some(res) => res,
-            None => error_response(shared, &r, ErrorType::NotFound),
-        };
+        let res = builtin.unwrap_or_else(|| error_response(shared, &r, ErrorType::NotFound));
         return finish(shared, &r, res);
     };
 
@@ -251,7 +242,8 @@ async fn handle(
         }
     };
 
-    let request = Request::new(parts, body, peer, conn_id, route_id, &path, &caps, names);
+    let packed = Packed::new(&parts, &path, &caps);
+    let request = Request::new(parts, body, peer, conn_id, route_id, packed, names);
     let mut res = Response::new();
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         handler.handle(&request, &mut res)

@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 use hyper::http::request::Parts;
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -14,9 +14,53 @@ pub enum Field {
     Path = 1,
     Query = 2,
     Uri = 3,
-    PeerIp = 4,
 }
-const FIXED_FIELDS: usize = 5;
+const FIXED_FIELDS: usize = 4;
+
+/// The request's strings packed into one buffer, each followed by a NUL: method, path, query,
+/// URI, then the route's captures. Built while the path (which may borrow the request head) is
+/// still borrowed, before the head moves into the `Request`.
+pub struct Packed {
+    strings: Vec<u8>,
+    fixed: [(u32, u32); FIXED_FIELDS],
+    captures: Vec<(u32, u32)>,
+}
+
+impl Packed {
+    /// `path` is the normalised path the route matched; `captures` are byte ranges in it.
+    pub fn new(head: &Parts, path: &str, captures: &[(usize, usize)]) -> Packed {
+        let uri = head
+            .uri
+            .path_and_query()
+            .map_or(head.uri.path(), |pq| pq.as_str());
+        let query = head.uri.query().unwrap_or("");
+        let fixed_parts: [&[u8]; FIXED_FIELDS] = [
+            head.method.as_str().as_bytes(),
+            head.uri.path().as_bytes(),
+            query.as_bytes(),
+            uri.as_bytes(),
+        ];
+        let cap_len: usize = captures.iter().map(|(a, b)| b - a + 1).sum();
+        let mut strings =
+            Vec::with_capacity(fixed_parts.iter().map(|p| p.len() + 1).sum::<usize>() + cap_len);
+        let mut push = |s: &[u8]| {
+            let span = (strings.len() as u32, s.len() as u32);
+            strings.extend_from_slice(s);
+            strings.push(0);
+            span
+        };
+        let fixed = fixed_parts.map(&mut push);
+        let captures = captures
+            .iter()
+            .map(|&(a, b)| push(&path.as_bytes()[a..b]))
+            .collect();
+        Packed {
+            strings,
+            fixed,
+            captures,
+        }
+    }
+}
 
 pub struct Request {
     pub head: Parts,
@@ -24,75 +68,77 @@ pub struct Request {
     pub peer: SocketAddr,
     pub conn_id: u64,
     pub route_id: u32,
-    /// method\0 path\0 query\0 uri\0 peer-ip\0 capture0\0 capture1\0 ...
-    strings: Vec<u8>,
-    /// (start, len) of each entry of `strings`, NUL excluded.
-    spans: Vec<(u32, u32)>,
+    packed: Packed,
     capture_names: Arc<[Option<Box<str>>]>,
+    /// The peer IP as text, made on first use (most handlers never ask).
+    peer_ip: OnceCell<Box<[u8]>>,
     /// Header values copied on demand with a NUL after them. Boxed slices never move, so pointers
     /// handed out stay valid for the life of the request even as the Vec grows.
     scratch: RefCell<Vec<Box<[u8]>>>,
 }
 
 impl Request {
-    /// `path_for_captures` is the normalised path the route matched; `captures` are ranges in it.
     pub fn new(
         head: Parts,
         body: Bytes,
         peer: SocketAddr,
         conn_id: u64,
         route_id: u32,
-        path_for_captures: &str,
-        captures: &[(usize, usize)],
+        packed: Packed,
         capture_names: Arc<[Option<Box<str>>]>,
     ) -> Request {
-        let mut strings = Vec::with_capacity(128);
-        let mut spans = Vec::with_capacity(FIXED_FIELDS + captures.len());
-        let mut push = |s: &[u8]| {
-            spans.push((strings.len() as u32, s.len() as u32));
-            strings.extend_from_slice(s);
-            strings.push(0);
-        };
-        push(head.method.as_str().as_bytes());
-        push(head.uri.path().as_bytes());
-        push(head.uri.query().unwrap_or("").as_bytes());
-        match head.uri.path_and_query() {
-            Some(pq) => push(pq.as_str().as_bytes()),
-            None => push(head.uri.path().as_bytes()),
-        }
-        push(peer.ip().to_string().as_bytes());
-        for &(a, b) in captures {
-            push(&path_for_captures.as_bytes()[a..b]);
-        }
         Request {
             head,
             body,
             peer,
             conn_id,
             route_id,
-            strings,
-            spans,
+            packed,
             capture_names,
+            peer_ip: OnceCell::new(),
             scratch: RefCell::new(Vec::new()),
         }
     }
 
-    fn span(&self, i: usize) -> &[u8] {
-        let (s, l) = self.spans[i];
-        &self.strings[s as usize..(s + l) as usize]
+    /// A request with no route and no body (for error answers).
+    pub fn bare(head: Parts, peer: SocketAddr, conn_id: u64) -> Request {
+        let packed = Packed::new(&head, "", &[]);
+        Request::new(
+            head,
+            Bytes::new(),
+            peer,
+            conn_id,
+            u32::MAX,
+            packed,
+            Arc::from(Vec::new()),
+        )
+    }
+
+    fn span(&self, (s, l): (u32, u32)) -> &[u8] {
+        &self.packed.strings[s as usize..(s + l) as usize]
     }
 
     /// The field's bytes; the byte just past the slice is NUL.
     pub fn field(&self, f: Field) -> &[u8] {
-        self.span(f as usize)
+        self.span(self.packed.fixed[f as usize])
+    }
+
+    /// The peer's IP address as text; the byte just past the slice is NUL.
+    pub fn peer_ip(&self) -> &[u8] {
+        let b = self.peer_ip.get_or_init(|| {
+            let mut v = self.peer.ip().to_string().into_bytes();
+            v.push(0);
+            v.into_boxed_slice()
+        });
+        &b[..b.len() - 1]
     }
 
     pub fn capture_count(&self) -> usize {
-        self.spans.len() - FIXED_FIELDS
+        self.packed.captures.len()
     }
 
     pub fn capture(&self, index: usize) -> Option<&[u8]> {
-        (index < self.capture_count()).then(|| self.span(FIXED_FIELDS + index))
+        self.packed.captures.get(index).map(|&s| self.span(s))
     }
 
     pub fn capture_by_name(&self, name: &str) -> Option<&[u8]> {

@@ -8,7 +8,7 @@
 use crate::engine::config::WS_READ_BUFFER;
 use crate::engine::error::{Error, ErrorKind, Result};
 use crate::engine::http::{error_response, finish, HttpResponse};
-use crate::engine::request::Request;
+use crate::engine::request::{Packed, Request};
 use crate::engine::router::normalize_path;
 use crate::engine::server::{ErrorType, Shared};
 use crate::engine::WsHandler;
@@ -231,16 +231,7 @@ pub fn upgrade(
                 .log
                 .debug(|| format!("conn {conn_id}: upgrade on {path} refused: {why}"));
             let (parts, _) = req.into_parts();
-            let r = Request::new(
-                parts,
-                Bytes::new(),
-                peer,
-                conn_id,
-                u32::MAX,
-                "",
-                &[],
-                Arc::from(Vec::new()),
-            );
+            let r = Request::bare(parts, peer, conn_id);
             let res = res.unwrap_or_else(|| error_response(shared, &r, ErrorType::NotFound));
             finish(shared, &r, res)
         };
@@ -282,16 +273,8 @@ pub fn upgrade(
     }
     let on_upgrade = hyper::upgrade::on(&mut req);
     let (parts, _) = req.into_parts();
-    let request = Request::new(
-        parts,
-        Bytes::new(),
-        peer,
-        conn_id,
-        route_id,
-        &path,
-        &caps,
-        names,
-    );
+    let packed = Packed::new(&parts, &path, &caps);
+    let request = Request::new(parts, Bytes::new(), peer, conn_id, route_id, packed, names);
     shared
         .log
         .debug(|| format!("conn {conn_id}: upgrade to WebSocket on {path}"));

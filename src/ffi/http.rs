@@ -354,7 +354,7 @@ pub extern "C" fn hs_request_param_named(
 /// The client's IP address as text (`"127.0.0.1"`, `"::1"`).
 #[no_mangle]
 pub extern "C" fn hs_request_peer_ip(r: *const hs_request, len: *mut usize) -> *const c_char {
-    guard_ptr(|| field_out(unsafe { req(r) }?.field(Field::PeerIp), len))
+    guard_ptr(|| field_out(unsafe { req(r) }?.peer_ip(), len))
 }
 
 /// The client's TCP port, or a negative status.
