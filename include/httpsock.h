@@ -97,7 +97,7 @@ typedef enum {
   HS_LIMIT_WS_MAX_MESSAGE = 5,
   // A silent WebSocket client is pinged after this many ms. Default 30000.
   HS_LIMIT_WS_PING_INTERVAL_MS = 6,
-  // ...and dropped when nothing came from it for this many ms after the ping. Default 75000.
+  // ...and dropped when nothing came from it for this many ms after that ping. Default 30000.
   HS_LIMIT_WS_PING_TIMEOUT_MS = 7,
   // Messages queued per WebSocket client; a client whose queue is full is dropped. Default 1024.
   HS_LIMIT_WS_SEND_QUEUE = 8,

@@ -22,7 +22,7 @@ pub struct Limits {
     pub ws_max_message: usize,
     /// A WebSocket client is pinged after this long without traffic from it...
     pub ws_ping_interval: Duration,
-    /// ...and dropped when nothing at all came from it for this long.
+    /// ...and dropped when nothing at all came from it for this long after that ping.
     pub ws_ping_timeout: Duration,
     /// Outgoing messages queued per WebSocket client; a client whose queue is full is dropped so
     /// that it cannot slow a broadcast or hold memory.
@@ -40,7 +40,7 @@ impl Default for Limits {
             max_connections: 0,
             ws_max_message: 16 * 1024 * 1024,
             ws_ping_interval: Duration::from_secs(30),
-            ws_ping_timeout: Duration::from_secs(75),
+            ws_ping_timeout: Duration::from_secs(30),
             ws_send_queue: 1024,
             shutdown_grace: Duration::from_secs(10),
         }

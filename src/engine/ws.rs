@@ -348,7 +348,8 @@ async fn run_client(
 
     let mut stopping = shared.stopping.subscribe();
     let mut last_heard = tokio::time::Instant::now();
-    let mut pinged = false;
+    // When we pinged a silent client and are waiting for any sign of life.
+    let mut pinged_at: Option<tokio::time::Instant> = None;
     // Set once we sent a Close: from then on we only wait (bounded) for the peer's Close.
     let mut closing_deadline: Option<tokio::time::Instant> = None;
     let mut code: u16 = 1006;
@@ -363,17 +364,16 @@ async fn run_client(
         closing_deadline = Some(tokio::time::Instant::now() + limits.shutdown_grace);
     }
     loop {
-        let next_ping = if pinged {
-            last_heard + limits.ws_ping_timeout
-        } else {
-            last_heard + limits.ws_ping_interval
+        let next_ping = match pinged_at {
+            Some(t) => t + limits.ws_ping_timeout,
+            None => last_heard + limits.ws_ping_interval,
         };
         let wake_at = closing_deadline.map_or(next_ping, |d| d.min(next_ping));
         tokio::select! {
             incoming = ws.next() => match incoming {
                 Some(Ok(msg)) => {
                     last_heard = tokio::time::Instant::now();
-                    pinged = false;
+                    pinged_at = None;
                     match msg {
                         Message::Text(t) => {
                             shared.log.debug(|| format!("ws {id}: text frame, {} bytes", t.len()));
@@ -456,17 +456,18 @@ async fn run_client(
                 closing_deadline = Some(tokio::time::Instant::now() + limits.shutdown_grace.min(Duration::from_secs(2)));
             }
             _ = tokio::time::sleep_until(wake_at) => {
-                if closing_deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+                let now = tokio::time::Instant::now();
+                if closing_deadline.is_some_and(|d| now >= d) {
                     break;
                 }
-                if pinged {
-                    shared.log.debug(|| format!("ws {id}: no answer to ping; dropping"));
-                    code = 1006;
-                    reason = "ping timeout".into();
-                    break;
-                }
-                if tokio::time::Instant::now() >= next_ping {
-                    pinged = true;
+                if now >= next_ping {
+                    if pinged_at.is_some() {
+                        shared.log.debug(|| format!("ws {id}: no answer to ping; dropping"));
+                        code = 1006;
+                        reason = "ping timeout".into();
+                        break;
+                    }
+                    pinged_at = Some(now);
                     if ws.send(Message::Ping(Bytes::new())).await.is_err() { break; }
                 }
             }
