@@ -32,6 +32,7 @@ use tokio::sync::{mpsc, Notify};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
 
@@ -308,6 +309,8 @@ fn close_code_for(e: &WsError) -> Option<(u16, &'static str)> {
     match e {
         WsError::Capacity(_) => Some((1009, "message too big")),
         WsError::Utf8(_) => Some((1007, "invalid UTF-8")),
+        // The TCP connection just ended without a Close: 1006, nothing to send.
+        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => None,
         WsError::Protocol(_) => Some((1002, "protocol error")),
         _ => None,
     }
@@ -416,23 +419,36 @@ async fn run_client(
             },
             out = rx.recv(), if closing_deadline.is_none() => match out {
                 Some(Outgoing::Message(m)) => {
-                    let mut ok = ws.feed(m).await.is_ok();
-                    // Write what else is queued in one flush.
-                    let mut extra = 0;
-                    while ok && extra < 64 {
-                        match rx.try_recv() {
-                            Ok(Outgoing::Message(m)) => { ok = ws.feed(m).await.is_ok(); extra += 1; }
-                            Ok(Outgoing::Close(c, r)) => {
-                                ok = ws.flush().await.is_ok();
-                                code = c; reason = r.clone();
-                                let _ = ws.close(Some(CloseFrame { code: CloseCode::from(c), reason: r.into() })).await;
-                                closing_deadline = Some(tokio::time::Instant::now() + limits.shutdown_grace);
-                                break;
+                    // A client that does not read blocks these writes: race them against the
+                    // hub's kill, or a full queue could never drop it.
+                    let written = tokio::select! {
+                        ok = async {
+                            let mut ok = ws.feed(m).await.is_ok();
+                            // Write what else is queued in one flush.
+                            let mut extra = 0;
+                            while ok && extra < 64 {
+                                match rx.try_recv() {
+                                    Ok(Outgoing::Message(m)) => { ok = ws.feed(m).await.is_ok(); extra += 1; }
+                                    Ok(Outgoing::Close(c, r)) => {
+                                        ok = ws.flush().await.is_ok();
+                                        code = c; reason = r.clone();
+                                        let _ = ws.close(Some(CloseFrame { code: CloseCode::from(c), reason: r.into() })).await;
+                                        closing_deadline = Some(tokio::time::Instant::now() + limits.shutdown_grace);
+                                        break;
+                                    }
+                                    Err(_) => break,
+                                }
                             }
-                            Err(_) => break,
+                            ok && ws.flush().await.is_ok()
+                        } => ok,
+                        _ = kill.notified() => {
+                            shared.log.debug(|| format!("ws {id}: send queue full; dropping the client"));
+                            code = 1008;
+                            reason = "send queue full".into();
+                            false
                         }
-                    }
-                    if !ok || ws.flush().await.is_err() { break; }
+                    };
+                    if !written { break; }
                 }
                 Some(Outgoing::Close(c, r)) => {
                     code = c; reason = r.clone();
@@ -446,6 +462,9 @@ async fn run_client(
                 shared.log.debug(|| format!("ws {id}: send queue full; dropping the client"));
                 code = 1008;
                 reason = "send queue full".into();
+                // Say why if its socket still takes a frame; never wait on it for long.
+                let frame = CloseFrame { code: CloseCode::Policy, reason: "send queue full".into() };
+                let _ = tokio::time::timeout(Duration::from_millis(100), ws.close(Some(frame))).await;
                 break;
             }
             _ = stopping.changed(), if closing_deadline.is_none() => {
