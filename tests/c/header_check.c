@@ -1,0 +1,77 @@
+/*
+ * header_check.c - include/httpsock.h must compile warning-free as C99 and as C++, and link.
+ *
+ *   gcc -std=c99 -Wall -Wextra -Werror -pedantic -Iinclude tests/c/header_check.c -Ltarget/release -lhttpsock
+ *   g++ -x c++ -Wall -Wextra -Werror -pedantic -Iinclude tests/c/header_check.c -Ltarget/release -lhttpsock
+ *
+ * It defines a callback of every callback type, takes the address of every exported function
+ * (so a missing symbol fails at link time) and, when run, prints hs_version().
+ * The code is the common subset of C99 and C++ (no designated initializers, no implicit
+ * conversions from void *).
+ */
+#include <httpsock.h>
+#include <httpsock.h> /* the include guard makes a second inclusion harmless */
+
+#include <stdio.h>
+
+/* A generic function pointer type; casting to it is valid C and C++ (and exempt from
+ * -Wcast-function-type). */
+typedef void (*any_fn)(void);
+
+static void handler(void *ud, const hs_request *req, hs_response *res) { (void)ud; (void)req; (void)res; }
+static void err_handler(void *ud, const hs_request *req, hs_error_type t, hs_response *res) { (void)ud; (void)req; (void)t; (void)res; }
+static void timer_cb(void *ud) { (void)ud; }
+static void log_cb(void *ud, const char *line) { (void)ud; (void)line; }
+static void ws_open(void *ud, uint64_t id, const hs_request *req) { (void)ud; (void)id; (void)req; }
+static void ws_msg(void *ud, uint64_t id, const char *d, size_t n, int bin) { (void)ud; (void)id; (void)d; (void)n; (void)bin; }
+static void ws_close(void *ud, uint64_t id, int code, const char *reason) { (void)ud; (void)id; (void)code; (void)reason; }
+
+int main(void)
+{
+    hs_handler h = handler;
+    hs_error_handler eh = err_handler;
+    hs_response_filter rf = handler;
+    hs_timer_cb tc = timer_cb;
+    hs_log_cb lc = log_cb;
+    hs_ws_handlers wh = {ws_open, ws_msg, ws_close};
+    hs_status st = HS_ERR_PANIC;
+    hs_limit lim = HS_LIMIT_SHUTDOWN_GRACE_MS;
+    hs_error_type et = HS_PAYLOAD_TOO_LARGE;
+    const any_fn fns[] = {
+        (any_fn)&hs_route, (any_fn)&hs_on_error, (any_fn)&hs_on_response,
+        (any_fn)&hs_request_method, (any_fn)&hs_request_path,
+        (any_fn)&hs_request_query, (any_fn)&hs_request_uri,
+        (any_fn)&hs_request_version, (any_fn)&hs_request_header,
+        (any_fn)&hs_request_header_count, (any_fn)&hs_request_header_at,
+        (any_fn)&hs_request_body, (any_fn)&hs_request_param_count,
+        (any_fn)&hs_request_param, (any_fn)&hs_request_param_named,
+        (any_fn)&hs_request_peer_ip, (any_fn)&hs_request_peer_port,
+        (any_fn)&hs_request_conn_id, (any_fn)&hs_request_route_id,
+        (any_fn)&hs_response_set_status, (any_fn)&hs_response_add_header,
+        (any_fn)&hs_response_set_body, (any_fn)&hs_respond,
+        (any_fn)&hs_response_set_raw, (any_fn)&hs_response_status,
+        (any_fn)&hs_response_body, (any_fn)&hs_add_timer,
+        (any_fn)&hs_cancel_timer, (any_fn)&hs_port_in_use,
+        (any_fn)&hs_free_port, (any_fn)&hs_set_debug, (any_fn)&hs_set_log,
+        (any_fn)&hs_last_error, (any_fn)&hs_status_str, (any_fn)&hs_version,
+        (any_fn)&hs_new, (any_fn)&hs_free, (any_fn)&hs_start,
+        (any_fn)&hs_port, (any_fn)&hs_run, (any_fn)&hs_poll,
+        (any_fn)&hs_shutdown, (any_fn)&hs_set_threads,
+        (any_fn)&hs_set_reuse_port, (any_fn)&hs_handle_signals,
+        (any_fn)&hs_set_timeout, (any_fn)&hs_set_rate_limit,
+        (any_fn)&hs_set_limit, (any_fn)&hs_get_limit,
+        (any_fn)&hs_set_connection_required, (any_fn)&hs_client_on,
+        (any_fn)&hs_client_off, (any_fn)&hs_set_header,
+        (any_fn)&hs_clear_headers, (any_fn)&hs_websocket, (any_fn)&hs_accept,
+        (any_fn)&hs_ws_send, (any_fn)&hs_ws_broadcast,
+        (any_fn)&hs_ws_broadcast_route, (any_fn)&hs_ws_close,
+        (any_fn)&hs_ws_count, (any_fn)&hs_ws_clients,
+        (any_fn)&hs_ws_client_peer, (any_fn)&hs_ws_client_path,
+    };
+    size_t i, missing = 0;
+    for (i = 0; i < sizeof fns / sizeof fns[0]; i++)
+        missing += fns[i] == NULL;
+    (void)h; (void)eh; (void)rf; (void)tc; (void)lc; (void)wh; (void)st; (void)lim; (void)et;
+    printf("%s %u\n", hs_version(), (unsigned)(sizeof fns / sizeof fns[0] - missing));
+    return missing == 0 ? 0 : 1;
+}
