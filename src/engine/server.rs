@@ -540,6 +540,9 @@ impl Server {
             core.rt_handle = None;
             self.shared.timers.cancel_all();
             drop(core);
+            // The wake-up socket closes with the loop: forget its number first, or a later
+            // `shutdown()` (hs_free does one) writes its byte into whatever socket reuses it.
+            self.shared.wake_fd.store(-1, Ordering::Release);
             // Dropping the runtime ends the tasks that outlived the grace time.
             drop(lp);
         } else {

@@ -310,3 +310,27 @@ pub fn curl(args: &[&str]) -> (u16, String) {
     let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
     (code.trim().parse().unwrap_or(0), body.to_string())
 }
+
+impl TestServer {
+    /// As `start`, on another address form (`"::1"`, `"tcp://127.0.0.1:PORT"`) and port.
+    /// `connect`/`url` still assume 127.0.0.1: connect to other addresses yourself.
+    pub fn start_on(address: &str, port: c_int, configure: impl FnOnce(*mut hs_server)) -> Self {
+        let addr = c(address);
+        let ptr = hs_new(addr.as_ptr(), port);
+        assert!(!ptr.is_null(), "hs_new({address}): {}", last_error());
+        configure(ptr);
+        assert_eq!(hs_start(ptr), 0, "hs_start({address}): {}", last_error());
+        let bound = hs_port(ptr);
+        assert!(bound > 0, "hs_port: {}", last_error());
+        let p = Ptr(ptr);
+        let thread = std::thread::spawn(move || {
+            let p = p;
+            hs_run(p.0)
+        });
+        TestServer {
+            ptr: p,
+            port: bound as u16,
+            thread: Some(thread),
+        }
+    }
+}
