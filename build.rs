@@ -48,17 +48,11 @@ fn main() {
     println!("cargo:rerun-if-changed=src/ffi");
     println!("cargo:rerun-if-changed=cbindgen.toml");
     let config = cbindgen::Config::from_file(root.join("cbindgen.toml")).expect("cbindgen.toml");
-    // Only the FFI layer is the C surface; the engine's types never reach the header.
-    let mut files: Vec<_> = std::fs::read_dir(root.join("src/ffi"))
-        .expect("src/ffi")
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "rs"))
-        .collect();
-    files.sort();
-    let mut builder = cbindgen::Builder::new().with_config(config);
-    for f in &files {
-        builder = builder.with_src(f);
-    }
+    // Only the FFI layer is the C surface; the engine's types never reach the header. cbindgen
+    // follows the `mod` lines of src/ffi/mod.rs to the other files of the layer.
+    let builder = cbindgen::Builder::new()
+        .with_config(config)
+        .with_src(root.join("src/ffi/mod.rs"));
     let bindings = builder
         .generate()
         .expect("cbindgen could not generate the header");

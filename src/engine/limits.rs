@@ -15,10 +15,13 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 #[derive(Clone, Copy)]
 pub struct Clock(Instant);
 
-impl Clock {
-    pub fn new() -> Clock {
+impl Default for Clock {
+    fn default() -> Clock {
         Clock(Instant::now())
     }
+}
+
+impl Clock {
     #[inline]
     pub fn now_ms(&self) -> u64 {
         self.0.elapsed().as_millis() as u64

@@ -140,6 +140,9 @@ impl Methods {
     }
 }
 
+/// A matched route and the byte ranges of its captures in the path.
+pub type Match<'a, H> = (&'a Route<H>, Vec<(usize, usize)>);
+
 pub struct Route<H> {
     pub id: u32,
     pub methods: Methods,
@@ -173,7 +176,7 @@ impl<H> Router<H> {
         self.routes.is_empty()
     }
 
-    pub fn find(&self, method: &Method, path: &str) -> Option<(&Route<H>, Vec<(usize, usize)>)> {
+    pub fn find(&self, method: &Method, path: &str) -> Option<Match<'_, H>> {
         let specific = self
             .routes
             .iter()

@@ -88,8 +88,10 @@ pub struct Shared {
     pub stopping: watch::Sender<bool>,
     /// Set by `shutdown()`; read by the accept loop. Lock-free so a signal handler may set it.
     shutdown_requested: AtomicBool,
-    /// Write end of the wake-up socket pair, -1 until the loop exists.
+    /// Write end of the wake-up socket pair, -1 until the loop exists. The socket itself lives
+    /// in `wake_write` as long as this struct, so the number is never reused while stored here.
     wake_fd: AtomicI32,
+    wake_write: std::sync::OnceLock<OwnedFd>,
 }
 
 /// Luminova's default server headers (CORS), on unless replaced.
@@ -108,7 +110,7 @@ impl Shared {
     fn new() -> Shared {
         Shared {
             log: Log::default(),
-            clock: Clock::new(),
+            clock: Clock::default(),
             limits: RwLock::new(Limits::default()),
             routes: RwLock::new(Router::default()),
             ws_routes: RwLock::new(Router::default()),
@@ -128,6 +130,7 @@ impl Shared {
             stopping: watch::channel(false).0,
             shutdown_requested: AtomicBool::new(false),
             wake_fd: AtomicI32::new(-1),
+            wake_write: std::sync::OnceLock::new(),
         }
     }
 
@@ -165,7 +168,6 @@ enum Phase {
 struct Loop {
     runtime: tokio::runtime::Runtime,
     main: tokio::task::JoinHandle<()>,
-    _wake_write: OwnedFd,
 }
 
 struct Core {
@@ -416,7 +418,8 @@ impl Server {
 
     pub fn set_handle_signals(&self, on: bool) -> Result<()> {
         let mut core = self.core.lock();
-        if core.event_loop.is_some() {
+        // While `poll` runs it holds the loop (event_loop is None): check the phase too.
+        if core.event_loop.is_some() || core.phase == Phase::Running {
             return Err(Error::state(
                 "signal handling must be set before the first run/poll",
             ));
@@ -540,9 +543,6 @@ impl Server {
             core.rt_handle = None;
             self.shared.timers.cancel_all();
             drop(core);
-            // The wake-up socket closes with the loop: forget its number first, or a later
-            // `shutdown()` (hs_free does one) writes its byte into whatever socket reuses it.
-            self.shared.wake_fd.store(-1, Ordering::Release);
             // Dropping the runtime ends the tasks that outlived the grace time.
             drop(lp);
         } else {
@@ -572,9 +572,11 @@ impl Server {
         wake_read.set_nonblocking(true).ok();
         wake_write.set_nonblocking(true).ok();
         let wake_write: OwnedFd = wake_write.into();
-        self.shared
-            .wake_fd
-            .store(wake_write.as_raw_fd(), Ordering::Release);
+        let fd = wake_write.as_raw_fd();
+        if self.shared.wake_write.set(wake_write).is_err() {
+            return Err(Error::state("the event loop was already built once"));
+        }
+        self.shared.wake_fd.store(fd, Ordering::Release);
         let listener = core
             .listener
             .take()
@@ -592,24 +594,29 @@ impl Server {
         };
         core.rt_handle = Some(runtime.handle().clone());
         core.phase = Phase::Running;
-        Ok(Loop {
-            runtime,
-            main,
-            _wake_write: wake_write,
-        })
+        Ok(Loop { runtime, main })
     }
 
     /// Begins a graceful shutdown. Lock-free and async-signal-safe (an atomic store and one
-    /// write(2)), so it may be called from any thread, any callback, or a signal handler.
+    /// send(2)), so it may be called from any thread, any callback, or a signal handler.
     pub fn shutdown(&self) {
         self.shared
             .shutdown_requested
             .store(true, Ordering::Release);
         let fd = self.shared.wake_fd.load(Ordering::Acquire);
         if fd >= 0 {
-            // SAFETY: write(2) on a socket we own for the life of the loop; a full buffer only
+            // SAFETY: send(2) on a socket owned by `Shared` (so the number cannot have been
+            // reused). MSG_NOSIGNAL: once the loop ended its read end is closed, and a plain
+            // write would raise SIGPIPE in a host that did not ignore it. A full buffer only
             // means a wake-up is already pending.
-            unsafe { libc::write(fd, b"x".as_ptr().cast(), 1) };
+            unsafe {
+                libc::send(
+                    fd,
+                    b"x".as_ptr().cast(),
+                    1,
+                    libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
+                )
+            };
         }
     }
 

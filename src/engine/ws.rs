@@ -29,10 +29,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, Notify};
+use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
-use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
 
@@ -258,10 +258,10 @@ pub fn upgrade(
             return refuse(req, Some(res), "bad Sec-WebSocket-Key");
         }
     };
-    if !req
+    if req
         .headers()
         .get(SEC_WEBSOCKET_VERSION)
-        .is_some_and(|v| v == "13")
+        .is_none_or(|v| v != "13")
     {
         let mut res = plain(
             StatusCode::UPGRADE_REQUIRED,

@@ -10,6 +10,11 @@ use std::sync::Arc;
 
 /// Opaque request handle given to a handler. Valid only during that callback; every pointer read
 /// from it stays valid until the callback returns. Read-only.
+///
+/// The `hs_request_*` string accessors return text that is NUL-terminated, owned by the request,
+/// as received on the wire (not validated as UTF-8), and valid until the callback returns; their
+/// `len` out-parameter (may be NULL) receives the length without the NUL. The body is the
+/// exception: it is not NUL-terminated and may contain NUL bytes.
 #[allow(non_camel_case_types)]
 pub struct hs_request {
     _opaque: [u8; 0],
@@ -216,9 +221,6 @@ fn field_out(bytes: &[u8], len: *mut usize) -> Result<*const c_char> {
     Ok(bytes.as_ptr().cast())
 }
 
-// Every string below is NUL-terminated, UTF-8 as received (not validated), owned by the request,
-// and valid until the handler returns. `len` (may be NULL) receives its length without the NUL.
-
 /// The request method (`"GET"`).
 #[no_mangle]
 pub extern "C" fn hs_request_method(r: *const hs_request, len: *mut usize) -> *const c_char {
@@ -309,7 +311,7 @@ pub extern "C" fn hs_request_body(r: *const hs_request, len: *mut usize) -> *con
         let body = &unsafe { req(r) }?.body;
         unsafe { put(len, body.len()) };
         Ok(if body.is_empty() {
-            b"\0".as_ptr().cast()
+            c"".as_ptr()
         } else {
             body.as_ptr().cast()
         })
@@ -503,7 +505,7 @@ pub extern "C" fn hs_response_body(r: *mut hs_response, len: *mut usize) -> *con
         let body = &unsafe { res(r) }?.body;
         unsafe { put(len, body.len()) };
         Ok(if body.is_empty() {
-            b"\0".as_ptr().cast()
+            c"".as_ptr()
         } else {
             body.as_ptr().cast()
         })
