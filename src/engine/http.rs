@@ -245,9 +245,20 @@ async fn handle(
     let packed = Packed::new(&parts, &path, &caps);
     let request = Request::new(parts, body, peer, conn_id, route_id, packed, names);
     let mut res = Response::new();
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        handler.handle(&request, &mut res)
-    }));
+    let mut call = || {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            handler.handle(&request, &mut res)
+        }))
+    };
+    // With worker threads (`hs_set_threads`), a handler that blocks must not hold this worker's
+    // queued tasks and the I/O driver with it: block_in_place hands them to another thread.
+    let multi = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    let outcome = if multi {
+        tokio::task::block_in_place(call)
+    } else {
+        call()
+    };
     let res = match (outcome, res.poisoned.take()) {
         (Err(_), _) => {
             shared
