@@ -1,7 +1,5 @@
 //! Lifecycle through the C ABI: timers, the thread rule, opt-in threads, graceful shutdown,
 //! `hs_poll` slices, freeing, configuration after run, port helpers, debug log, version.
-// The shared harness's callback types trip clippy's type_complexity in every test crate.
-#![allow(clippy::type_complexity)]
 mod common;
 use common::*;
 use httpsock::ffi::hs_server;

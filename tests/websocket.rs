@@ -1,8 +1,6 @@
 //! WebSocket behaviour through the C ABI (`hs_websocket`, `hs_accept`, `hs_ws_*`), with real
 //! clients over 127.0.0.1: tungstenite's sync client, and a raw frame writer/reader for frames a
 //! normal client does not produce (chosen fragments, interleaved pings, bad UTF-8, bad codes).
-// The shared harness's callback types trip clippy's type_complexity in every test crate.
-#![allow(clippy::type_complexity)]
 mod common;
 use common::*;
 use httpsock::ffi::hs_status;

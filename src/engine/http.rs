@@ -7,7 +7,7 @@ use crate::engine::request::{Packed, Request};
 use crate::engine::response::Response;
 use crate::engine::router::normalize_path;
 use crate::engine::server::{ErrorType, Shared};
-use crate::engine::ws;
+use crate::engine::{host_call, ws};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
@@ -148,9 +148,7 @@ pub fn error_response(shared: &Shared, req: &Request, kind: ErrorType) -> Respon
     let hook = shared.on_error.read().clone();
     if let Some(hook) = hook {
         let mut custom = Response::new();
-        let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            hook.on_error(req, kind, &mut custom)
-        }));
+        let ok = host_call(|| hook.on_error(req, kind, &mut custom));
         if ok.is_ok() && custom.touched && custom.poisoned.is_none() {
             return custom;
         }
@@ -245,20 +243,7 @@ async fn handle(
     let packed = Packed::new(&parts, &path, &caps);
     let request = Request::new(parts, body, peer, conn_id, route_id, packed, names);
     let mut res = Response::new();
-    let mut call = || {
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            handler.handle(&request, &mut res)
-        }))
-    };
-    // With worker threads (`hs_set_threads`), a handler that blocks must not hold this worker's
-    // queued tasks and the I/O driver with it: block_in_place hands them to another thread.
-    let multi = tokio::runtime::Handle::try_current()
-        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-    let outcome = if multi {
-        tokio::task::block_in_place(call)
-    } else {
-        call()
-    };
+    let outcome = host_call(|| handler.handle(&request, &mut res));
     let res = match (outcome, res.poisoned.take()) {
         (Err(_), _) => {
             shared
@@ -332,9 +317,7 @@ pub fn finish(shared: &Shared, req: &Request, mut res: Response) -> HttpResponse
     let filter = shared.on_response.read().clone();
     if let Some(filter) = filter {
         let before = res.status;
-        let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            filter.filter(req, &mut res)
-        }));
+        let ok = host_call(|| filter.filter(req, &mut res));
         if ok.is_err() || res.poisoned.is_some() {
             shared
                 .log

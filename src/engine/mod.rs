@@ -24,6 +24,23 @@ pub use request::{Field, Request};
 pub use response::Response;
 pub use server::{ErrorType, PollState, Server};
 
+/// Calls into the host (a handler, a WebSocket event, a timer, a hook).
+///
+/// - A panic (only a Rust host can unwind; C cannot) is caught and returned as `Err`.
+/// - On a multi-thread loop (`hs_set_threads`), the call runs in `block_in_place`, so that a
+///   host callback that blocks hands this worker's other tasks and the I/O driver to another
+///   thread instead of stalling them. On the default single-thread loop it is a plain call.
+pub fn host_call<R>(f: impl FnOnce() -> R) -> std::thread::Result<R> {
+    let guarded = || std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    let multi = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if multi {
+        tokio::task::block_in_place(guarded)
+    } else {
+        guarded()
+    }
+}
+
 /// Handles one HTTP request: read `req`, fill `res`. Runs on the loop thread (or on one of the
 /// opted-in worker threads), never concurrently with another callback unless threads were opted in.
 pub trait HttpHandler: Send + Sync {

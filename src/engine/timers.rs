@@ -75,8 +75,7 @@ impl Timers {
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 ticks.tick().await;
-                // A panicking Rust callback must not kill the loop; C callbacks cannot unwind.
-                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| callback()));
+                let _ = crate::engine::host_call(|| callback());
                 if !repeat {
                     if let Some(t) = timers.upgrade() {
                         t.entries.lock().remove(&id);

@@ -11,7 +11,7 @@ use crate::engine::http::{error_response, finish, HttpResponse};
 use crate::engine::request::{Packed, Request};
 use crate::engine::router::normalize_path;
 use crate::engine::server::{ErrorType, Shared};
-use crate::engine::WsHandler;
+use crate::engine::{host_call, WsHandler};
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use http_body_util::Full;
@@ -344,9 +344,7 @@ async fn run_client(
             path: path.into(),
         },
     );
-    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        handler.on_open(id, &request)
-    }));
+    let _ = host_call(|| handler.on_open(id, &request));
     drop(request);
 
     let mut stopping = shared.stopping.subscribe();
@@ -381,13 +379,13 @@ async fn run_client(
                         Message::Text(t) => {
                             shared.log.debug(|| format!("ws {id}: text frame, {} bytes", t.len()));
                             if closing_deadline.is_none() {
-                                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler.on_message(id, t.as_bytes(), false)));
+                                let _ = host_call(|| handler.on_message(id, t.as_bytes(), false));
                             }
                         }
                         Message::Binary(b) => {
                             shared.log.debug(|| format!("ws {id}: binary frame, {} bytes", b.len()));
                             if closing_deadline.is_none() {
-                                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler.on_message(id, &b, true)));
+                                let _ = host_call(|| handler.on_message(id, &b, true));
                             }
                         }
                         Message::Close(frame) => {
@@ -494,7 +492,5 @@ async fn run_client(
     }
     shared.hub.clients.lock().remove(&id);
     shared.log.debug(|| format!("ws {id}: closed ({code})"));
-    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        handler.on_close(id, code, &reason)
-    }));
+    let _ = host_call(|| handler.on_close(id, code, &reason));
 }

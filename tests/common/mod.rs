@@ -160,11 +160,15 @@ pub fn body(req: *const hs_request) -> Vec<u8> {
     unsafe { std::slice::from_raw_parts(p as *const u8, len) }.to_vec()
 }
 
+pub type OpenFn = Box<dyn Fn(u64, *const hs_request) + Send + Sync>;
+pub type MessageFn = Box<dyn Fn(u64, &[u8], bool) + Send + Sync>;
+pub type CloseFn = Box<dyn Fn(u64, i32, String) + Send + Sync>;
+
 /// WebSocket callbacks as closures, registered with `hs_accept`.
 pub struct WsCallbacks {
-    pub open: Box<dyn Fn(u64, *const hs_request) + Send + Sync>,
-    pub message: Box<dyn Fn(u64, &[u8], bool) + Send + Sync>,
-    pub close: Box<dyn Fn(u64, i32, String) + Send + Sync>,
+    pub open: OpenFn,
+    pub message: MessageFn,
+    pub close: CloseFn,
 }
 
 impl Default for WsCallbacks {
