@@ -316,6 +316,86 @@ fn close_code_for(e: &WsError) -> Option<(u16, &'static str)> {
     }
 }
 
+type Socket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
+type Deadline = tokio::time::Instant;
+
+fn close_frame(code: u16, reason: &str) -> CloseFrame {
+    CloseFrame {
+        code: CloseCode::from(code),
+        reason: reason.into(),
+    }
+}
+
+/// One client's connection and why it ends. The close code and reason given to `on_close` are
+/// the first ones recorded: the peer's Close, or the one we sent, or 1006 when neither happened.
+struct Session {
+    id: u64,
+    ws: Socket,
+    shared: Arc<Shared>,
+    code: u16,
+    reason: String,
+    /// Set once we sent a Close: from then on we only wait, until this instant, for the peer's.
+    closing: Option<Deadline>,
+}
+
+impl Session {
+    fn ends_with(&mut self, code: u16, reason: &str) {
+        self.code = code;
+        self.reason = reason.to_string();
+    }
+
+    /// Records the reason and sends a Close frame, waiting at most `wait` for the socket.
+    async fn send_close(&mut self, code: u16, reason: &str, wait: Duration) {
+        self.ends_with(code, reason);
+        let _ = tokio::time::timeout(wait, self.ws.close(Some(close_frame(code, reason)))).await;
+    }
+
+    /// Starts the closing handshake: Close sent, then wait up to `grace` for the peer's Close.
+    async fn begin_close(&mut self, code: u16, reason: &str, grace: Duration) {
+        self.shared
+            .log
+            .debug(|| format!("ws {}: closing with {code}", self.id));
+        self.send_close(code, reason, Duration::from_secs(1)).await;
+        self.closing = Some(tokio::time::Instant::now() + grace);
+    }
+
+    /// Writes `first` and whatever else is queued (up to 64 more) with one flush. A queued Close
+    /// is returned so that the caller begins the handshake after the data before it.
+    async fn write_batch(
+        &mut self,
+        first: Message,
+        rx: &mut mpsc::Receiver<Outgoing>,
+    ) -> (bool, Option<(u16, String)>) {
+        let mut ok = self.ws.feed(first).await.is_ok();
+        let mut close = None;
+        for _ in 0..64 {
+            if !ok {
+                break;
+            }
+            match rx.try_recv() {
+                Ok(Outgoing::Message(m)) => ok = self.ws.feed(m).await.is_ok(),
+                Ok(Outgoing::Close(c, r)) => {
+                    close = Some((c, r));
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        (ok && self.ws.flush().await.is_ok(), close)
+    }
+
+    /// Hands a whole message to the host, unless we are closing.
+    fn deliver(&self, handler: &dyn WsHandler, data: &[u8], binary: bool) {
+        let kind = if binary { "binary" } else { "text" };
+        self.shared
+            .log
+            .debug(|| format!("ws {}: {kind} message, {} bytes", self.id, data.len()));
+        if self.closing.is_none() {
+            let _ = host_call(|| handler.on_message(self.id, data, binary));
+        }
+    }
+}
+
 async fn run_client(
     shared: Arc<Shared>,
     upgraded: hyper::upgrade::Upgraded,
@@ -329,7 +409,7 @@ async fn run_client(
         .write_buffer_size(0)
         .max_message_size(Some(limits.ws_max_message))
         .max_frame_size(Some(limits.ws_max_message));
-    let mut ws =
+    let ws =
         WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
     let (tx, mut rx) = mpsc::channel(limits.ws_send_queue.max(1));
     let kill = Arc::new(Notify::new());
@@ -347,150 +427,108 @@ async fn run_client(
     let _ = host_call(|| handler.on_open(id, &request));
     drop(request);
 
+    let mut s = Session {
+        id,
+        ws,
+        shared: shared.clone(),
+        code: 1006,
+        reason: String::new(),
+        closing: None,
+    };
+    let shutdown_grace = limits.shutdown_grace.min(Duration::from_secs(2));
     let mut stopping = shared.stopping.subscribe();
+    if *stopping.borrow() {
+        s.begin_close(1001, "server shutting down", shutdown_grace)
+            .await;
+    }
     let mut last_heard = tokio::time::Instant::now();
     // When we pinged a silent client and are waiting for any sign of life.
-    let mut pinged_at: Option<tokio::time::Instant> = None;
-    // Set once we sent a Close: from then on we only wait (bounded) for the peer's Close.
-    let mut closing_deadline: Option<tokio::time::Instant> = None;
-    let mut code: u16 = 1006;
-    let mut reason = String::new();
-    if *stopping.borrow() {
-        let _ = ws
-            .close(Some(CloseFrame {
-                code: CloseCode::Away,
-                reason: "server shutting down".into(),
-            }))
-            .await;
-        closing_deadline = Some(tokio::time::Instant::now() + limits.shutdown_grace);
-    }
+    let mut pinged_at: Option<Deadline> = None;
     loop {
         let next_ping = match pinged_at {
             Some(t) => t + limits.ws_ping_timeout,
             None => last_heard + limits.ws_ping_interval,
         };
-        let wake_at = closing_deadline.map_or(next_ping, |d| d.min(next_ping));
+        let wake_at = s.closing.map_or(next_ping, |d| d.min(next_ping));
         tokio::select! {
-            incoming = ws.next() => match incoming {
+            incoming = s.ws.next() => match incoming {
                 Some(Ok(msg)) => {
                     last_heard = tokio::time::Instant::now();
                     pinged_at = None;
                     match msg {
-                        Message::Text(t) => {
-                            shared.log.debug(|| format!("ws {id}: text frame, {} bytes", t.len()));
-                            if closing_deadline.is_none() {
-                                let _ = host_call(|| handler.on_message(id, t.as_bytes(), false));
-                            }
-                        }
-                        Message::Binary(b) => {
-                            shared.log.debug(|| format!("ws {id}: binary frame, {} bytes", b.len()));
-                            if closing_deadline.is_none() {
-                                let _ = host_call(|| handler.on_message(id, &b, true));
-                            }
-                        }
+                        Message::Text(t) => s.deliver(handler.as_ref(), t.as_bytes(), false),
+                        Message::Binary(b) => s.deliver(handler.as_ref(), &b, true),
                         Message::Close(frame) => {
                             // tungstenite queues the echoing Close; the stream ends after it.
-                            if closing_deadline.is_none() {
+                            if s.closing.is_none() {
                                 match frame {
-                                    Some(f) => { code = f.code.into(); reason = f.reason.to_string(); }
-                                    None => code = 1005,
+                                    Some(f) => s.ends_with(f.code.into(), &f.reason),
+                                    None => s.ends_with(1005, ""),
                                 }
                             }
-                            shared.log.debug(|| format!("ws {id}: close frame {code}"));
+                            shared.log.debug(|| format!("ws {id}: close frame {}", s.code));
                         }
                         Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
                     }
                 }
                 Some(Err(e)) => {
+                    shared.log.debug(|| format!("ws {id}: {e}"));
                     if let Some((c, r)) = close_code_for(&e) {
-                        shared.log.debug(|| format!("ws {id}: {e}; closing with {c}"));
-                        code = c;
-                        reason = r.into();
-                        let frame = CloseFrame { code: CloseCode::from(c), reason: r.into() };
-                        let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(Some(frame))).await;
-                    } else {
-                        shared.log.debug(|| format!("ws {id}: {e}"));
+                        s.send_close(c, r, Duration::from_secs(1)).await;
                     }
                     break;
                 }
                 None => break,
             },
-            out = rx.recv(), if closing_deadline.is_none() => match out {
+            out = rx.recv(), if s.closing.is_none() => match out {
                 Some(Outgoing::Message(m)) => {
                     // A client that does not read blocks these writes: race them against the
                     // hub's kill, or a full queue could never drop it.
                     let written = tokio::select! {
-                        ok = async {
-                            let mut ok = ws.feed(m).await.is_ok();
-                            // Write what else is queued in one flush.
-                            let mut extra = 0;
-                            while ok && extra < 64 {
-                                match rx.try_recv() {
-                                    Ok(Outgoing::Message(m)) => { ok = ws.feed(m).await.is_ok(); extra += 1; }
-                                    Ok(Outgoing::Close(c, r)) => {
-                                        ok = ws.flush().await.is_ok();
-                                        code = c; reason = r.clone();
-                                        let _ = ws.close(Some(CloseFrame { code: CloseCode::from(c), reason: r.into() })).await;
-                                        closing_deadline = Some(tokio::time::Instant::now() + limits.shutdown_grace);
-                                        break;
-                                    }
-                                    Err(_) => break,
-                                }
-                            }
-                            ok && ws.flush().await.is_ok()
-                        } => ok,
-                        _ = kill.notified() => {
-                            shared.log.debug(|| format!("ws {id}: send queue full; dropping the client"));
-                            code = 1008;
-                            reason = "send queue full".into();
-                            false
-                        }
+                        w = s.write_batch(m, &mut rx) => Some(w),
+                        _ = kill.notified() => None,
                     };
-                    if !written { break; }
+                    match written {
+                        Some((true, None)) => {}
+                        Some((true, Some((c, r)))) => s.begin_close(c, &r, limits.shutdown_grace).await,
+                        Some((false, _)) => break,
+                        None => {
+                            shared.log.debug(|| format!("ws {id}: send queue full; dropping the client"));
+                            s.ends_with(1008, "send queue full");
+                            break;
+                        }
+                    }
                 }
-                Some(Outgoing::Close(c, r)) => {
-                    code = c; reason = r.clone();
-                    shared.log.debug(|| format!("ws {id}: closing with {c}"));
-                    let _ = ws.close(Some(CloseFrame { code: CloseCode::from(c), reason: r.into() })).await;
-                    closing_deadline = Some(tokio::time::Instant::now() + limits.shutdown_grace);
-                }
+                Some(Outgoing::Close(c, r)) => s.begin_close(c, &r, limits.shutdown_grace).await,
                 None => break,
             },
             _ = kill.notified() => {
                 shared.log.debug(|| format!("ws {id}: send queue full; dropping the client"));
-                code = 1008;
-                reason = "send queue full".into();
                 // Say why if its socket still takes a frame; never wait on it for long.
-                let frame = CloseFrame { code: CloseCode::Policy, reason: "send queue full".into() };
-                let _ = tokio::time::timeout(Duration::from_millis(100), ws.close(Some(frame))).await;
+                s.send_close(1008, "send queue full", Duration::from_millis(100)).await;
                 break;
             }
-            _ = stopping.changed(), if closing_deadline.is_none() => {
-                code = 1001;
-                reason = "server shutting down".into();
-                let frame = CloseFrame { code: CloseCode::Away, reason: "server shutting down".into() };
-                let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(Some(frame))).await;
-                closing_deadline = Some(tokio::time::Instant::now() + limits.shutdown_grace.min(Duration::from_secs(2)));
+            _ = stopping.changed(), if s.closing.is_none() => {
+                s.begin_close(1001, "server shutting down", shutdown_grace).await;
             }
             _ = tokio::time::sleep_until(wake_at) => {
                 let now = tokio::time::Instant::now();
-                if closing_deadline.is_some_and(|d| now >= d) {
+                if s.closing.is_some_and(|d| now >= d) {
                     break;
                 }
                 if now >= next_ping {
                     if pinged_at.is_some() {
                         shared.log.debug(|| format!("ws {id}: no answer to ping; dropping"));
-                        code = 1006;
-                        reason = "ping timeout".into();
+                        s.ends_with(1006, "ping timeout");
                         break;
                     }
                     pinged_at = Some(now);
-                    if ws.send(Message::Ping(Bytes::new())).await.is_err() { break; }
+                    if s.ws.send(Message::Ping(Bytes::new())).await.is_err() { break; }
                 }
             }
         }
     }
     shared.hub.clients.lock().remove(&id);
-    shared.log.debug(|| format!("ws {id}: closed ({code})"));
-    let _ = host_call(|| handler.on_close(id, code, &reason));
+    shared.log.debug(|| format!("ws {id}: closed ({})", s.code));
+    let _ = host_call(|| handler.on_close(id, s.code, &s.reason));
 }
