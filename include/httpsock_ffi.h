@@ -124,6 +124,12 @@ typedef struct hs_server hs_server;
 // a Rust host's panic is caught (answered with 500) instead of aborting.
 typedef void (*hs_handler)(void *user_data, const hs_request *req, hs_response *res);
 
+// An HTTP handler that receives the whole request as one buffer (see `hs_request_wire` for the
+// format) instead of a request handle: the fast path for hosts that pay for every call across
+// the boundary (PHP FFI: one `FFI::string` per request, no accessor calls). `packed` is valid
+// only during the call. Same thread rules as `hs_handler`.
+typedef void (*hs_packed_handler)(void *user_data, const char *packed, size_t len, hs_response *res);
+
 // Shapes an error answer. `res` starts empty; if the callback sets nothing, the default for
 // `type` is sent. `req` has no body for errors found before the body was read.
 typedef void (*hs_error_handler)(void *user_data,
@@ -186,6 +192,14 @@ int hs_route(hs_server *server,
              hs_handler handler,
              void *user_data);
 
+// As `hs_route`, with a handler that receives the request packed in one buffer
+// (`hs_packed_handler`). Returns the route id (>= 0) or a negative status.
+int hs_route_packed(hs_server *server,
+                    const char *methods,
+                    const char *pattern,
+                    hs_packed_handler handler,
+                    void *user_data);
+
 // Sets (or with NULL removes) the error hook. See `hs_error_handler`.
 int hs_on_error(hs_server *server, hs_error_handler handler, void *user_data);
 
@@ -230,6 +244,14 @@ const char *hs_request_param(const hs_request *r, size_t index, size_t *len);
 
 // The capture named `name` (`{id}` in the pattern gives `"id"`), NULL when there is none.
 const char *hs_request_param_named(const hs_request *r, const char *name, size_t *len);
+
+// The whole request packed in one buffer, valid until the callback returns. Fields are
+// NUL-terminated, in this order: route id (-1 for none), connection id, peer port, capture
+// count, method, path, query, URI, version (`HTTP/1.1`), peer IP, headers (`name: value\r\n`
+// per field, names in lower case); then one `name`, `value` pair per capture (an unnamed
+// capture has an empty name); then the body: every remaining byte up to `*len` (it may contain
+// NULs). A terminating NUL follows the buffer (not counted in `*len`).
+const char *hs_request_wire(const hs_request *r, size_t *len);
 
 // The client's IP address as text (`"127.0.0.1"`, `"::1"`).
 const char *hs_request_peer_ip(const hs_request *r, size_t *len);
@@ -481,5 +503,16 @@ int hs_ws_client_peer(const hs_server *server,
 // Copies the path a client connected on into `buf` (NUL-terminated, truncated to `cap`).
 // Returns the path length (like snprintf), or `HS_ERR_NOT_FOUND`.
 int hs_ws_client_path(const hs_server *server, uint64_t conn_id, char *buf, size_t cap);
+
+// Makes this server worker `slot` (0-based) of `slots` worker processes on this machine that
+// serve one port together (with `hs_set_reuse_port`): `hs_ws_broadcast*` then reaches the
+// clients of every worker, and `hs_ws_send`/`hs_ws_close` with the id of another worker's client
+// are forwarded to it. Workers find each other through abstract Unix sockets named after `group`
+// (1-64 characters, no '/'; use one per server, e.g. "myapp-8080"); only processes of the same
+// user are accepted. Connection ids then carry the slot, so they are unique across workers.
+// Every worker must register its routes in the same order (route ids must agree).
+// `hs_ws_count`/`hs_ws_clients` still count this worker's clients only; a message to a worker
+// that is down (restarting) is dropped. Call before the first `hs_run`/`hs_poll`.
+int hs_cluster_join(hs_server *server, const char *group, int slot, int slots);
 
 

@@ -4,6 +4,7 @@
 //! limits, routing, handler call, default responses), `ws` (upgrade, per-client task, hub for
 //! send/broadcast/close), `router`, `request`/`response`, `limits`, `timers`, `ports`, `log`.
 
+pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod http;

@@ -187,6 +187,67 @@ impl Request {
         Some(self.keep(v))
     }
 
+    /// The whole request in one buffer, for hosts that pay per boundary crossing (PHP FFI).
+    /// Fields are NUL-terminated, in this order:
+    /// `route_id, conn_id, peer_port, capture_count, method, path, query, uri, version, peer_ip,
+    /// headers` then `capture_count` pairs `name, value` (an unnamed capture has an empty name),
+    /// then the body: all the remaining bytes (it may contain NULs). `headers` is
+    /// `name: value\r\n` per field, names in lower case, in received order per name.
+    pub fn wire(&self) -> Vec<u8> {
+        use std::io::Write;
+        let head_len: usize = self
+            .head
+            .headers
+            .iter()
+            .map(|(n, v)| n.as_str().len() + v.len() + 4)
+            .sum();
+        let mut w = Vec::with_capacity(self.packed.strings.len() + head_len + self.body.len() + 64);
+        let route = if self.route_id == u32::MAX {
+            -1
+        } else {
+            self.route_id as i64
+        };
+        let _ = write!(
+            w,
+            "{route}\0{}\0{}\0{}\0",
+            self.conn_id,
+            self.peer.port(),
+            self.capture_count()
+        );
+        for f in [Field::Method, Field::Path, Field::Query, Field::Uri] {
+            w.extend_from_slice(self.field(f));
+            w.push(0);
+        }
+        w.extend_from_slice(if self.head.version == hyper::Version::HTTP_10 {
+            b"HTTP/1.0\0"
+        } else {
+            b"HTTP/1.1\0"
+        });
+        let _ = write!(w, "{}\0", self.peer.ip());
+        for (name, value) in self.head.headers.iter() {
+            w.extend_from_slice(name.as_str().as_bytes());
+            w.extend_from_slice(b": ");
+            w.extend_from_slice(value.as_bytes());
+            w.extend_from_slice(b"\r\n");
+        }
+        w.push(0);
+        for i in 0..self.capture_count() {
+            w.extend_from_slice(self.capture_name(i).unwrap_or("").as_bytes());
+            w.push(0);
+            w.extend_from_slice(self.capture(i).unwrap_or(b""));
+            w.push(0);
+        }
+        w.extend_from_slice(&self.body);
+        w
+    }
+
+    /// `wire()` kept for the life of the request (the pointer stays valid until it ends).
+    pub fn wire_kept(&self) -> &[u8] {
+        let mut v = self.wire();
+        v.push(0);
+        self.keep(v)
+    }
+
     pub fn header_count(&self) -> usize {
         self.head.headers.len()
     }

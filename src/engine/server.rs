@@ -6,6 +6,7 @@
 //! on that thread, one at a time, and only while `poll` runs. `set_threads(n > 1)` builds a
 //! multi-thread runtime instead; callbacks then run concurrently on its workers.
 
+use crate::engine::cluster::{self, Cluster};
 use crate::engine::config::{Limits, MIN_HEADER_BYTES};
 use crate::engine::error::{Error, ErrorKind, Result};
 use crate::engine::limits::{Clock, Connected, RateLimiter};
@@ -22,6 +23,7 @@ use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicUsize, Ordering}
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{watch, Notify};
+use tokio_tungstenite::tungstenite::Message;
 
 /// The error answers a host may shape (`hs_on_error`). Each has a Luminova default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,6 +94,8 @@ pub struct Shared {
     /// in `wake_write` as long as this struct, so the number is never reused while stored here.
     wake_fd: AtomicI32,
     wake_write: std::sync::OnceLock<OwnedFd>,
+    /// Set by `join_cluster` (simultaneous mode): the other workers of this server.
+    pub cluster: std::sync::OnceLock<Arc<Cluster>>,
 }
 
 /// Luminova's default server headers (CORS), on unless replaced.
@@ -131,6 +135,7 @@ impl Shared {
             shutdown_requested: AtomicBool::new(false),
             wake_fd: AtomicI32::new(-1),
             wake_write: std::sync::OnceLock::new(),
+            cluster: std::sync::OnceLock::new(),
         }
     }
 
@@ -590,6 +595,9 @@ impl Server {
             let wake = tokio::net::UnixStream::from_std(wake_read)
                 .map_err(|e| Error::new(ErrorKind::Io, format!("cannot register wake-up: {e}")))?;
             shared.timers.start_all(runtime.handle());
+            if let Some(c) = shared.cluster.get() {
+                c.start(&shared)?;
+            }
             runtime.spawn(serve(shared, listener, wake, signals))
         };
         core.rt_handle = Some(runtime.handle().clone());
@@ -623,6 +631,70 @@ impl Server {
     /// Whether the loop may be dropped now (no thread is inside `poll`).
     pub fn is_polling(&self) -> bool {
         self.polling.load(Ordering::Acquire)
+    }
+
+    /// Joins worker `slot` of `slots` of the cluster `group` (before the first run/poll).
+    pub fn join_cluster(&self, group: &str, slot: u16, slots: u16) -> Result<()> {
+        let core = self.core.lock();
+        if core.event_loop.is_some() || core.phase == Phase::Running || core.phase == Phase::Stopped
+        {
+            return Err(Error::state(
+                "a cluster must be joined before the first run/poll",
+            ));
+        }
+        let c = Cluster::new(group, slot, slots)?;
+        self.shared
+            .cluster
+            .set(Arc::new(c))
+            .map_err(|_| Error::state("this server already joined a cluster"))?;
+        self.shared
+            .next_conn_id
+            .store(cluster::first_id(slot), Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// The cluster slot owning `conn_id`, when it is another worker's.
+    fn remote_slot(&self, conn_id: u64) -> Option<(Arc<Cluster>, u16)> {
+        let c = self.shared.cluster.get()?;
+        let slot = cluster::slot_of(conn_id)?;
+        (slot != c.slot).then(|| (c.clone(), slot))
+    }
+
+    /// Queues a message for a client, of this worker or (forwarded) of another.
+    pub fn ws_send(&self, conn_id: u64, msg: Message) -> Result<()> {
+        match self.remote_slot(conn_id) {
+            Some((c, slot)) if slot < c.slots => {
+                c.forward_send(slot, conn_id, &msg);
+                Ok(())
+            }
+            Some(_) => Err(Error::not_found(format!(
+                "no WebSocket client with id {conn_id}"
+            ))),
+            None => self.shared.hub.send(conn_id, msg),
+        }
+    }
+
+    /// Broadcasts to this worker's clients and forwards to the other workers; returns how many
+    /// local clients got it.
+    pub fn ws_broadcast(&self, msg: Message, except: Option<u64>, route: Option<u32>) -> usize {
+        if let Some(c) = self.shared.cluster.get() {
+            c.forward_broadcast(&msg, except, route);
+        }
+        self.shared.hub.broadcast(msg, except, route)
+    }
+
+    pub fn ws_close(&self, conn_id: u64, code: u16, reason: &str) -> Result<()> {
+        Hub::check_close(code, reason)?;
+        match self.remote_slot(conn_id) {
+            Some((c, slot)) if slot < c.slots => {
+                c.forward_close(slot, conn_id, code, reason);
+                Ok(())
+            }
+            Some(_) => Err(Error::not_found(format!(
+                "no WebSocket client with id {conn_id}"
+            ))),
+            None => self.shared.hub.close(conn_id, code, reason),
+        }
     }
 
     pub fn add_timer(&self, interval: Duration, repeat: bool, cb: TimerFn) -> Result<u64> {

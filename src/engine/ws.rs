@@ -117,7 +117,8 @@ impl Hub {
         n
     }
 
-    pub fn close(&self, id: u64, code: u16, reason: &str) -> Result<()> {
+    /// A close code and reason a server may send.
+    pub fn check_close(code: u16, reason: &str) -> Result<()> {
         if !valid_close_code(code) {
             return Err(Error::invalid(format!(
                 "close code {code} may not be sent (RFC 6455 7.4)"
@@ -126,6 +127,11 @@ impl Hub {
         if reason.len() > 123 {
             return Err(Error::invalid("close reason is longer than 123 bytes"));
         }
+        Ok(())
+    }
+
+    pub fn close(&self, id: u64, code: u16, reason: &str) -> Result<()> {
+        Self::check_close(code, reason)?;
         let clients = self.clients.lock();
         let client = clients
             .get(&id)

@@ -70,6 +70,20 @@ pub type hs_handler = Option<
     ),
 >;
 
+/// An HTTP handler that receives the whole request as one buffer (see `hs_request_wire` for the
+/// format) instead of a request handle: the fast path for hosts that pay for every call across
+/// the boundary (PHP FFI: one `FFI::string` per request, no accessor calls). `packed` is valid
+/// only during the call. Same thread rules as `hs_handler`.
+#[allow(non_camel_case_types)]
+pub type hs_packed_handler = Option<
+    unsafe extern "C-unwind" fn(
+        user_data: *mut c_void,
+        packed: *const c_char,
+        len: usize,
+        res: *mut hs_response,
+    ),
+>;
+
 /// Shapes an error answer. `res` starts empty; if the callback sets nothing, the default for
 /// `type` is sent. `req` has no body for errors found before the body was read.
 #[allow(non_camel_case_types)]
@@ -103,6 +117,19 @@ impl HttpHandler for CHandler {
     fn handle(&self, req: &Request, res: &mut Response) {
         // SAFETY: the host registered this function and user_data; the handles live for the call.
         unsafe { (self.0)(self.1 .0, req_ptr(req), res_ptr(res)) }
+    }
+}
+
+struct CPackedHandler(
+    unsafe extern "C-unwind" fn(*mut c_void, *const c_char, usize, *mut hs_response),
+    UserData,
+);
+
+impl HttpHandler for CPackedHandler {
+    fn handle(&self, req: &Request, res: &mut Response) {
+        let wire = req.wire();
+        // SAFETY: host-registered function and user_data; `wire` and `res` live for the call.
+        unsafe { (self.0)(self.1 .0, wire.as_ptr().cast(), wire.len(), res_ptr(res)) }
     }
 }
 
@@ -180,6 +207,26 @@ pub extern "C" fn hs_route(
             pattern,
             Arc::new(CHandler(handler, UserData(user_data))),
         )? as c_int)
+    })
+}
+
+/// As `hs_route`, with a handler that receives the request packed in one buffer
+/// (`hs_packed_handler`). Returns the route id (>= 0) or a negative status.
+#[no_mangle]
+pub extern "C" fn hs_route_packed(
+    server: *mut hs_server,
+    methods: *const c_char,
+    pattern: *const c_char,
+    handler: hs_packed_handler,
+    user_data: *mut c_void,
+) -> c_int {
+    guard_int(|| {
+        let s = unsafe { live_server(server) }?;
+        let methods = unsafe { text(methods, "methods") }?;
+        let pattern = unsafe { text(pattern, "pattern") }?;
+        let handler = handler.ok_or_else(|| Error::invalid("handler is NULL"))?;
+        let h = CPackedHandler(handler, UserData(user_data));
+        Ok(s.route(methods, pattern, Arc::new(h))? as c_int)
     })
 }
 
@@ -351,6 +398,17 @@ pub extern "C" fn hs_request_param_named(
             None => Err(Error::not_found(format!("no capture named '{name}'"))),
         }
     })
+}
+
+/// The whole request packed in one buffer, valid until the callback returns. Fields are
+/// NUL-terminated, in this order: route id (-1 for none), connection id, peer port, capture
+/// count, method, path, query, URI, version (`HTTP/1.1`), peer IP, headers (`name: value\r\n`
+/// per field, names in lower case); then one `name`, `value` pair per capture (an unnamed
+/// capture has an empty name); then the body: every remaining byte up to `*len` (it may contain
+/// NULs). A terminating NUL follows the buffer (not counted in `*len`).
+#[no_mangle]
+pub extern "C" fn hs_request_wire(r: *const hs_request, len: *mut usize) -> *const c_char {
+    guard_ptr(|| field_out(unsafe { req(r) }?.wire_kept(), len))
 }
 
 /// The client's IP address as text (`"127.0.0.1"`, `"::1"`).

@@ -156,7 +156,7 @@ pub extern "C" fn hs_ws_send(
     guard_int(|| {
         let s = unsafe { live_server(server) }?;
         let msg = unsafe { message(data, len, is_binary) }?;
-        s.shared().hub.send(conn_id, msg)?;
+        s.ws_send(conn_id, msg)?;
         ok()
     })
 }
@@ -220,7 +220,7 @@ pub extern "C" fn hs_ws_close(
         };
         let code = u16::try_from(code)
             .map_err(|_| Error::invalid(format!("close code {code} is invalid")))?;
-        s.shared().hub.close(conn_id, code, reason)?;
+        s.ws_close(conn_id, code, reason)?;
         ok()
     })
 }
@@ -314,5 +314,33 @@ pub extern "C" fn hs_ws_client_path(
                 Error::not_found(format!("no WebSocket client with id {conn_id}"))
             })?;
         unsafe { copy_out(&info.path, buf, cap) }
+    })
+}
+
+/// Makes this server worker `slot` (0-based) of `slots` worker processes on this machine that
+/// serve one port together (with `hs_set_reuse_port`): `hs_ws_broadcast*` then reaches the
+/// clients of every worker, and `hs_ws_send`/`hs_ws_close` with the id of another worker's client
+/// are forwarded to it. Workers find each other through abstract Unix sockets named after `group`
+/// (1-64 characters, no '/'; use one per server, e.g. "myapp-8080"); only processes of the same
+/// user are accepted. Connection ids then carry the slot, so they are unique across workers.
+/// Every worker must register its routes in the same order (route ids must agree).
+/// `hs_ws_count`/`hs_ws_clients` still count this worker's clients only; a message to a worker
+/// that is down (restarting) is dropped. Call before the first `hs_run`/`hs_poll`.
+#[no_mangle]
+pub extern "C" fn hs_cluster_join(
+    server: *mut hs_server,
+    group: *const c_char,
+    slot: c_int,
+    slots: c_int,
+) -> c_int {
+    guard_int(|| {
+        let s = unsafe { live_server(server) }?;
+        let group = unsafe { text(group, "group") }?;
+        let slot =
+            u16::try_from(slot).map_err(|_| Error::invalid(format!("slot {slot} is invalid")))?;
+        let slots = u16::try_from(slots)
+            .map_err(|_| Error::invalid(format!("slots {slots} is invalid")))?;
+        s.join_cluster(group, slot, slots)?;
+        ok()
     })
 }
