@@ -1,0 +1,134 @@
+<?php
+
+declare(strict_types=1);
+
+namespace HttpSock\Http;
+
+/**
+ * Turns what a handler returned into what the engine takes in one call.
+ *
+ * - a Response (ours, Luminova's, or any object with getStatusCode/getHeaders/getBody):
+ *   [status, header lines, body];
+ * - a string starting with "HTTP/": the raw response, parsed by the engine;
+ * - any other string (or Stringable, int, float): 200 text/html;
+ * - an array or JsonSerializable: 200 application/json;
+ * - null: null (the engine sends its default answer).
+ *
+ * @internal
+ */
+final class Reply
+{
+    public const JSON_FLAGS = JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE | JSON_THROW_ON_ERROR;
+    private const HTML = "Content-Type: text/html\r\n";
+    private const JSON = "Content-Type: application/json\r\n";
+
+    private const REASONS = [
+        100 => 'Continue', 101 => 'Switching Protocols', 200 => 'OK', 201 => 'Created',
+        202 => 'Accepted', 204 => 'No Content', 206 => 'Partial Content', 301 => 'Moved Permanently',
+        302 => 'Found', 303 => 'See Other', 304 => 'Not Modified', 307 => 'Temporary Redirect',
+        308 => 'Permanent Redirect', 400 => 'Bad Request', 401 => 'Unauthorized', 403 => 'Forbidden',
+        404 => 'Not Found', 405 => 'Method Not Allowed', 408 => 'Request Timeout', 409 => 'Conflict',
+        410 => 'Gone', 413 => 'Payload Too Large', 415 => 'Unsupported Media Type',
+        422 => 'Unprocessable Entity', 429 => 'Too Many Requests', 500 => 'Internal Server Error',
+        501 => 'Not Implemented', 502 => 'Bad Gateway', 503 => 'Service Unavailable',
+    ];
+
+    private function __construct()
+    {
+    }
+
+    /**
+     * @return null|string|array{0: int, 1: string, 2: string}
+     * @throws \UnexpectedValueException For a value that is not a response.
+     * @throws \JsonException For an array that cannot be encoded.
+     */
+    public static function from(mixed $result): null|string|array
+    {
+        if ($result === null) {
+            return null;
+        }
+        if (is_string($result)) {
+            return str_starts_with($result, 'HTTP/') ? $result : [200, self::HTML, $result];
+        }
+        if (is_array($result) || $result instanceof \JsonSerializable) {
+            return [200, self::JSON, json_encode($result, self::JSON_FLAGS)];
+        }
+        if (is_object($result) && method_exists($result, 'getStatusCode')) {
+            return self::fromResponse($result);
+        }
+        if ($result instanceof \Stringable || is_int($result) || is_float($result)) {
+            return self::from((string) $result);
+        }
+        throw new \UnexpectedValueException(
+            'A handler must return a Response, a string, an array or null; got ' . get_debug_type($result) . '.'
+        );
+    }
+
+    /**
+     * @param object $response A Response, or any object with getStatusCode/getHeaders/getBody.
+     * @return array{0: int, 1: string, 2: string}
+     */
+    public static function fromResponse(object $response): array
+    {
+        $status = (int) $response->getStatusCode();
+        $headers = method_exists($response, 'getHeaders') ? (array) $response->getHeaders() : [];
+        $body = method_exists($response, 'getBody') ? $response->getBody() : '';
+        if ($body === null && method_exists($response, 'getContents')) {
+            $body = $response->getContents();
+        }
+        $lines = self::headerLines($headers);
+        if (is_array($body) || $body instanceof \JsonSerializable || $body instanceof \stdClass) {
+            $body = json_encode($body, self::JSON_FLAGS);
+            if (stripos($lines, 'content-type:') === false) {
+                $lines .= self::JSON;
+            }
+        }
+        return [$status === 0 ? 200 : $status, $lines, (string) $body];
+    }
+
+    /**
+     * "Name: value\r\n" lines; CR and LF inside names and values are replaced, so a value can
+     * never add a header of its own.
+     *
+     * @param array<string|int,mixed> $headers
+     */
+    public static function headerLines(array $headers): string
+    {
+        $out = '';
+        foreach ($headers as $name => $value) {
+            if (is_int($name)) {
+                if (is_string($value) && str_contains($value, ':')) {
+                    $out .= self::clean($value) . "\r\n";
+                }
+                continue;
+            }
+            $name = str_replace([':', "\r", "\n", ' '], '', $name);
+            foreach (is_array($value) ? $value : [$value] as $item) {
+                $out .= $name . ': ' . self::clean(self::text($item)) . "\r\n";
+            }
+        }
+        return $out;
+    }
+
+    /** The reason phrase of a status code ("OK"). */
+    public static function reason(int $status): string
+    {
+        return self::REASONS[$status] ?? 'Status';
+    }
+
+    /** A header value as text. */
+    public static function text(mixed $value): string
+    {
+        return match (true) {
+            is_bool($value) => $value ? 'true' : 'false',
+            is_scalar($value), $value instanceof \Stringable => (string) $value,
+            $value === null => '',
+            default => json_encode($value, self::JSON_FLAGS),
+        };
+    }
+
+    private static function clean(string $value): string
+    {
+        return str_replace(["\r\n", "\r", "\n"], ' ', $value);
+    }
+}

@@ -1,0 +1,472 @@
+<?php
+
+declare(strict_types=1);
+
+namespace HttpSock\Http;
+
+/**
+ * The request a handler receives, built from the engine's packed request without copying.
+ *
+ * Nothing is parsed up front: headers, query fields, body fields and uploads are parsed the
+ * first time they are asked for.
+ */
+final class Request implements RequestInterface
+{
+    /** Positions in the packed request (see hs_request_wire in include/httpsock.h). */
+    public const ROUTE = 0;
+    public const CONN = 1;
+    public const PEER_PORT = 2;
+    public const CAPTURES = 3;
+    public const METHOD = 4;
+    public const PATH = 5;
+    public const QUERY = 6;
+    public const URI = 7;
+    public const VERSION = 8;
+    public const PEER_IP = 9;
+    public const HEADERS = 10;
+    /** How many NUL-terminated fields come before the captures and the body. */
+    public const FIELDS = 11;
+
+    /** @var array<string,string>|null lower-case name => value */
+    private ?array $headers = null;
+    private ?array $queries = null;
+    private ?array $fields = null;
+    /** @var array<string,list<UploadedFile>>|null */
+    private ?array $files = null;
+
+    /**
+     * @param list<string> $wire The packed request's fields (at least FIELDS of them).
+     * @param string $body The body.
+     * @param array<string,string> $params The route's captures, name => decoded value.
+     * @param int|null $serverPort The port the server listens on.
+     */
+    public function __construct(
+        private array $wire,
+        private string $body,
+        private array $params = [],
+        private ?int $serverPort = null
+    ) {
+    }
+
+    /**
+     * Builds a request from a whole packed buffer (error hook, response filter, WebSocket open).
+     */
+    public static function fromWire(string $packed, ?int $serverPort = null): self
+    {
+        $wire = explode("\0", $packed, self::FIELDS + 1);
+        $rest = $wire[self::FIELDS] ?? '';
+        $count = (int) ($wire[self::CAPTURES] ?? 0);
+        $params = [];
+        if ($count > 0) {
+            $parts = explode("\0", $rest, 2 * $count + 1);
+            for ($i = 0; $i < $count; $i++) {
+                $name = $parts[2 * $i] ?? '';
+                $params[$name !== '' ? $name : $i] = rawurldecode($parts[2 * $i + 1] ?? '');
+            }
+            $rest = $parts[2 * $count] ?? '';
+        }
+        return new self(array_pad($wire, self::FIELDS, ''), $rest, $params, $serverPort);
+    }
+
+    // ---- extras of this server --------------------------------------------------------------
+
+    /** The client's IP address. */
+    public function getIp(): string
+    {
+        return $this->wire[self::PEER_IP];
+    }
+
+    /** The client's TCP port. */
+    public function getClientPort(): int
+    {
+        return (int) $this->wire[self::PEER_PORT];
+    }
+
+    /** The id of the TCP connection (shared by its keep-alive requests). */
+    public function getConnectionId(): int
+    {
+        return (int) $this->wire[self::CONN];
+    }
+
+    /**
+     * The route's captures: name => percent-decoded value ({name} segments), or index => value.
+     *
+     * @return array<string|int,string>
+     */
+    public function getParams(): array
+    {
+        return $this->params;
+    }
+
+    /** One capture by name, or $default. */
+    public function getParam(string $name, ?string $default = null): ?string
+    {
+        return $this->params[$name] ?? $default;
+    }
+
+    // ---- HttpRequestInterface ---------------------------------------------------------------
+
+    public function __call(string $method, array $arguments): mixed
+    {
+        if (strlen($method) > 3 && str_starts_with($method, 'get')) {
+            $verb = strtoupper(substr($method, 3));
+            $field = $arguments[0] ?? null;
+            return $this->fieldOf($verb, is_string($field) ? $field : null, $arguments[1] ?? null);
+        }
+        throw new \BadMethodCallException('Call to undefined method ' . self::class . "::{$method}()");
+    }
+
+    public function __toString(): string
+    {
+        return $this->body;
+    }
+
+    public function toString(): string
+    {
+        return $this->body;
+    }
+
+    public function toMultipart(): string
+    {
+        if ($this->getBoundary() !== null) {
+            return $this->body;
+        }
+        $boundary = '----httpsock' . bin2hex(random_bytes(8));
+        $out = '';
+        foreach ($this->flatten($this->getBody()) as [$name, $value]) {
+            $out .= "--{$boundary}\r\nContent-Disposition: form-data; name=\"{$name}\"\r\n\r\n{$value}\r\n";
+        }
+        return $out . "--{$boundary}--\r\n";
+    }
+
+    public function getGet(string|null $field, mixed $default = null): mixed
+    {
+        $queries = $this->getQueries();
+        return $field === null ? $queries : ($queries[$field] ?? $default);
+    }
+
+    public function getPost(string|null $field, mixed $default = null): mixed
+    {
+        return $this->fieldOf('POST', $field, $default);
+    }
+
+    public function getArray(string $method, string $field, array $default = []): array
+    {
+        $value = strtoupper($method) === 'GET'
+            ? $this->getGet($field, $default)
+            : $this->fieldOf(strtoupper($method), $field, $default);
+        if (is_string($value)) {
+            $decoded = json_decode($value, true);
+            return is_array($decoded) ? $decoded : $default;
+        }
+        return is_array($value) ? $value : $default;
+    }
+
+    public function getBody(bool $object = false): array|object
+    {
+        $fields = $this->fields ??= $this->parseBody();
+        return $object ? json_decode(json_encode($fields, Reply::JSON_FLAGS) ?: '{}', false) : $fields;
+    }
+
+    public function getFile(string $name, ?int $index = null): UploadedFile|array|null
+    {
+        $files = $this->uploads()[$name] ?? null;
+        if ($files === null) {
+            return null;
+        }
+        if ($index !== null) {
+            return $files[$index] ?? null;
+        }
+        return count($files) === 1 ? $files[0] : $files;
+    }
+
+    public function getFiles(): array
+    {
+        $out = [];
+        foreach ($this->uploads() as $field => $files) {
+            foreach ($files as $file) {
+                $out[$field][] = $file->toArray();
+            }
+        }
+        return $out;
+    }
+
+    public function getMethod(): string
+    {
+        return strtolower($this->wire[self::METHOD]);
+    }
+
+    public function getBoundary(): ?string
+    {
+        return preg_match('/boundary="?([^";]+)"?/i', $this->getContentType(), $m) === 1 ? $m[1] : null;
+    }
+
+    public function isGet(): bool
+    {
+        return $this->wire[self::METHOD] === 'GET';
+    }
+
+    public function isPost(): bool
+    {
+        return $this->wire[self::METHOD] === 'POST';
+    }
+
+    public function isMethod(string $method): bool
+    {
+        return strcasecmp($this->wire[self::METHOD], $method) === 0;
+    }
+
+    public function getContentType(): string
+    {
+        return $this->getHeader('content-type') ?? '';
+    }
+
+    public function getAuth(): ?string
+    {
+        return $this->getHeader('authorization');
+    }
+
+    public function isSecure(): bool
+    {
+        return $this->getScheme() === 'https';
+    }
+
+    public function isAJAX(): bool
+    {
+        return strcasecmp($this->getHeader('x-requested-with') ?? '', 'XMLHttpRequest') === 0;
+    }
+
+    public function isApi(): bool
+    {
+        $path = '/' . ltrim($this->wire[self::PATH], '/');
+        return $path === '/api' || str_starts_with($path, '/api/') || str_starts_with($path, '/public/api');
+    }
+
+    public function getQuery(): string
+    {
+        return $this->wire[self::QUERY];
+    }
+
+    public function getQueries(): ?array
+    {
+        if ($this->queries === null) {
+            parse_str($this->wire[self::QUERY], $queries);
+            $this->queries = $queries;
+        }
+        return $this->queries;
+    }
+
+    public function getUrl(): string
+    {
+        return $this->getScheme() . '://' . ($this->getHostname() ?? '127.0.0.1') . $this->wire[self::URI];
+    }
+
+    public function getUri(): string
+    {
+        return $this->wire[self::URI];
+    }
+
+    public function getPaths(): string
+    {
+        return $this->wire[self::PATH];
+    }
+
+    public function getRequestUri(): string
+    {
+        return $this->wire[self::URI];
+    }
+
+    public function getHost(bool $exception = false): ?string
+    {
+        $host = $this->getHostname($exception, false);
+        return $host;
+    }
+
+    public function getHostname(bool $exception = false, bool $port = true): ?string
+    {
+        $host = $this->getHeader('host');
+        if ($host === null || $host === '') {
+            if ($exception) {
+                throw new \HttpSock\Exceptions\RuntimeException('The request has no Host header.');
+            }
+            return null;
+        }
+        if (!$port) {
+            $host = preg_replace('/:\d+$/', '', $host) ?? $host;
+        }
+        return $host;
+    }
+
+    public function getOrigin(): ?string
+    {
+        return $this->getHeader('origin');
+    }
+
+    public function getPort(): int|string|null
+    {
+        $forwarded = $this->getHeader('x-forwarded-port');
+        if ($forwarded !== null && ctype_digit($forwarded)) {
+            return (int) $forwarded;
+        }
+        if (preg_match('/:(\d+)$/', $this->getHeader('host') ?? '', $m) === 1) {
+            return (int) $m[1];
+        }
+        return $this->serverPort;
+    }
+
+    public function getScheme(): string
+    {
+        return strtolower($this->getHeader('x-forwarded-proto') ?? '') === 'https' ? 'https' : 'http';
+    }
+
+    public function getProtocol(string $default = 'HTTP/1.1'): string
+    {
+        return $this->wire[self::VERSION] !== '' ? $this->wire[self::VERSION] : $default;
+    }
+
+    public function getHeader(string $name): ?string
+    {
+        return ($this->headers ??= self::parseHeaders($this->wire[self::HEADERS]))[strtolower($name)] ?? null;
+    }
+
+    public function getHeaders(): array
+    {
+        $out = [];
+        foreach ($this->headers ??= self::parseHeaders($this->wire[self::HEADERS]) as $name => $value) {
+            $out[self::canonical($name)] = $value;
+        }
+        return $out;
+    }
+
+    // ---- internals ----------------------------------------------------------------------------
+
+    /**
+     * "name: value\r\n" lines → lower-case name => value (repeated names joined with ", ").
+     *
+     * @return array<string,string>
+     */
+    public static function parseHeaders(string $block): array
+    {
+        $headers = [];
+        foreach (explode("\r\n", $block) as $line) {
+            $colon = strpos($line, ':');
+            if ($colon === false) {
+                continue;
+            }
+            $name = substr($line, 0, $colon);
+            $value = ltrim(substr($line, $colon + 1));
+            $headers[$name] = isset($headers[$name]) ? $headers[$name] . ', ' . $value : $value;
+        }
+        return $headers;
+    }
+
+    /** "content-type" → "Content-Type". */
+    public static function canonical(string $name): string
+    {
+        return str_replace(' ', '-', ucwords(str_replace('-', ' ', $name)));
+    }
+
+    private function fieldOf(string $verb, ?string $field, mixed $default): mixed
+    {
+        if ($this->wire[self::METHOD] !== $verb) {
+            return $field === null ? [] : $default;
+        }
+        $fields = $this->getBody();
+        return $field === null ? $fields : ($fields[$field] ?? $default);
+    }
+
+    /** @return array<string,mixed> */
+    private function parseBody(): array
+    {
+        if ($this->body === '') {
+            return [];
+        }
+        $type = strtolower($this->getContentType());
+        if (str_contains($type, 'multipart/form-data')) {
+            $this->parseMultipart();
+            return $this->fields ?? [];
+        }
+        if (str_contains($type, 'json') || ($type === '' && ($this->body[0] === '{' || $this->body[0] === '['))) {
+            $decoded = json_decode($this->body, true);
+            return is_array($decoded) ? $decoded : [];
+        }
+        if ($type === '' || str_contains($type, 'x-www-form-urlencoded')) {
+            parse_str($this->body, $fields);
+            return $fields;
+        }
+        return [];
+    }
+
+    /** @return array<string,list<UploadedFile>> */
+    private function uploads(): array
+    {
+        if ($this->files === null) {
+            $this->files = [];
+            if ($this->getBoundary() !== null) {
+                $this->parseMultipart();
+            }
+        }
+        return $this->files;
+    }
+
+    /** Fills $this->fields and $this->files from a multipart/form-data body. */
+    private function parseMultipart(): void
+    {
+        $boundary = $this->getBoundary();
+        $this->files = [];
+        $query = '';
+        if ($boundary !== null) {
+            $parts = explode('--' . $boundary, $this->body);
+            array_shift($parts); // the preamble
+            foreach ($parts as $part) {
+                if (str_starts_with($part, '--')) {
+                    break; // the closing delimiter
+                }
+                $split = strpos($part, "\r\n\r\n");
+                if ($split === false) {
+                    continue;
+                }
+                $head = self::parseHeaders(substr($part, 2, $split - 2));
+                $content = substr($part, $split + 4);
+                if (str_ends_with($content, "\r\n")) {
+                    $content = substr($content, 0, -2);
+                }
+                $disposition = $head['content-disposition'] ?? '';
+                if (preg_match('/(?:^|;)\s*name="([^"]*)"/i', $disposition, $n) !== 1) {
+                    continue;
+                }
+                if (preg_match('/filename="([^"]*)"/i', $disposition, $f) === 1) {
+                    $field = preg_replace('/\[\]$/', '', $n[1]) ?? $n[1];
+                    $this->files[$field][] = new UploadedFile(
+                        $field,
+                        $f[1],
+                        $head['content-type'] ?? 'application/octet-stream',
+                        $content
+                    );
+                    continue;
+                }
+                $query .= urlencode($n[1]) . '=' . urlencode($content) . '&';
+            }
+        }
+        parse_str($query, $fields);
+        $this->fields = $fields;
+    }
+
+    /**
+     * @param array<string|int,mixed> $fields
+     * @return list<array{0: string, 1: string}>
+     */
+    private function flatten(array $fields, string $prefix = ''): array
+    {
+        $out = [];
+        foreach ($fields as $key => $value) {
+            $name = $prefix === '' ? (string) $key : "{$prefix}[{$key}]";
+            if (is_array($value)) {
+                array_push($out, ...$this->flatten($value, $name));
+            } else {
+                $out[] = [$name, Reply::text($value)];
+            }
+        }
+        return $out;
+    }
+}
