@@ -231,6 +231,9 @@ fn message(binary: u8, data: Bytes) -> Option<Message> {
 
 /// Delivers a frame from a peer to this worker's clients.
 fn apply(shared: &Shared, mut f: Bytes) {
+    shared
+        .log
+        .debug(|| format!("cluster: frame of {} bytes from a peer", f.len()));
     if f.remaining() < 1 {
         return;
     }
@@ -270,6 +273,9 @@ fn apply(shared: &Shared, mut f: Bytes) {
 async fn write_peer(group: String, slot: u16, mut rx: mpsc::Receiver<Bytes>, shared: Arc<Shared>) {
     let mut conn: Option<tokio::net::UnixStream> = None;
     while let Some(frame) = rx.recv().await {
+        shared
+            .log
+            .debug(|| format!("cluster: {} bytes for slot {slot}", frame.len()));
         if conn.is_none() {
             conn = address(&group, slot)
                 .and_then(|a| std::os::unix::net::UnixStream::connect_addr(&a))

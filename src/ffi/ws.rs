@@ -175,9 +175,8 @@ pub extern "C" fn hs_ws_broadcast(
     guard_int(|| {
         let s = unsafe { live_server(server) }?;
         let msg = unsafe { message(data, len, is_binary) }?;
-        Ok(s.shared()
-            .hub
-            .broadcast(msg, (except_conn != 0).then_some(except_conn), None) as c_int)
+        let except = (except_conn != 0).then_some(except_conn);
+        Ok(s.ws_broadcast(msg, except, None) as c_int)
     })
 }
 
@@ -195,10 +194,8 @@ pub extern "C" fn hs_ws_broadcast_route(
         let s = unsafe { live_server(server) }?;
         let route = u32::try_from(route_id).map_err(|_| Error::invalid("route id must be >= 0"))?;
         let msg = unsafe { message(data, len, is_binary) }?;
-        Ok(s.shared()
-            .hub
-            .broadcast(msg, (except_conn != 0).then_some(except_conn), Some(route))
-            as c_int)
+        let except = (except_conn != 0).then_some(except_conn);
+        Ok(s.ws_broadcast(msg, except, Some(route)) as c_int)
     })
 }
 
