@@ -34,6 +34,17 @@ class HttpServer
      */
     public string $guid = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
+    /** Limits for setLimit() (the engine's hs_limit values; defaults in README.md). */
+    public const LIMIT_IDLE_TIMEOUT_MS = 1;
+    public const LIMIT_MAX_CONNECTIONS = 2;
+    public const LIMIT_MAX_HEADER_BYTES = 3;
+    public const LIMIT_MAX_BODY_BYTES = 4;
+    public const LIMIT_WS_MAX_MESSAGE = 5;
+    public const LIMIT_WS_PING_INTERVAL_MS = 6;
+    public const LIMIT_WS_PING_TIMEOUT_MS = 7;
+    public const LIMIT_WS_SEND_QUEUE = 8;
+    public const LIMIT_SHUTDOWN_GRACE_MS = 9;
+
     private const TEXT = "Content-Type: text/plain\r\n";
     private const SERVER_ERROR = [500, self::TEXT . "X-Server-Response-Type: SERVER_ERROR\r\n", 'An error occurred on the server.'];
     private const PING = [200, self::TEXT . "X-Server-Response-Type: PING\r\n", 'PONG'];
@@ -218,6 +229,18 @@ class HttpServer
         $max = max(0, $maxRequests);
         $window = max(1, $timeWindow);
         $this->configure(static fn (NativeServer $n) => $n->setRateLimit($max, $window));
+        return $this;
+    }
+
+    /**
+     * Sets one of the engine's limits (self::LIMIT_*): max connections, request head and body
+     * size, WebSocket message size, ping interval and timeout, send queue, shutdown grace.
+     *
+     * @throws RuntimeException For an unknown limit or a value out of range.
+     */
+    public function setLimit(int $limit, int $value): self
+    {
+        $this->configure(static fn (NativeServer $n) => $n->setLimit($limit, $value));
         return $this;
     }
 

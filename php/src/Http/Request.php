@@ -360,10 +360,10 @@ final class Request implements RequestInterface
         return $headers;
     }
 
-    /** "content-type" → "Content-Type". */
+    /** "content-type" → "Content-Type" ("sec-websocket-key" → "Sec-WebSocket-Key"). */
     public static function canonical(string $name): string
     {
-        return str_replace(' ', '-', ucwords(str_replace('-', ' ', $name)));
+        return str_replace([' ', 'Websocket'], ['-', 'WebSocket'], ucwords(str_replace('-', ' ', $name)));
     }
 
     private function fieldOf(string $verb, ?string $field, mixed $default): mixed

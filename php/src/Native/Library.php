@@ -36,8 +36,8 @@ final class Library
     /**
      * Buffers the engine lends to PHP may hold NUL bytes (the packed request, WebSocket messages,
      * bodies). PHP FFI turns every `const char *` it receives into a PHP string cut at the first
-     * NUL, so these few declarations are read as `const uint8_t *` (same ABI), which PHP keeps as
-     * a pointer for FFI::string($ptr, $len).
+     * NUL, so these few declarations (and the `data` of hs_ws_message_cb) are read as
+     * `const uint8_t *` (same ABI), which PHP keeps as a pointer for FFI::string($ptr, $len).
      */
     private const BINARY_SAFE = [
         'const char *packed' => 'const uint8_t *packed',
@@ -103,6 +103,11 @@ final class Library
             throw new RuntimeException("httpsock: cannot read the FFI declarations {$header}.");
         }
         $declarations = strtr($declarations, self::BINARY_SAFE);
+        $declarations = (string) preg_replace_callback(
+            '/typedef void \(\*hs_ws_message_cb\)\([^;]*;/',
+            static fn (array $m): string => str_replace('const char *data', 'const uint8_t *data', $m[0]),
+            $declarations
+        );
         try {
             return FFI::cdef($declarations, $library ?? 'libhttpsock.so');
         } catch (\Throwable $e) {
