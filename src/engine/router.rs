@@ -13,8 +13,49 @@ use std::sync::Arc;
 /// A compiled pattern: the regex plus the names of its capture groups (None for unnamed ones).
 pub struct Pattern {
     regex: Regex,
+    /// The same pattern as literal pieces and lazy captures, when it has no other regex syntax
+    /// (`/user/{id}`, `/a/{x}/b/{y}`): matched without the regex engine and without allocating
+    /// its capture slots. Same result as the regex by construction; checked in the tests.
+    simple: Option<Vec<Seg>>,
     names: Arc<[Option<Box<str>>]>,
     source: Box<str>,
+}
+
+#[derive(Debug)]
+enum Seg {
+    Lit(Box<str>),
+    Capture,
+}
+
+/// Regex syntax that makes a literal piece not literal.
+fn is_literal(s: &str) -> bool {
+    !s.contains([
+        '\\', '.', '+', '*', '?', '(', ')', '|', '[', ']', '{', '}', '^', '$',
+    ])
+}
+
+/// Matches `segs` against `path[at..]` to the end, captures as short as possible from left to
+/// right: the semantics of the anchored regex with lazy `(.*?)` groups.
+fn match_simple(segs: &[Seg], path: &str, at: usize, out: &mut Vec<(usize, usize)>) -> bool {
+    match segs.split_first() {
+        None => at == path.len(),
+        Some((Seg::Lit(lit), rest)) => {
+            path[at..].starts_with(&**lit) && match_simple(rest, path, at + lit.len(), out)
+        }
+        Some((Seg::Capture, rest)) => {
+            for end in at..=path.len() {
+                if !path.is_char_boundary(end) || path[at..end].contains('\n') {
+                    continue;
+                }
+                out.push((at, end));
+                if match_simple(rest, path, end, out) {
+                    return true;
+                }
+                out.pop();
+            }
+            false
+        }
+    }
 }
 
 fn is_ident(s: &str) -> bool {
@@ -40,11 +81,23 @@ impl Pattern {
         // are regex quantifiers and stay as they are.
         let mut re = String::with_capacity(body.len() + 16);
         re.push_str("^(?:");
+        let mut segs = Some(Vec::new());
+        let lit = |segs: &mut Option<Vec<Seg>>, text: &str| {
+            if !is_literal(text) {
+                *segs = None;
+            } else if let Some(v) = segs.as_mut() {
+                v.push(Seg::Lit(text.into()));
+            }
+        };
         let mut rest = body.as_str();
         while let Some(pos) = rest.find("/{") {
             let after = &rest[pos + 2..];
             match after.find('}') {
                 Some(end) if is_ident(&after[..end]) => {
+                    lit(&mut segs, &format!("{}/", &rest[..pos]));
+                    if let Some(v) = segs.as_mut() {
+                        v.push(Seg::Capture);
+                    }
                     re.push_str(&rest[..pos]);
                     re.push_str("/(?P<");
                     re.push_str(&after[..end]);
@@ -52,11 +105,13 @@ impl Pattern {
                     rest = &after[end + 1..];
                 }
                 _ => {
+                    segs = None;
                     re.push_str(&rest[..pos + 2]);
                     rest = after;
                 }
             }
         }
+        lit(&mut segs, rest);
         re.push_str(rest);
         re.push_str(")$");
         let regex = Regex::new(&re).map_err(|e| {
@@ -72,6 +127,7 @@ impl Pattern {
             .collect();
         Ok(Pattern {
             regex,
+            simple: segs,
             names,
             source: pattern.into(),
         })
@@ -84,6 +140,10 @@ impl Pattern {
     /// Matches a normalised path; on success returns the byte ranges of every capture group
     /// (an unmatched optional group is an empty range at 0).
     pub fn matches(&self, path: &str) -> Option<Vec<(usize, usize)>> {
+        if let Some(segs) = &self.simple {
+            let mut out = Vec::new();
+            return match_simple(segs, path, 0, &mut out).then_some(out);
+        }
         if self.names.is_empty() {
             return self.regex.is_match(path).then(Vec::new);
         }
@@ -221,6 +281,55 @@ mod tests {
         assert!(alt.matches("/a").is_some() && alt.matches("/ab").is_none());
         let q = Pattern::compile("/n/\\d{2,3}").unwrap();
         assert!(q.matches("/n/123").is_some() && q.matches("/n/1").is_none());
+    }
+
+    #[test]
+    fn simple_matcher_agrees_with_the_regex() {
+        let patterns = [
+            "/",
+            "/user/{id}",
+            "/a/{x}/b/{y}",
+            "/{a}/{b}",
+            "/files/{rest}",
+            "{a}",
+            "/user/{id}/posts",
+            "/{a}/x/{b}",
+            "/user-x/{id}",
+        ];
+        let paths = [
+            "/",
+            "/user/42",
+            "/user/",
+            "/user/42/posts",
+            "/user/a/b/posts",
+            "/a/1/b/2",
+            "/a/1/b/2/b/3",
+            "/a/b/c",
+            "/x",
+            "/x-",
+            "/x-y",
+            "/files/a/b/c",
+            "/axbxc",
+            "/q",
+            "/user/é/posts",
+            "/a//b/",
+        ];
+        let mut simple = 0;
+        for pat in patterns {
+            let p = Pattern::compile(pat).unwrap();
+            simple += p.simple.is_some() as usize;
+            for path in paths {
+                let regex = p.regex.captures(path).map(|c| {
+                    (1..c.len())
+                        .map(|i| c.get(i).map_or((0, 0), |m| (m.start(), m.end())))
+                        .collect::<Vec<_>>()
+                });
+                assert_eq!(p.matches(path), regex, "pattern {pat} path {path}");
+            }
+        }
+        assert_eq!(simple, patterns.len(), "all of these take the fast path");
+        assert!(Pattern::compile("/ws(?:/.*)?").unwrap().simple.is_none());
+        assert!(Pattern::compile("/v1.0/{x}").unwrap().simple.is_none());
     }
 
     #[test]
