@@ -47,9 +47,12 @@ class HttpServer
 
     private const TEXT = "Content-Type: text/plain\r\n";
     private const SERVER_ERROR = [500, self::TEXT . "X-Server-Response-Type: SERVER_ERROR\r\n", 'An error occurred on the server.'];
-    private const PING = [200, self::TEXT . "X-Server-Response-Type: PING\r\n", 'PONG'];
-    private const CONNECTED = [200, self::TEXT . "X-Server-Response-Type: CONNECTED\r\n", 'Client successfully connected.'];
-    private const DISCONNECTED = [200, self::TEXT . "X-Server-Response-Type: DISCONNECTED\r\n", 'Client successfully disconnected.'];
+    /** Fixed answers, as raw responses (handed to the engine as they are). */
+    private const PING = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Server-Response-Type: PING\r\n\r\nPONG";
+    private const CONNECTED = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Server-Response-Type: CONNECTED\r\n\r\n"
+        . 'Client successfully connected.';
+    private const DISCONNECTED = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Server-Response-Type: DISCONNECTED\r\n\r\n"
+        . 'Client successfully disconnected.';
 
     private static int $nextId = 0;
 
@@ -767,7 +770,11 @@ class HttpServer
         $this->release();
         $workers = $this->maxProcesses > 0 ? $this->maxProcesses : self::cpuCount();
         $parent = getmypid();
-        // A port of 0 would give each worker a different port: pick one for all of them.
+        // A port of 0 would give each worker a different port: keep the one announced (bound
+        // by start()), or pick one for all of them.
+        if ($this->port === 0 && $this->boundPort !== null && $this->boundPort > 0) {
+            $this->port = $this->boundPort;
+        }
         if ($this->port === 0) {
             $probe = $this->build();
             $probe->start();

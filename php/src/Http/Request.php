@@ -426,7 +426,7 @@ final class Request implements RequestInterface
                 if ($split === false) {
                     continue;
                 }
-                $head = self::parseHeaders(substr($part, 2, $split - 2));
+                $head = array_change_key_case(self::parseHeaders(substr($part, 2, $split - 2)));
                 $content = substr($part, $split + 4);
                 if (str_ends_with($content, "\r\n")) {
                     $content = substr($content, 0, -2);
