@@ -766,7 +766,15 @@ class HttpServer
         if (!function_exists('pcntl_fork') || !function_exists('posix_getppid')) {
             throw new RuntimeException('Simultaneous mode needs the pcntl and posix extensions (PHP CLI).');
         }
-        // The parent must not keep a listening socket that no one accepts on.
+        // The parent must not keep a listening socket that no one accepts on. Connections that
+        // reached it since start() are served before it closes (instead of being reset).
+        $bound = $this->native;
+        if ($bound !== null && $this->started) {
+            $bound->poll(0);
+            $bound->shutdown();
+            while ($bound->isAlive() && $bound->poll(100) === 1) {
+            }
+        }
         $this->release();
         $workers = $this->maxProcesses > 0 ? $this->maxProcesses : self::cpuCount();
         $parent = getmypid();
