@@ -1,11 +1,14 @@
 # httpsock - the front door.
 #
 #   make test      everything CI checks: deps, build, header-check, lint, cargo tests,
-#                  C examples and their end-to-end tests
-#   make demo      builds and runs the chat example on http://127.0.0.1:8080 (Ctrl-C stops it)
+#                  C examples and their end-to-end tests, the PHP wrapper's PHPUnit tests,
+#                  the chat page in headless Chromium
+#   make demo      builds and runs the PHP chat example on http://127.0.0.1:8080 (Ctrl-C stops it)
+#   make demo-c    the same chat room written in C (c-examples/chat.c)
 #   make bench     runs the benchmarks (bench/run.sh)
 #
-# Other targets: deps, build, header-check, lint, examples, test-examples, clean.
+# Other targets: deps, build, header-check, lint, examples, test-examples, test-php,
+# test-browser, clean.
 # Works as root (CI) or as a user with sudo; apt-get never asks questions.
 
 SHELL        := /bin/bash
@@ -21,9 +24,15 @@ SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export DEBIAN_FRONTEND := noninteractive
 
 # command to look for -> Debian package that provides it
-APT_TOOLS    := curl:curl gcc:gcc g++:g++ make:make php:php-cli wrk:wrk
+APT_TOOLS    := curl:curl gcc:gcc g++:g++ make:make php:php-cli phpunit:phpunit wrk:wrk
+# the browser test (tests/browser) needs Debian's Chromium and Node.js with npm
+BROWSER_DIR  := tests/browser
+ifneq ($(wildcard $(BROWSER_DIR)/package.json),)
+APT_TOOLS    += chromium:chromium node:nodejs npm:npm
+endif
+PHPUNIT      ?= phpunit
 
-.PHONY: deps build header-check lint examples test test-examples demo bench clean
+.PHONY: deps build header-check lint examples test test-examples test-php test-browser demo demo-c bench clean
 
 ## deps: install what is missing, and only that (idempotent; apt-get update at most once).
 deps:
@@ -47,6 +56,17 @@ deps:
 	  echo "deps: pip install websockets pytest"; \
 	  $(PYTHON) -m pip install -q --disable-pip-version-check 'websockets>=13' pytest \
 	    || $(PYTHON) -m pip install -q --disable-pip-version-check --break-system-packages 'websockets>=13' pytest; \
+	fi; \
+	for ext in FFI pcntl posix; do \
+	  php -r "exit(extension_loaded('$$ext') ? 0 : 1);" || { echo "deps: php-cli lacks the $$ext extension" >&2; exit 1; }; \
+	done; \
+	if [ -f $(BROWSER_DIR)/package-lock.json ]; then \
+	  if [ -d $(BROWSER_DIR)/node_modules ] && [ $(BROWSER_DIR)/node_modules/.package-lock.json -nt $(BROWSER_DIR)/package-lock.json ]; then \
+	    echo "deps: $(BROWSER_DIR)/node_modules present"; \
+	  else \
+	    echo "deps: npm ci --prefix $(BROWSER_DIR)"; \
+	    npm ci --prefix $(BROWSER_DIR) --no-audit --no-fund --loglevel=error; \
+	  fi; \
 	fi
 
 ## build: the library (target/release/libhttpsock.so) and, through build.rs, include/*.h.
@@ -75,14 +95,36 @@ examples: build
 test-examples: examples
 	$(PYTHON) -m pytest tests/c_examples -q
 
+## test-php: the PHP wrapper's tests (PHPUnit, php/tests): real server processes, real clients.
+test-php: build
+	$(PHPUNIT) -c php/phpunit.xml
+
+## test-browser: the chat page in headless Chromium (node --test tests/browser), when present.
+test-browser: build
+	@if [ -f $(BROWSER_DIR)/package.json ]; then \
+	  node --test $(BROWSER_DIR)/; \
+	else \
+	  echo "test-browser: no $(BROWSER_DIR)/package.json, nothing to run"; \
+	fi
+
 ## test: everything, in this order; ends with the test runners' summaries.
 test: deps build header-check lint
 	$(CARGO) test --release
 	$(MAKE) examples
 	$(PYTHON) -m pytest tests/c_examples -q
+	$(MAKE) test-php
+	$(MAKE) test-browser
 
-## demo: the chat room on http://127.0.0.1:$(DEMO_PORT); SIGINT/SIGTERM end it cleanly.
-demo: deps build examples
+## demo: the PHP chat room on http://127.0.0.1:$(DEMO_PORT); SIGINT/SIGTERM end it cleanly.
+demo: deps build
+	@if [ ! -f php/examples/chat.php ]; then \
+	  echo "php/examples/chat.php is not there yet: running the C chat"; exec $(MAKE) demo-c; \
+	fi; \
+	echo "open http://127.0.0.1:$(DEMO_PORT)"; \
+	exec php php/examples/chat.php $(DEMO_PORT)
+
+## demo-c: the same chat room written in C.
+demo-c: deps build examples
 	@echo "open http://127.0.0.1:$(DEMO_PORT)"
 	exec c-examples/build/chat $(DEMO_PORT)
 

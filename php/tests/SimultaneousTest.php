@@ -1,0 +1,182 @@
+<?php
+declare(strict_types=1);
+
+namespace HttpSock\Tests;
+
+use HttpSock\Tests\Support\Http;
+use HttpSock\Tests\Support\ServerProcess;
+use HttpSock\Tests\Support\ServerTestCase;
+use HttpSock\Tests\Support\WsClient;
+
+/**
+ * Simultaneous mode through HttpServer: run(..., true) with setMaxProcesses(N). N workers share
+ * the port; a broadcast reaches the clients of every worker; a worker killed with SIGKILL is
+ * replaced; SIGTERM to the parent ends everything, no zombie and no orphan.
+ * Fixture: fixtures/simultaneous.php.
+ */
+final class SimultaneousTest extends ServerTestCase
+{
+    /** @return int[] PIDs of the workers that announced themselves (in order) */
+    private function workersReady(ServerProcess $s, int $n, float $timeout = 10.0, array $exclude = []): array
+    {
+        $deadline = microtime(true) + $timeout;
+        while (true) {
+            preg_match_all('/^event worker-ready (\d+)$/m', $s->stdout(), $m);
+            $pids = array_values(array_diff(array_unique(array_map('intval', $m[1])), $exclude));
+            if (count($pids) >= $n) {
+                return $pids;
+            }
+            if (microtime(true) > $deadline) {
+                $this->fail("only " . count($pids) . " of $n workers ready within {$timeout}s\n" . $s->describe());
+            }
+            $s->drain(0.1);
+        }
+    }
+
+    private function parentPid(ServerProcess $s): int
+    {
+        return (int) $s->waitForLine('/^event parent (\d+)$/', 2.0)[1];
+    }
+
+    /** Opens WebSocket clients until two sit on different workers: [[client, pid], [client, pid]]. */
+    private function clientsOnTwoWorkers(ServerProcess $s): array
+    {
+        $byPid = [];
+        $keep = [];
+        for ($i = 0; $i < 40 && count($byPid) < 2; $i++) {
+            $c = WsClient::connect($s->wsUrl('/ws'));
+            $c->sendText('pid');
+            $pid = (int) $c->receiveText();
+            $keep[] = $c;
+            $byPid[$pid] ??= $c;
+        }
+        $this->assertGreaterThanOrEqual(2, count($byPid), 'WebSocket connections spread over at least two workers');
+        $pids = array_keys($byPid);
+        return [[$byPid[$pids[0]], $pids[0]], [$byPid[$pids[1]], $pids[1]], $keep];
+    }
+
+    public function testWorkersShareThePort(): void
+    {
+        $s = $this->server('simultaneous', ['workers=3']);
+        $parent = $this->parentPid($s);
+        $workers = $this->workersReady($s, 3);
+        $this->assertSame($parent, $s->pid());
+        sort($workers);
+        $children = $s->children();
+        sort($children);
+        $this->assertSame($workers, $children, 'the three workers are the children of the parent');
+        $seen = [];
+        for ($i = 0; $i < 40; $i++) {
+            $raw = Http::raw($s->port(), "GET /pid HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+            $this->assertMatchesRegularExpression('/^HTTP\/1\.1 200 OK\r\n/', $raw);
+            $pid = (int) substr($raw, strpos($raw, "\r\n\r\n") + 4);
+            $this->assertContains($pid, $workers, 'answered by a worker');
+            $seen[$pid] = true;
+        }
+        $this->assertGreaterThanOrEqual(2, count($seen), '40 connections reached more than one worker');
+    }
+
+    public function testBroadcastCrossesWorkers(): void
+    {
+        $s = $this->server('simultaneous', ['workers=2']);
+        $this->workersReady($s, 2);
+        [[$a, $pidA], [$b, $pidB], $all] = $this->clientsOnTwoWorkers($s);
+        $this->assertNotSame($pidA, $pidB);
+        $a->sendText('broadcast:hello from ' . $pidA);
+        $this->assertSame('hello from ' . $pidA, $b->receiveText(), 'a client of another worker receives the broadcast');
+        $this->assertSame('hello from ' . $pidA, $a->receiveText(), 'and the sender too');
+        foreach ($all as $c) {
+            if ($c !== $a && $c !== $b) {
+                $this->assertSame('hello from ' . $pidA, $c->receiveText(), 'every client of every worker');
+            }
+        }
+        // getClients() lists this worker's own clients only
+        $b->sendText('clients');
+        $idsB = json_decode($b->receiveText(), true);
+        $a->sendText('clients');
+        $idsA = json_decode($a->receiveText(), true);
+        $this->assertSame([], array_intersect($idsA, $idsB), 'client ids are unique across workers');
+        $this->assertSame(count($all), count($idsA) + count($idsB));
+    }
+
+    public function testKilledWorkerIsReplaced(): void
+    {
+        $s = $this->server('simultaneous', ['workers=2']);
+        $workers = $this->workersReady($s, 2);
+        $victim = $workers[0];
+        posix_kill($victim, SIGKILL);
+        $replacement = $this->workersReady($s, 1, 10.0, $workers);
+        $this->assertNotContains($replacement[0], $workers);
+        $this->waitUntil(fn () => !ServerProcess::alive($victim), 5.0, 'the killed worker to be gone');
+        $children = $s->children();
+        sort($children);
+        $expected = [$workers[1], $replacement[0]];
+        sort($expected);
+        $this->assertSame($expected, $children, 'two workers again, the killed one reaped');
+        for ($i = 0; $i < 20; $i++) {
+            $raw = Http::raw($s->port(), "GET /pid HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+            $this->assertStringStartsWith('HTTP/1.1 200 OK', $raw, 'service continues');
+            $this->assertContains((int) substr($raw, strpos($raw, "\r\n\r\n") + 4), $expected);
+        }
+    }
+
+    public function testSigtermToTheParentEndsEverything(): void
+    {
+        $s = $this->server('simultaneous', ['workers=3']);
+        $workers = $this->workersReady($s, 3);
+        $c = WsClient::connect($s->wsUrl('/ws'));
+        $c->sendText('x');
+        $this->assertSame('x', $c->receiveText());
+        $s->recordDescendants();
+        $end = $s->stop(SIGTERM, 12.0);
+        $this->assertFalse($end['killed'], 'the parent ended without SIGKILL');
+        $this->assertLessThan(5.0, $end['seconds']);
+        $this->assertNull($end['signal']);
+        $this->assertSame(0, $end['code']);
+        foreach ($workers as $pid) {
+            $this->assertFalse(file_exists("/proc/$pid"), "worker $pid is gone: neither a zombie nor an orphan");
+        }
+        $this->assertSame([], $s->liveDescendants());
+        [$op] = $c->receive(3.0);
+        $this->assertSame(WsClient::CLOSE, $op);
+        $this->assertSame(1001, $c->closeCode);
+    }
+
+    public function testWorkersDoNotOutliveAKilledParent(): void
+    {
+        $s = $this->server('simultaneous', ['workers=2']);
+        $workers = $this->workersReady($s, 2);
+        $s->recordDescendants(); // so that tearDown can end them if they stay
+        posix_kill($s->pid(), SIGKILL);
+        $this->assertNotNull($s->waitExit(5.0));
+        $this->waitUntil(function () use ($workers) {
+            foreach ($workers as $pid) {
+                if (ServerProcess::alive($pid)) {
+                    return false;
+                }
+            }
+            return true;
+        }, 5.0, 'the orphaned workers to shut down by themselves');
+    }
+
+    public function testConnectionRightAfterTheReadinessLine(): void
+    {
+        // The fixture prints its line after the constructor bound the port, then calls
+        // run(..., true). Documented (README): connections queued on the constructor's socket
+        // are served by the parent before it closes it; from then on only workers answer.
+        $s = $this->server('simultaneous', ['workers=2']);
+        $parent = $s->pid();
+        $served = [];
+        for ($i = 0; $i < 5; $i++) {
+            try {
+                $raw = Http::raw($s->port(), "GET /pid HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", 5.0);
+            } catch (\RuntimeException $e) {
+                $raw = 'refused: ' . $e->getMessage();
+            }
+            $this->knownBug(str_starts_with($raw, 'refused: ') || $raw === '', "simultaneous mode: between the parent closing the constructor's socket and the workers binding theirs, new connections are refused or dropped although the readiness line was printed (got: $raw)");
+            $this->assertStringStartsWith('HTTP/1.1 200 OK', $raw);
+            $served[] = (int) substr($raw, strpos($raw, "\r\n\r\n") + 4);
+        }
+        $this->addToAssertionCount(count($served));
+    }
+}

@@ -1,0 +1,35 @@
+<?php
+/**
+ * Bootstrap of the PHP wrapper tests.
+ *
+ * The tests never load the wrapper into the PHPUnit process: each one starts a server script
+ * (php/tests/fixtures/*.php or an example) as a child process and talks to it over 127.0.0.1.
+ * Only the test helpers are loaded here.
+ */
+
+declare(strict_types=1);
+
+error_reporting(E_ALL);
+
+define('HS_TEST_ROOT', dirname(__DIR__, 2));            // repository root
+define('HS_PHP_ROOT', dirname(__DIR__));                 // php/
+define('HS_FIXTURES', __DIR__ . '/fixtures');
+define('HS_LIBRARY', HS_TEST_ROOT . '/target/release/libhttpsock.so');
+
+spl_autoload_register(static function (string $class): void {
+    $prefix = 'HttpSock\\Tests\\';
+    if (strncmp($class, $prefix, strlen($prefix)) !== 0) {
+        return;
+    }
+    $file = __DIR__ . '/' . str_replace('\\', '/', substr($class, strlen($prefix))) . '.php';
+    if (is_file($file)) {
+        require $file;
+    }
+});
+
+foreach (['pcntl', 'posix', 'FFI'] as $ext) {
+    if (!extension_loaded($ext)) {
+        fwrite(STDERR, "php/tests: the PHP extension '$ext' is required\n");
+        exit(1);
+    }
+}
