@@ -122,7 +122,7 @@ static void on_open(void *user_data, uint64_t conn_id, const hs_request *req)
 }
 
 /* A chat line: wrap it in JSON, send it to the others and echo it to the sender. */
-static void on_message(void *user_data, uint64_t conn_id, const char *data, size_t len,
+static void on_message(void *user_data, uint64_t conn_id, const uint8_t *data, size_t len,
                        int is_binary)
 {
     static const char head_fmt[] = "{\"type\":\"message\",\"from\":%" PRIu64 ",\"text\":\"";
@@ -143,7 +143,7 @@ static void on_message(void *user_data, uint64_t conn_id, const char *data, size
         return;
     }
     used = (size_t)sprintf(json, head_fmt, conn_id);
-    used += json_escape(data, len, json + used);
+    used += json_escape((const char *)data, len, json + used); /* text: UTF-8, checked */
     memcpy(json + used, tail, sizeof tail - 1);
     used += sizeof tail - 1;
 

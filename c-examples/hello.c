@@ -284,13 +284,13 @@ static void on_user(void *user_data, const hs_request *req, hs_response *res)
 static void on_echo(void *user_data, const hs_request *req, hs_response *res)
 {
     size_t body_len = 0;
-    const char *body = hs_request_body(req, &body_len); /* may contain NUL bytes */
+    const uint8_t *body = hs_request_body(req, &body_len); /* bytes: may contain NULs */
     const char *type = hs_request_header(req, "Content-Type", NULL);
     (void)user_data;
 
     if (type != NULL)
         warn(hs_response_add_header(res, "Content-Type", type), "hs_response_add_header");
-    warn(hs_response_set_body(res, body, body_len), "hs_response_set_body");
+    warn(hs_response_set_body(res, (const char *)body, body_len), "hs_response_set_body");
 }
 
 /* ---- main ---------------------------------------------------------------------------------- */

@@ -49,11 +49,11 @@ static void on_open(void *user_data, uint64_t conn_id, const hs_request *req)
 
 /* A whole message arrived: `data` (not NUL-terminated, valid during this call only) is copied
  * by hs_ws_send(), which queues it and returns at once. */
-static void on_message(void *user_data, uint64_t conn_id, const char *data, size_t len,
+static void on_message(void *user_data, uint64_t conn_id, const uint8_t *data, size_t len,
                        int is_binary)
 {
     echo_app *app = user_data;
-    int rc = hs_ws_send(app->server, conn_id, data, len, is_binary);
+    int rc = hs_ws_send(app->server, conn_id, (const char *)data, len, is_binary);
     if (rc < 0) /* HS_ERR_NOT_FOUND: it left meanwhile; HS_ERR_FULL: it does not read */
         fprintf(stderr, "ws_echo: hs_ws_send to #%" PRIu64 " failed: %s: %s\n", conn_id,
                 hs_status_str(rc), hs_last_error());

@@ -130,7 +130,10 @@ typedef void (*hs_handler)(void *user_data, const hs_request *req, hs_response *
 // format) instead of a request handle: the fast path for hosts that pay for every call across
 // the boundary (PHP FFI: one `FFI::string` per request, no accessor calls). `packed` is valid
 // only during the call. Same thread rules as `hs_handler`.
-typedef void (*hs_packed_handler)(void *user_data, const char *packed, size_t len, hs_response *res);
+typedef void (*hs_packed_handler)(void *user_data,
+                                  const uint8_t *packed,
+                                  size_t len,
+                                  hs_response *res);
 
 // Shapes an error answer. `res` starts empty; if the callback sets nothing, the default for
 // `type` is sent. `req` has no body for errors found before the body was read.
@@ -156,11 +159,12 @@ typedef void (*hs_log_cb)(void *user_data, const char *line);
 // `hs_ws_send`/`hs_ws_close` until its close callback.
 typedef void (*hs_ws_open_cb)(void *user_data, uint64_t conn_id, const hs_request *req);
 
-// A whole message (fragments joined, text already checked to be UTF-8). `data` is not
-// NUL-terminated and is valid only during the call. `is_binary` is 1 for binary, 0 for text.
+// A whole message (fragments joined, text already checked to be UTF-8). `data` is bytes
+// (`uint8_t`, so that a host like PHP FFI does not read it as a C string), not
+// NUL-terminated, and is valid only during the call. `is_binary` is 1 for binary, 0 for text.
 typedef void (*hs_ws_message_cb)(void *user_data,
                                  uint64_t conn_id,
-                                 const char *data,
+                                 const uint8_t *data,
                                  size_t len,
                                  int is_binary);
 
@@ -237,9 +241,10 @@ int hs_request_header_count(const hs_request *r);
 // Returns `HS_ERR_NOT_FOUND` past the end.
 int hs_request_header_at(const hs_request *r, size_t index, const char **name, const char **value);
 
-// The request body, whole (chunked transfer decoded). Not NUL-terminated; may contain NUL
-// bytes. Never NULL: an empty body gives a valid pointer and `*len` 0.
-const char *hs_request_body(const hs_request *r, size_t *len);
+// The request body, whole (chunked transfer decoded): bytes, not NUL-terminated, may contain
+// NUL bytes (hence `uint8_t`: a host such as PHP FFI reads a returned `char *` as a C string
+// and would cut it). Never NULL: an empty body gives a valid pointer and `*len` 0.
+const uint8_t *hs_request_body(const hs_request *r, size_t *len);
 
 // How many captures (`{name}` segments and regex groups) the matched route has.
 int hs_request_param_count(const hs_request *r);
@@ -256,7 +261,8 @@ const char *hs_request_param_named(const hs_request *r, const char *name, size_t
 // per field, names in lower case); then one `name`, `value` pair per capture (an unnamed
 // capture has an empty name); then the body: every remaining byte up to `*len` (it may contain
 // NULs). A terminating NUL follows the buffer (not counted in `*len`).
-const char *hs_request_wire(const hs_request *r, size_t *len);
+// Bytes (`uint8_t`), like the body.
+const uint8_t *hs_request_wire(const hs_request *r, size_t *len);
 
 // The client's IP address as text (`"127.0.0.1"`, `"::1"`).
 const char *hs_request_peer_ip(const hs_request *r, size_t *len);
@@ -299,9 +305,9 @@ int hs_response_set_raw(hs_response *r, const char *data, size_t len);
 // The current status (useful in a response filter).
 int hs_response_status(hs_response *r);
 
-// The current body (useful in a response filter). Not NUL-terminated; valid until the body is
-// changed or the callback returns.
-const char *hs_response_body(hs_response *r, size_t *len);
+// The current body (useful in a response filter): bytes, not NUL-terminated; valid until the
+// body is changed or the callback returns.
+const uint8_t *hs_response_body(hs_response *r, size_t *len);
 
 // Calls `cb(user_data)` every `interval_ms` (`repeat` non-zero) or once after it, on the event
 // loop, while `hs_run`/`hs_poll` runs. May be called before the loop starts or from inside any

@@ -53,7 +53,7 @@ fn split_wire(w: &[u8]) -> (Vec<String>, Vec<(String, String)>, Vec<u8>) {
 fn packed_route_gets_the_whole_request_in_one_buffer() {
     unsafe extern "C-unwind" fn handler(
         ud: *mut c_void,
-        packed: *const c_char,
+        packed: *const u8,
         len: usize,
         res: *mut hs_response,
     ) {

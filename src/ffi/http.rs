@@ -78,7 +78,7 @@ pub type hs_handler = Option<
 pub type hs_packed_handler = Option<
     unsafe extern "C-unwind" fn(
         user_data: *mut c_void,
-        packed: *const c_char,
+        packed: *const u8,
         len: usize,
         res: *mut hs_response,
     ),
@@ -121,7 +121,7 @@ impl HttpHandler for CHandler {
 }
 
 struct CPackedHandler(
-    unsafe extern "C-unwind" fn(*mut c_void, *const c_char, usize, *mut hs_response),
+    unsafe extern "C-unwind" fn(*mut c_void, *const u8, usize, *mut hs_response),
     UserData,
 );
 
@@ -129,7 +129,7 @@ impl HttpHandler for CPackedHandler {
     fn handle(&self, req: &Request, res: &mut Response) {
         let wire = req.wire();
         // SAFETY: host-registered function and user_data; `wire` and `res` live for the call.
-        unsafe { (self.0)(self.1 .0, wire.as_ptr().cast(), wire.len(), res_ptr(res)) }
+        unsafe { (self.0)(self.1 .0, wire.as_ptr(), wire.len(), res_ptr(res)) }
     }
 }
 
@@ -263,6 +263,16 @@ pub extern "C" fn hs_on_response(
     })
 }
 
+/// A byte buffer out: its pointer (a valid one even when empty) and its length through `len`.
+fn bytes_out(bytes: &[u8], len: *mut usize) -> *const u8 {
+    unsafe { put(len, bytes.len()) };
+    if bytes.is_empty() {
+        c"".as_ptr().cast()
+    } else {
+        bytes.as_ptr()
+    }
+}
+
 fn field_out(bytes: &[u8], len: *mut usize) -> Result<*const c_char> {
     unsafe { put(len, bytes.len()) };
     Ok(bytes.as_ptr().cast())
@@ -350,19 +360,12 @@ pub extern "C" fn hs_request_header_at(
     })
 }
 
-/// The request body, whole (chunked transfer decoded). Not NUL-terminated; may contain NUL
-/// bytes. Never NULL: an empty body gives a valid pointer and `*len` 0.
+/// The request body, whole (chunked transfer decoded): bytes, not NUL-terminated, may contain
+/// NUL bytes (hence `uint8_t`: a host such as PHP FFI reads a returned `char *` as a C string
+/// and would cut it). Never NULL: an empty body gives a valid pointer and `*len` 0.
 #[no_mangle]
-pub extern "C" fn hs_request_body(r: *const hs_request, len: *mut usize) -> *const c_char {
-    guard_ptr(|| {
-        let body = &unsafe { req(r) }?.body;
-        unsafe { put(len, body.len()) };
-        Ok(if body.is_empty() {
-            c"".as_ptr()
-        } else {
-            body.as_ptr().cast()
-        })
-    })
+pub extern "C" fn hs_request_body(r: *const hs_request, len: *mut usize) -> *const u8 {
+    guard_ptr(|| Ok(bytes_out(&unsafe { req(r) }?.body, len)))
 }
 
 /// How many captures (`{name}` segments and regex groups) the matched route has.
@@ -406,9 +409,10 @@ pub extern "C" fn hs_request_param_named(
 /// per field, names in lower case); then one `name`, `value` pair per capture (an unnamed
 /// capture has an empty name); then the body: every remaining byte up to `*len` (it may contain
 /// NULs). A terminating NUL follows the buffer (not counted in `*len`).
+/// Bytes (`uint8_t`), like the body.
 #[no_mangle]
-pub extern "C" fn hs_request_wire(r: *const hs_request, len: *mut usize) -> *const c_char {
-    guard_ptr(|| field_out(unsafe { req(r) }?.wire_kept(), len))
+pub extern "C" fn hs_request_wire(r: *const hs_request, len: *mut usize) -> *const u8 {
+    guard_ptr(|| Ok(bytes_out(unsafe { req(r) }?.wire_kept(), len)))
 }
 
 /// The client's IP address as text (`"127.0.0.1"`, `"::1"`).
@@ -555,17 +559,9 @@ pub extern "C" fn hs_response_status(r: *mut hs_response) -> c_int {
     guard_int(|| Ok(unsafe { res(r) }?.status as c_int))
 }
 
-/// The current body (useful in a response filter). Not NUL-terminated; valid until the body is
-/// changed or the callback returns.
+/// The current body (useful in a response filter): bytes, not NUL-terminated; valid until the
+/// body is changed or the callback returns.
 #[no_mangle]
-pub extern "C" fn hs_response_body(r: *mut hs_response, len: *mut usize) -> *const c_char {
-    guard_ptr(|| {
-        let body = &unsafe { res(r) }?.body;
-        unsafe { put(len, body.len()) };
-        Ok(if body.is_empty() {
-            c"".as_ptr()
-        } else {
-            body.as_ptr().cast()
-        })
-    })
+pub extern "C" fn hs_response_body(r: *mut hs_response, len: *mut usize) -> *const u8 {
+    guard_ptr(|| Ok(bytes_out(&unsafe { res(r) }?.body, len)))
 }

@@ -16,14 +16,15 @@ pub type hs_ws_open_cb = Option<
     unsafe extern "C-unwind" fn(user_data: *mut c_void, conn_id: u64, req: *const hs_request),
 >;
 
-/// A whole message (fragments joined, text already checked to be UTF-8). `data` is not
-/// NUL-terminated and is valid only during the call. `is_binary` is 1 for binary, 0 for text.
+/// A whole message (fragments joined, text already checked to be UTF-8). `data` is bytes
+/// (`uint8_t`, so that a host like PHP FFI does not read it as a C string), not
+/// NUL-terminated, and is valid only during the call. `is_binary` is 1 for binary, 0 for text.
 #[allow(non_camel_case_types)]
 pub type hs_ws_message_cb = Option<
     unsafe extern "C-unwind" fn(
         user_data: *mut c_void,
         conn_id: u64,
-        data: *const c_char,
+        data: *const u8,
         len: usize,
         is_binary: c_int,
     ),

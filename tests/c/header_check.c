@@ -20,15 +20,17 @@ typedef void (*any_fn)(void);
 
 static void handler(void *ud, const hs_request *req, hs_response *res) { (void)ud; (void)req; (void)res; }
 static void err_handler(void *ud, const hs_request *req, hs_error_type t, hs_response *res) { (void)ud; (void)req; (void)t; (void)res; }
+static void packed(void *ud, const uint8_t *p, size_t n, hs_response *res) { (void)ud; (void)p; (void)n; (void)res; }
 static void timer_cb(void *ud) { (void)ud; }
 static void log_cb(void *ud, const char *line) { (void)ud; (void)line; }
 static void ws_open(void *ud, uint64_t id, const hs_request *req) { (void)ud; (void)id; (void)req; }
-static void ws_msg(void *ud, uint64_t id, const char *d, size_t n, int bin) { (void)ud; (void)id; (void)d; (void)n; (void)bin; }
+static void ws_msg(void *ud, uint64_t id, const uint8_t *d, size_t n, int bin) { (void)ud; (void)id; (void)d; (void)n; (void)bin; }
 static void ws_close(void *ud, uint64_t id, int code, const char *reason) { (void)ud; (void)id; (void)code; (void)reason; }
 
 int main(void)
 {
     hs_handler h = handler;
+    hs_packed_handler ph = packed;
     hs_error_handler eh = err_handler;
     hs_response_filter rf = handler;
     hs_timer_cb tc = timer_cb;
@@ -38,7 +40,8 @@ int main(void)
     hs_limit lim = HS_LIMIT_SHUTDOWN_GRACE_MS;
     hs_error_type et = HS_PAYLOAD_TOO_LARGE;
     const any_fn fns[] = {
-        (any_fn)&hs_route, (any_fn)&hs_on_error, (any_fn)&hs_on_response,
+        (any_fn)&hs_route, (any_fn)&hs_route_packed, (any_fn)&hs_request_wire,
+        (any_fn)&hs_cluster_join, (any_fn)&hs_on_error, (any_fn)&hs_on_response,
         (any_fn)&hs_request_method, (any_fn)&hs_request_path,
         (any_fn)&hs_request_query, (any_fn)&hs_request_uri,
         (any_fn)&hs_request_version, (any_fn)&hs_request_header,
@@ -71,7 +74,7 @@ int main(void)
     size_t i, missing = 0;
     for (i = 0; i < sizeof fns / sizeof fns[0]; i++)
         missing += fns[i] == NULL;
-    (void)h; (void)eh; (void)rf; (void)tc; (void)lc; (void)wh; (void)st; (void)lim; (void)et;
+    (void)h; (void)ph; (void)eh; (void)rf; (void)tc; (void)lc; (void)wh; (void)st; (void)lim; (void)et;
     printf("%s %u\n", hs_version(), (unsigned)(sizeof fns / sizeof fns[0] - missing));
     return missing == 0 ? 0 : 1;
 }

@@ -140,7 +140,7 @@ pub fn field(
     let mut len = 0usize;
     let p = f(req, &mut len);
     assert!(!p.is_null(), "accessor returned NULL: {}", last_error());
-    let bytes = unsafe { std::slice::from_raw_parts(p as *const u8, len) };
+    let bytes = unsafe { std::slice::from_raw_parts(p, len) };
     String::from_utf8_lossy(bytes).into_owned()
 }
 
@@ -149,7 +149,7 @@ pub fn header(req: *const hs_request, name: &str) -> Option<String> {
     let mut len = 0usize;
     let p = hs_request_header(req, n.as_ptr(), &mut len);
     (!p.is_null()).then(|| {
-        String::from_utf8_lossy(unsafe { std::slice::from_raw_parts(p as *const u8, len) })
+        String::from_utf8_lossy(unsafe { std::slice::from_raw_parts(p, len) })
             .into_owned()
     })
 }
@@ -157,7 +157,7 @@ pub fn header(req: *const hs_request, name: &str) -> Option<String> {
 pub fn body(req: *const hs_request) -> Vec<u8> {
     let mut len = 0usize;
     let p = hs_request_body(req, &mut len);
-    unsafe { std::slice::from_raw_parts(p as *const u8, len) }.to_vec()
+    unsafe { std::slice::from_raw_parts(p, len) }.to_vec()
 }
 
 pub type OpenFn = Box<dyn Fn(u64, *const hs_request) + Send + Sync>;
@@ -188,11 +188,11 @@ pub fn accept(server: *mut hs_server, pattern: &str, cbs: WsCallbacks) -> c_int 
     unsafe extern "C-unwind" fn on_message(
         ud: *mut c_void,
         id: u64,
-        data: *const c_char,
+        data: *const u8,
         len: usize,
         bin: c_int,
     ) {
-        let d = std::slice::from_raw_parts(data as *const u8, len);
+        let d = std::slice::from_raw_parts(data, len);
         ((*(ud as *const WsCallbacks)).message)(id, d, bin != 0)
     }
     unsafe extern "C-unwind" fn on_close(

@@ -33,19 +33,6 @@ final class Library
         6 => 'PAYLOAD_TOO_LARGE',
     ];
 
-    /**
-     * Buffers the engine lends to PHP may hold NUL bytes (the packed request, WebSocket messages,
-     * bodies). PHP FFI turns every `const char *` it receives into a PHP string cut at the first
-     * NUL, so these few declarations (and the `data` of hs_ws_message_cb) are read as
-     * `const uint8_t *` (same ABI), which PHP keeps as a pointer for FFI::string($ptr, $len).
-     */
-    private const BINARY_SAFE = [
-        'const char *packed' => 'const uint8_t *packed',
-        'const char *hs_request_wire(' => 'const uint8_t *hs_request_wire(',
-        'const char *hs_request_body(' => 'const uint8_t *hs_request_body(',
-        'const char *hs_response_body(' => 'const uint8_t *hs_response_body(',
-    ];
-
     private function __construct()
     {
     }
@@ -102,12 +89,9 @@ final class Library
         if ($declarations === false) {
             throw new RuntimeException("httpsock: cannot read the FFI declarations {$header}.");
         }
-        $declarations = strtr($declarations, self::BINARY_SAFE);
-        $declarations = (string) preg_replace_callback(
-            '/typedef void \(\*hs_ws_message_cb\)\([^;]*;/',
-            static fn (array $m): string => str_replace('const char *data', 'const uint8_t *data', $m[0]),
-            $declarations
-        );
+        // Buffers that may hold NUL bytes (packed requests, bodies, WebSocket messages) are
+        // declared `const uint8_t *` in the header: PHP keeps those as pointers for
+        // FFI::string($ptr, $len), where a returned `const char *` would be cut at the first NUL.
         try {
             return FFI::cdef($declarations, $library ?? 'libhttpsock.so');
         } catch (\Throwable $e) {
