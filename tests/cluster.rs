@@ -5,7 +5,7 @@ use common::*;
 use httpsock::ffi::http::*;
 use httpsock::ffi::ws::*;
 use httpsock::ffi::{hs_server, hs_status};
-use std::ffi::{c_char, c_int, c_void};
+use std::ffi::{c_int, c_void};
 use std::net::TcpStream;
 use std::sync::mpsc;
 use std::time::Duration;
@@ -57,7 +57,7 @@ fn packed_route_gets_the_whole_request_in_one_buffer() {
         len: usize,
         res: *mut hs_response,
     ) {
-        let wire = std::slice::from_raw_parts(packed as *const u8, len).to_vec();
+        let wire = std::slice::from_raw_parts(packed, len).to_vec();
         (*(ud as *const mpsc::Sender<Vec<u8>>)).send(wire).unwrap();
         let body = b"packed ok";
         hs_respond(
@@ -130,7 +130,7 @@ fn request_wire_matches_in_a_websocket_open_callback() {
             open: Box::new(move |_, req| {
                 let mut len = 0;
                 let p = hs_request_wire(req, &mut len);
-                let w = unsafe { std::slice::from_raw_parts(p as *const u8, len) }.to_vec();
+                let w = unsafe { std::slice::from_raw_parts(p, len) }.to_vec();
                 assert_eq!(unsafe { *p.add(len) }, 0, "NUL after the buffer");
                 tx.lock().unwrap().send(w).unwrap();
             }),

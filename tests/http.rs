@@ -1041,7 +1041,7 @@ fn response_filter_rewrites_body_and_content_length_follows() {
             let mut len = 0usize;
             let p = hs_response_body(res, &mut len);
             assert!(!p.is_null());
-            let old = unsafe { std::slice::from_raw_parts(p as *const u8, len) };
+            let old = unsafe { std::slice::from_raw_parts(p, len) };
             let new = format!(
                 "[{status}] {} (was {len} bytes)",
                 String::from_utf8_lossy(old).to_uppercase()

@@ -140,7 +140,7 @@ pub fn field(
     let mut len = 0usize;
     let p = f(req, &mut len);
     assert!(!p.is_null(), "accessor returned NULL: {}", last_error());
-    let bytes = unsafe { std::slice::from_raw_parts(p, len) };
+    let bytes = unsafe { std::slice::from_raw_parts(p as *const u8, len) };
     String::from_utf8_lossy(bytes).into_owned()
 }
 
@@ -149,7 +149,7 @@ pub fn header(req: *const hs_request, name: &str) -> Option<String> {
     let mut len = 0usize;
     let p = hs_request_header(req, n.as_ptr(), &mut len);
     (!p.is_null()).then(|| {
-        String::from_utf8_lossy(unsafe { std::slice::from_raw_parts(p, len) })
+        String::from_utf8_lossy(unsafe { std::slice::from_raw_parts(p as *const u8, len) })
             .into_owned()
     })
 }
