@@ -11,6 +11,7 @@
  *   anything else       the engine's own 404
  *
  * Usage: php php/examples/hello.php [PORT [ADDRESS]]   PORT 8080 by default (0 = any free port).
+ * WORKERS=N in the environment serves with N worker processes (simultaneous mode).
  * Ctrl+C (SIGINT) or SIGTERM shuts the server down gracefully.
  */
 
@@ -51,4 +52,10 @@ $bound = $server->getAddress();
 echo "listening on http://{$bound['address']}:{$bound['port']}\n";
 flush();
 
-$server->run();
+$workers = (int) getenv('WORKERS');
+if ($workers > 0) {
+    $server->setMaxProcesses($workers);
+    $server->run(100000, 10000, true);
+} else {
+    $server->run();
+}
