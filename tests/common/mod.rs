@@ -43,23 +43,7 @@ impl TestServer {
     /// Creates the server, lets `configure` register routes and settings, starts it (the socket
     /// listens when this returns: clients may connect at once) and runs the loop on a thread.
     pub fn start(configure: impl FnOnce(*mut hs_server)) -> TestServer {
-        let addr = c("127.0.0.1");
-        let ptr = hs_new(addr.as_ptr(), 0);
-        assert!(!ptr.is_null(), "hs_new: {}", last_error());
-        configure(ptr);
-        assert_eq!(hs_start(ptr), 0, "hs_start: {}", last_error());
-        let port = hs_port(ptr);
-        assert!(port > 0, "hs_port: {}", last_error());
-        let p = Ptr(ptr);
-        let thread = std::thread::spawn(move || {
-            let p = p;
-            hs_run(p.0)
-        });
-        TestServer {
-            ptr: p,
-            port: port as u16,
-            thread: Some(thread),
-        }
+        Self::start_on("127.0.0.1", 0, configure)
     }
 
     pub fn raw(&self) -> *mut hs_server {
