@@ -404,8 +404,10 @@ int hs_shutdown(hs_server *server);
 // the caller's thread. Must be called before the first `hs_run`/`hs_poll`. Never use from PHP.
 int hs_set_threads(hs_server *server, int threads);
 
-// Sets SO_REUSEPORT before `hs_start`, so that several processes can each bind the same port
-// and the kernel spreads connections among them. Default off.
+// Sets SO_REUSEPORT, so that several processes can each bind the same port and the kernel
+// spreads connections among them. Before `hs_start` the socket is bound with it; between
+// `hs_start` and the first `hs_run`/`hs_poll` it is set on the bound socket, so that workers
+// forked afterwards can bind the port beside it (see `hs_adopt_listener`). Default off.
 int hs_set_reuse_port(hs_server *server, int enable);
 
 // Lets the event loop catch SIGINT and SIGTERM and shut down gracefully. Default off (the host
@@ -449,6 +451,19 @@ int hs_set_header(hs_server *server, const char *name, const char *value);
 
 // Removes every default header, the CORS defaults included.
 int hs_clear_headers(hs_server *server);
+
+// The descriptor of the listening socket, between `hs_start` and the first `hs_run`/`hs_poll`
+// (`HS_ERR_STATE` otherwise). It stays owned by the server: do not close it. Meant for a process
+// that forks workers: they inherit it and serve it with `hs_adopt_listener`, so the port never
+// goes without a listener while they start or restart.
+int hs_listener_fd(const hs_server *server);
+
+// Serves a listening TCP socket made elsewhere (typically inherited across `fork()` from the
+// parent's server, see `hs_listener_fd`) alongside this server's own: connections that reach it
+// are accepted by this server too. `fd` is duplicated; the caller keeps (and closes) its own.
+// Call before the first `hs_run`/`hs_poll`. `HS_ERR_INVALID` if `fd` is not a listening TCP
+// socket.
+int hs_adopt_listener(hs_server *server, int fd);
 
 // Turns WebSocket support on or off (off by default, as in Luminova). While off, upgrade
 // requests are routed as plain HTTP requests.

@@ -271,3 +271,52 @@ fn cluster_join_checks_its_arguments() {
         "after run"
     );
 }
+
+#[test]
+fn worker_serves_its_own_socket_and_the_adopted_parent_socket() {
+    use httpsock::ffi::server::*;
+    // The "parent": bound, never run (as before a fork). It lets workers bind beside it.
+    let addr = c("127.0.0.1");
+    let parent = hs_new(addr.as_ptr(), 0);
+    assert_eq!(
+        hs_listener_fd(parent),
+        hs_status::HS_ERR_STATE as c_int,
+        "before start"
+    );
+    assert_eq!(hs_start(parent), 0, "{}", last_error());
+    let port = hs_port(parent);
+    assert_eq!(hs_set_reuse_port(parent, 1), 0, "{}", last_error());
+    let fd = hs_listener_fd(parent);
+    assert!(fd >= 0, "{}", last_error());
+
+    // The "worker": its own SO_REUSEPORT socket on the same port, plus the parent's.
+    let worker = TestServer::start_on("127.0.0.1", port, |s| {
+        assert_eq!(hs_set_reuse_port(s, 1), 0);
+        assert_eq!(hs_adopt_listener(s, fd), 0, "{}", last_error());
+        assert_eq!(hs_adopt_listener(s, -1), hs_status::HS_ERR_INVALID as c_int);
+        let file = std::fs::File::open("Cargo.toml").unwrap();
+        use std::os::fd::AsRawFd;
+        assert_eq!(
+            hs_adopt_listener(s, file.as_raw_fd()),
+            hs_status::HS_ERR_INVALID as c_int
+        );
+        route(s, "GET", "/", |_, res| {
+            respond(res, 200, "", b"worker");
+        });
+    });
+    assert_eq!(worker.port as c_int, port);
+    // New connections land on either socket (the kernel picks); every one must be answered.
+    for i in 0..60 {
+        let r = get(worker.port, "/");
+        assert_eq!(
+            (r.status, r.text().as_str()),
+            (200, "worker"),
+            "connection {i}"
+        );
+    }
+    hs_free(parent);
+    // The worker's duplicate keeps the adopted socket alive after the parent freed its own.
+    for _ in 0..20 {
+        assert_eq!(get(worker.port, "/").status, 200);
+    }
+}

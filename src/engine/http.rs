@@ -12,11 +12,12 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{
-    HeaderMap, HeaderValue, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER,
+    HeaderMap, HeaderValue, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST, RETRY_AFTER,
+    TRANSFER_ENCODING,
 };
 use hyper::http::request::Parts;
 use hyper::service::service_fn;
-use hyper::{Method, StatusCode};
+use hyper::{Method, StatusCode, Version};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -73,7 +74,7 @@ pub fn spawn_connection(shared: &Arc<Shared>, stream: tokio::net::TcpStream, pee
                 let activity = activity.clone();
                 async move {
                     activity.busy.fetch_add(1, Ordering::AcqRel);
-                    let res = handle(&shared, conn_id, peer, req).await;
+                    let res = handle(&shared, &activity, conn_id, peer, req).await;
                     activity.busy.fetch_sub(1, Ordering::AcqRel);
                     Ok::<_, Infallible>(res)
                 }
@@ -165,8 +166,45 @@ fn bare_request(parts: Parts, peer: SocketAddr, conn_id: u64) -> Request {
     Request::bare(parts, peer, conn_id)
 }
 
+/// RFC 9112 rules hyper leaves to the application: one valid Host (required in HTTP/1.1, §3.2);
+/// authority-form only with CONNECT, asterisk-form only with OPTIONS (§3.2.3, §3.2.4); no
+/// transfer coding but a single chunked, the only one the engine decodes (§6.1, §7: 501).
+fn malformed(parts: &Parts) -> Option<StatusCode> {
+    let valid_host = |v: &HeaderValue| {
+        v.is_empty()
+            || v.to_str()
+                .is_ok_and(|s| !s.contains('@') && s.parse::<hyper::http::uri::Authority>().is_ok())
+    };
+    let hosts = parts.headers.get_all(HOST);
+    let count = hosts.iter().count();
+    if count > 1
+        || (count == 0 && parts.version == Version::HTTP_11)
+        || !hosts.iter().all(valid_host)
+    {
+        return Some(StatusCode::BAD_REQUEST);
+    }
+    let uri = &parts.uri;
+    if (uri.scheme().is_none() && uri.authority().is_some() && parts.method != Method::CONNECT)
+        || (uri.path() == "*" && parts.method != Method::OPTIONS)
+    {
+        return Some(StatusCode::BAD_REQUEST);
+    }
+    let mut chunked = 0;
+    for v in parts.headers.get_all(TRANSFER_ENCODING) {
+        for coding in v.to_str().unwrap_or("?").split(',').map(str::trim) {
+            if coding.eq_ignore_ascii_case("chunked") {
+                chunked += 1;
+            } else if !coding.is_empty() {
+                return Some(StatusCode::NOT_IMPLEMENTED);
+            }
+        }
+    }
+    (chunked > 1).then_some(StatusCode::BAD_REQUEST)
+}
+
 async fn handle(
     shared: &Arc<Shared>,
+    activity: &Activity,
     conn_id: u64,
     peer: SocketAddr,
     req: hyper::Request<Incoming>,
@@ -179,6 +217,20 @@ async fn handle(
             req.version()
         )
     });
+    let (parts, body) = req.into_parts();
+    if let Some(status) = malformed(&parts) {
+        let r = bare_request(parts, peer, conn_id);
+        let mut res = if status == StatusCode::BAD_REQUEST {
+            error_response(shared, &r, ErrorType::BadRequest)
+        } else {
+            text(501, "Transfer coding not implemented.", "BAD_REQUEST")
+        };
+        // The body, if any, is not read.
+        res.headers
+            .push((CONNECTION, HeaderValue::from_static("close")));
+        return finish(shared, &r, res);
+    }
+    let req = hyper::Request::from_parts(parts, body);
     let ip = peer.ip();
     if let Err(retry_after) = shared.rate.check(ip, || shared.clock.now_ms()) {
         let (parts, _) = req.into_parts();
@@ -228,7 +280,12 @@ async fn handle(
         return finish(shared, &r, res);
     };
 
-    let body = match read_body(shared, &parts.headers, body).await {
+    // Waiting for the client's body is not the handler being busy: the idle timeout applies, so
+    // a client that stops sending its body is dropped.
+    activity.busy.fetch_sub(1, Ordering::AcqRel);
+    let body = read_body(shared, &parts.headers, body).await;
+    activity.busy.fetch_add(1, Ordering::AcqRel);
+    let body = match body {
         Ok(b) => b,
         Err(kind) => {
             let r = bare_request(parts, peer, conn_id);

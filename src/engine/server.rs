@@ -183,6 +183,8 @@ struct Core {
     reuse_port: bool,
     handle_signals: bool,
     listener: Option<std::net::TcpListener>,
+    /// Listening sockets adopted from elsewhere (a parent process's), served alongside ours.
+    adopted: Vec<std::net::TcpListener>,
     local: Option<SocketAddr>,
     event_loop: Option<Loop>,
     rt_handle: Option<tokio::runtime::Handle>,
@@ -273,6 +275,7 @@ impl Server {
                 reuse_port: false,
                 handle_signals: false,
                 listener: None,
+                adopted: Vec::new(),
                 local: None,
                 event_loop: None,
                 rt_handle: None,
@@ -390,17 +393,6 @@ impl Server {
         resolve(&core.host, core.port).map(|a| a.ip())
     }
 
-    fn configure_before_start(&self, what: &str, f: impl FnOnce(&mut Core)) -> Result<()> {
-        let mut core = self.core.lock();
-        if core.phase != Phase::Created {
-            return Err(Error::state(format!(
-                "{what} must be set before the server starts"
-            )));
-        }
-        f(&mut core);
-        Ok(())
-    }
-
     pub fn set_threads(&self, n: usize) -> Result<()> {
         if n == 0 || n > 1024 {
             return Err(Error::invalid(format!(
@@ -417,8 +409,75 @@ impl Server {
         Ok(())
     }
 
+    /// Before `start`: bind with SO_REUSEPORT. After `start` (before the first poll): set it on
+    /// the bound socket, so that other processes may bind the same port beside it.
     pub fn set_reuse_port(&self, on: bool) -> Result<()> {
-        self.configure_before_start("reuse_port", |c| c.reuse_port = on)
+        let mut core = self.core.lock();
+        match (core.phase, core.listener.as_ref()) {
+            (Phase::Created, _) => {
+                core.reuse_port = on;
+                Ok(())
+            }
+            (Phase::Listening, Some(l)) => socket2::SockRef::from(l)
+                .set_reuse_port(on)
+                .map_err(|e| Error::new(ErrorKind::Io, format!("cannot set SO_REUSEPORT: {e}"))),
+            _ => Err(Error::state(
+                "reuse_port must be set before the first run/poll",
+            )),
+        }
+    }
+
+    /// The listening socket's descriptor, between `start` and the first poll (for a process that
+    /// forks workers which then `adopt_listener` it). Still owned by this server.
+    pub fn listener_fd(&self) -> Result<std::os::fd::RawFd> {
+        let core = self.core.lock();
+        match (core.phase, core.listener.as_ref()) {
+            (Phase::Listening, Some(l)) => Ok(l.as_raw_fd()),
+            _ => Err(Error::state(
+                "the listener exists between hs_start and the first run/poll",
+            )),
+        }
+    }
+
+    /// Serves a listening TCP socket made elsewhere (inherited from a parent process) alongside
+    /// this server's own. The descriptor is duplicated: the caller keeps and closes its own.
+    pub fn adopt_listener(&self, fd: std::os::fd::RawFd) -> Result<()> {
+        use std::os::fd::BorrowedFd;
+        let mut core = self.core.lock();
+        if core.event_loop.is_some() || matches!(core.phase, Phase::Running | Phase::Stopped) {
+            return Err(Error::state(
+                "a listener must be adopted before the first run/poll",
+            ));
+        }
+        if fd < 0 {
+            return Err(Error::invalid(format!("{fd} is not a file descriptor")));
+        }
+        // SAFETY: the fd is only borrowed for the duration of the dup; an fd that is not open
+        // makes the dup fail with EBADF.
+        let owned = unsafe { BorrowedFd::borrow_raw(fd) }
+            .try_clone_to_owned()
+            .map_err(|e| Error::invalid(format!("descriptor {fd}: {e}")))?;
+        let socket = socket2::Socket::from(owned);
+        let listening = socket.is_listener().unwrap_or(false);
+        let tcp = matches!(socket.r#type(), Ok(t) if t == socket2::Type::STREAM)
+            && socket
+                .local_addr()
+                .ok()
+                .and_then(|a| a.as_socket())
+                .is_some();
+        if !(listening && tcp) {
+            return Err(Error::invalid(format!(
+                "descriptor {fd} is not a listening TCP socket"
+            )));
+        }
+        socket.set_nonblocking(true).map_err(|e| {
+            Error::new(
+                ErrorKind::Io,
+                format!("cannot configure descriptor {fd}: {e}"),
+            )
+        })?;
+        core.adopted.push(socket.into());
+        Ok(())
     }
 
     pub fn set_handle_signals(&self, on: bool) -> Result<()> {
@@ -557,6 +616,7 @@ impl Server {
     }
 
     fn build_loop(&self, core: &mut Core) -> Result<Loop> {
+        ignore_sigpipe();
         let mut builder = if core.threads > 1 {
             let mut b = tokio::runtime::Builder::new_multi_thread();
             b.worker_threads(core.threads);
@@ -597,6 +657,15 @@ impl Server {
             shared.timers.start_all(runtime.handle());
             if let Some(c) = shared.cluster.get() {
                 c.start(&shared)?;
+            }
+            for l in core.adopted.drain(..) {
+                let l = tokio::net::TcpListener::from_std(l).map_err(|e| {
+                    Error::new(
+                        ErrorKind::Io,
+                        format!("cannot register an adopted listener: {e}"),
+                    )
+                })?;
+                runtime.spawn(accept_adopted(shared.clone(), l));
             }
             runtime.spawn(serve(shared, listener, wake, signals))
         };
@@ -723,6 +792,48 @@ impl Drop for Server {
     }
 }
 
+/// A client that resets its connection while a response is written makes writev(2) raise
+/// SIGPIPE, whose default action kills the host (a C program; Rust programs and PHP's CLI ignore
+/// it). Ignored, the write fails with EPIPE and only that connection ends. A handler the host
+/// installed itself is left in place.
+fn ignore_sigpipe() {
+    // SAFETY: reading the disposition and setting SIG_IGN; no handler code runs.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        if libc::sigaction(libc::SIGPIPE, std::ptr::null(), &mut old) == 0
+            && old.sa_sigaction == libc::SIG_DFL
+        {
+            libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+        }
+    }
+}
+
+async fn on_accept(
+    shared: &Arc<Shared>,
+    accepted: std::io::Result<(tokio::net::TcpStream, SocketAddr)>,
+) {
+    match accepted {
+        Ok((stream, peer)) => http::spawn_connection(shared, stream, peer),
+        Err(e) => {
+            // EMFILE/ENFILE/ECONNABORTED: keep serving; back off briefly so that a descriptor
+            // shortage does not spin the loop.
+            shared.log.debug(|| format!("accept failed: {e}"));
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// Accepts on an adopted listener until shutdown begins.
+async fn accept_adopted(shared: Arc<Shared>, listener: tokio::net::TcpListener) {
+    let mut stopping = shared.stopping.subscribe();
+    while !*stopping.borrow() {
+        tokio::select! {
+            accepted = listener.accept() => on_accept(&shared, accepted).await,
+            _ = stopping.changed() => {}
+        }
+    }
+}
+
 /// The accept loop and the shutdown sequence: the server's main task.
 async fn serve(
     shared: Arc<Shared>,
@@ -752,15 +863,7 @@ async fn serve(
     let mut drain = [0u8; 64];
     while !shared.is_stopping() {
         tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => http::spawn_connection(&shared, stream, peer),
-                Err(e) => {
-                    // EMFILE/ENFILE/ECONNABORTED: keep serving; back off briefly so that a
-                    // descriptor shortage does not spin the loop.
-                    shared.log.debug(|| format!("accept failed: {e}"));
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-            },
+            accepted = listener.accept() => on_accept(&shared, accepted).await,
             _ = wake.readable() => {
                 let _ = wake.try_read(&mut drain);
             }

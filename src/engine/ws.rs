@@ -340,7 +340,8 @@ struct Session {
     shared: Arc<Shared>,
     code: u16,
     reason: String,
-    /// Set once we sent a Close: from then on we only wait, until this instant, for the peer's.
+    /// Set once we sent a Close (we wait, until this instant, for the peer's) or got the peer's
+    /// (we only flush the echoing Close): from then on nothing else is written.
     closing: Option<Deadline>,
 }
 
@@ -465,12 +466,16 @@ async fn run_client(
                         Message::Text(t) => s.deliver(handler.as_ref(), t.as_bytes(), false),
                         Message::Binary(b) => s.deliver(handler.as_ref(), &b, true),
                         Message::Close(frame) => {
-                            // tungstenite queues the echoing Close; the stream ends after it.
+                            // tungstenite queues the echoing Close and flushes it on the next
+                            // read; the stream ends after it. Until then we are closing: no more
+                            // writes (they would fail and drop the connection before the echoing
+                            // Close is sent, RFC 6455 5.5.1), only reads, within the grace time.
                             if s.closing.is_none() {
                                 match frame {
                                     Some(f) => s.ends_with(f.code.into(), &f.reason),
                                     None => s.ends_with(1005, ""),
                                 }
+                                s.closing = Some(tokio::time::Instant::now() + limits.shutdown_grace);
                             }
                             shared.log.debug(|| format!("ws {id}: close frame {}", s.code));
                         }

@@ -164,8 +164,10 @@ pub extern "C" fn hs_set_threads(server: *mut hs_server, threads: c_int) -> c_in
     })
 }
 
-/// Sets SO_REUSEPORT before `hs_start`, so that several processes can each bind the same port
-/// and the kernel spreads connections among them. Default off.
+/// Sets SO_REUSEPORT, so that several processes can each bind the same port and the kernel
+/// spreads connections among them. Before `hs_start` the socket is bound with it; between
+/// `hs_start` and the first `hs_run`/`hs_poll` it is set on the bound socket, so that workers
+/// forked afterwards can bind the port beside it (see `hs_adopt_listener`). Default off.
 #[no_mangle]
 pub extern "C" fn hs_set_reuse_port(server: *mut hs_server, enable: c_int) -> c_int {
     guard_int(|| {
@@ -397,6 +399,28 @@ pub extern "C" fn hs_set_header(
 pub extern "C" fn hs_clear_headers(server: *mut hs_server) -> c_int {
     guard_int(|| {
         unsafe { live_server(server) }?.clear_headers();
+        ok()
+    })
+}
+
+/// The descriptor of the listening socket, between `hs_start` and the first `hs_run`/`hs_poll`
+/// (`HS_ERR_STATE` otherwise). It stays owned by the server: do not close it. Meant for a process
+/// that forks workers: they inherit it and serve it with `hs_adopt_listener`, so the port never
+/// goes without a listener while they start or restart.
+#[no_mangle]
+pub extern "C" fn hs_listener_fd(server: *const hs_server) -> c_int {
+    guard_int(|| unsafe { live_server(server) }?.listener_fd())
+}
+
+/// Serves a listening TCP socket made elsewhere (typically inherited across `fork()` from the
+/// parent's server, see `hs_listener_fd`) alongside this server's own: connections that reach it
+/// are accepted by this server too. `fd` is duplicated; the caller keeps (and closes) its own.
+/// Call before the first `hs_run`/`hs_poll`. `HS_ERR_INVALID` if `fd` is not a listening TCP
+/// socket.
+#[no_mangle]
+pub extern "C" fn hs_adopt_listener(server: *mut hs_server, fd: c_int) -> c_int {
+    guard_int(|| {
+        unsafe { live_server(server) }?.adopt_listener(fd)?;
         ok()
     })
 }
