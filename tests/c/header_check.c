@@ -41,7 +41,8 @@ int main(void)
     hs_error_type et = HS_PAYLOAD_TOO_LARGE;
     const any_fn fns[] = {
         (any_fn)&hs_route, (any_fn)&hs_route_packed, (any_fn)&hs_request_wire,
-        (any_fn)&hs_cluster_join, (any_fn)&hs_on_error, (any_fn)&hs_on_response,
+        (any_fn)&hs_cluster_join, (any_fn)&hs_listener_fd, (any_fn)&hs_adopt_listener,
+        (any_fn)&hs_on_error, (any_fn)&hs_on_response,
         (any_fn)&hs_request_method, (any_fn)&hs_request_path,
         (any_fn)&hs_request_query, (any_fn)&hs_request_uri,
         (any_fn)&hs_request_version, (any_fn)&hs_request_header,
