@@ -32,7 +32,7 @@ APT_TOOLS    += chromium:chromium node:nodejs npm:npm
 endif
 PHPUNIT      ?= phpunit
 
-.PHONY: deps build header-check lint examples test test-examples test-php test-browser demo demo-c bench clean
+.PHONY: deps build header-check lint examples test test-examples test-conformance test-php test-browser demo demo-c bench clean
 
 ## deps: install what is missing, and only that (idempotent; apt-get update at most once).
 deps:
@@ -95,6 +95,11 @@ examples: build
 test-examples: examples
 	$(PYTHON) -m pytest tests/c_examples -q
 
+## test-conformance: RFC 6455 conformance of the WebSocket engine (pytest, tests/conformance): a
+## raw-frame client against the C ws_echo and a PHP echo server, one case per rule.
+test-conformance: examples
+	$(PYTHON) -m pytest tests/conformance -q
+
 ## test-php: the PHP wrapper's tests (PHPUnit, php/tests): real server processes, real clients.
 test-php: build
 	$(PHPUNIT) -c php/phpunit.xml
@@ -112,6 +117,7 @@ test: deps build header-check lint
 	$(CARGO) test --release
 	$(MAKE) examples
 	$(PYTHON) -m pytest tests/c_examples -q
+	$(MAKE) test-conformance
 	$(MAKE) test-php
 	$(MAKE) test-browser
 
