@@ -766,30 +766,21 @@ class HttpServer
         if (!function_exists('pcntl_fork') || !function_exists('posix_getppid')) {
             throw new RuntimeException('Simultaneous mode needs the pcntl and posix extensions (PHP CLI).');
         }
-        // The parent must not keep a listening socket that no one accepts on. Connections that
-        // reached it since start() are served before it closes (instead of being reset).
-        $bound = $this->native;
-        if ($bound !== null && $this->started) {
-            $bound->poll(0);
-            $bound->shutdown();
-            while ($bound->isAlive() && $bound->poll(100) === 1) {
-            }
+        // The parent keeps the socket start() bound (it never runs a loop on it: no thread or
+        // event loop may exist before fork). It is marked SO_REUSEPORT so that each worker can
+        // bind its own socket on the port beside it, and every worker also serves it
+        // (hs_adopt_listener): the port is never without a listener, at startup or while a
+        // worker restarts, and the workers' own sockets spread the load.
+        if (!$this->started) {
+            $this->start();
         }
-        $this->release();
+        $shared = $this->native;
+        $shared->setReusePort(true);
+        $sharedFd = $shared->listenerFd();
         $workers = $this->maxProcesses > 0 ? $this->maxProcesses : self::cpuCount();
         $parent = getmypid();
-        // A port of 0 would give each worker a different port: keep the one announced (bound
-        // by start()), or pick one for all of them.
-        if ($this->port === 0 && $this->boundPort !== null && $this->boundPort > 0) {
-            $this->port = $this->boundPort;
-        }
-        if ($this->port === 0) {
-            $probe = $this->build();
-            $probe->start();
-            $this->port = (int) $probe->port();
-            $probe->free();
-        }
-        $this->boundPort = $this->port;
+        // A port of 0 would give each worker a different port: all use the one start() bound.
+        $this->port = $this->boundPort = (int) $shared->port();
         $group = "php-{$parent}-{$this->port}";
         $debug = $this->debug;
         $this->supervisor = new Supervisor(static function (string $line) use ($debug): void {
@@ -801,9 +792,10 @@ class HttpServer
         try {
             $this->supervisor->run(
                 $workers,
-                function (int $slot, int $slots) use ($group, $parent): int {
+                function (int $slot, int $slots) use ($group, $parent, $sharedFd): int {
                     $this->supervisor = null;
                     $native = $this->build(true, [$group, $slot, $slots]);
+                    $native->adoptListener($sharedFd);
                     $native->start();
                     $this->native = $native;
                     $this->started = true;
@@ -820,6 +812,9 @@ class HttpServer
         } finally {
             $this->running = false;
             $this->supervisor = null;
+            // Only the parent gets here (workers exit inside the supervisor): every worker has
+            // ended, so the shared socket can close.
+            $this->release();
         }
     }
 

@@ -130,6 +130,21 @@ final class NativeServer
         Library::check($this->ffi->hs_set_reuse_port($this->h(), (int) $on), 'hs_set_reuse_port');
     }
 
+    /**
+     * The listening socket's descriptor, between start() and the first poll: forked workers
+     * inherit it and serve it with adoptListener(), so the port is never without a listener.
+     */
+    public function listenerFd(): int
+    {
+        return Library::check($this->ffi->hs_listener_fd($this->h()), 'hs_listener_fd');
+    }
+
+    /** Serves an inherited listening socket (duplicated) beside this server's own. */
+    public function adoptListener(int $fd): void
+    {
+        Library::check($this->ffi->hs_adopt_listener($this->h(), $fd), 'hs_adopt_listener');
+    }
+
     public function clusterJoin(string $group, int $slot, int $slots): void
     {
         Library::check($this->ffi->hs_cluster_join($this->h(), $group, $slot, $slots), 'hs_cluster_join');
