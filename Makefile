@@ -32,7 +32,7 @@ APT_TOOLS    += chromium:chromium node:nodejs npm:npm
 endif
 PHPUNIT      ?= phpunit
 
-.PHONY: deps build header-check lint examples test test-examples test-conformance test-php test-browser demo demo-c bench clean
+.PHONY: deps build header-check lint examples test test-examples test-conformance test-http-corpus test-php test-browser demo demo-c bench clean
 
 ## deps: install what is missing, and only that (idempotent; apt-get update at most once).
 deps:
@@ -100,6 +100,11 @@ test-examples: examples
 test-conformance: examples
 	$(PYTHON) -m pytest tests/conformance -q
 
+## test-http-corpus: malformed HTTP requests (tests/http_corpus/corpus.py, each with its expected
+## answer), slow, stuck and vanishing clients, EMFILE, shutdown under load; C and PHP hello.
+test-http-corpus: examples
+	$(PYTHON) -m pytest tests/http_corpus -q
+
 ## test-php: the PHP wrapper's tests (PHPUnit, php/tests): real server processes, real clients.
 test-php: build
 	$(PHPUNIT) -c php/phpunit.xml
@@ -118,6 +123,7 @@ test: deps build header-check lint
 	$(MAKE) examples
 	$(PYTHON) -m pytest tests/c_examples -q
 	$(MAKE) test-conformance
+	$(MAKE) test-http-corpus
 	$(MAKE) test-php
 	$(MAKE) test-browser
 

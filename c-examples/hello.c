@@ -11,6 +11,11 @@
  * Usage: hello [PORT [ADDRESS]]    PORT 8080 by default (0 = any free port),
  *                                  ADDRESS 127.0.0.1 by default.
  *
+ * Optional limits from the environment (unset or empty: the engine's defaults):
+ *   HS_MAX_HEADER_BYTES=N   largest request head (431 beyond; the engine raises N below 8192)
+ *   HS_MAX_BODY_BYTES=N     largest request body (413 beyond)
+ *   HS_IDLE_MS=N            idle timeout and time allowed for a request head, in ms
+ *
  * Captures and the query string arrive as sent (percent-encoded): this program decodes them,
  * answers 400 when the decoded text is not UTF-8, and JSON-escapes what it echoes.
  * SIGINT/SIGTERM shut the server down gracefully and the program exits 0.
@@ -295,6 +300,22 @@ static void on_echo(void *user_data, const hs_request *req, hs_response *res)
 
 /* ---- main ---------------------------------------------------------------------------------- */
 
+/* Sets limit `which` from the environment variable `name` when it is set and not empty. */
+static void limit_from_env(hs_server *server, const char *name, int which)
+{
+    const char *s = getenv(name);
+    char *end;
+    unsigned long long v;
+    if (s == NULL || *s == '\0')
+        return;
+    v = strtoull(s, &end, 10);
+    if (*s < '0' || *s > '9' || *end != '\0') {
+        fprintf(stderr, "hello: %s must be a number, got '%s'\n", name, s);
+        exit(2);
+    }
+    must(hs_set_limit(server, which, (uint64_t)v), name);
+}
+
 static int parse_port(const char *s)
 {
     char *end;
@@ -323,6 +344,10 @@ int main(int argc, char **argv)
     must(hs_route(server, "GET", "/hello/{name}", on_hello, NULL), "hs_route /hello/{name}");
     must(hs_route(server, "GET", "/user/{id}", on_user, NULL), "hs_route /user/{id}");
     must(hs_route(server, "POST", "/echo", on_echo, NULL), "hs_route /echo");
+
+    limit_from_env(server, "HS_MAX_HEADER_BYTES", HS_LIMIT_MAX_HEADER_BYTES);
+    limit_from_env(server, "HS_MAX_BODY_BYTES", HS_LIMIT_MAX_BODY_BYTES);
+    limit_from_env(server, "HS_IDLE_MS", HS_LIMIT_IDLE_TIMEOUT_MS);
 
     /* SIGINT/SIGTERM end hs_run() gracefully instead of killing the process. */
     must(hs_handle_signals(server, 1), "hs_handle_signals");

@@ -12,6 +12,10 @@
  *
  * Usage: php php/examples/hello.php [PORT [ADDRESS]]   PORT 8080 by default (0 = any free port).
  * WORKERS=N in the environment serves with N worker processes (simultaneous mode).
+ * Optional limits from the environment (unset or empty: the engine's defaults):
+ *   HS_MAX_HEADER_BYTES=N   largest request head (431 beyond; the engine raises N below 8192)
+ *   HS_MAX_BODY_BYTES=N     largest request body (413 beyond)
+ *   HS_IDLE_MS=N            idle timeout and time allowed for a request head, in ms
  * Ctrl+C (SIGINT) or SIGTERM shuts the server down gracefully.
  */
 
@@ -28,20 +32,46 @@ $address = $argv[2] ?? '127.0.0.1';
 
 $server = new HttpServer($address, $port);
 
+foreach (['HS_MAX_HEADER_BYTES' => HttpServer::LIMIT_MAX_HEADER_BYTES, 'HS_MAX_BODY_BYTES' => HttpServer::LIMIT_MAX_BODY_BYTES] as $name => $limit) {
+    $value = getenv($name);
+    if ($value !== false && $value !== '') {
+        $server->setLimit($limit, (int) $value);
+    }
+}
+$idle = getenv('HS_IDLE_MS');
+if ($idle !== false && $idle !== '') {
+    $server->setTimeout(intdiv((int) $idle, 1000), ((int) $idle % 1000) * 1000);
+}
+
 $server->get('/', fn (HttpRequestInterface $request) => new Response(
     200,
     ['Content-Type' => 'text/plain'],
     'Hello, World!'
 ));
 
-// {name} is a capture: it arrives, decoded, as the argument after the request.
-$server->get('/hello/{name}', fn (HttpRequestInterface $request, string $name) => ['hello' => $name]);
+// Decoded captures, query fields and headers may be any bytes; JSON needs UTF-8, so other text
+// gets a 400 (as hello.c answers), not a failed json_encode (a 500).
+$utf8 = static function (string ...$texts): bool {
+    foreach ($texts as $text) {
+        if (preg_match('//u', $text) !== 1) {
+            return false;
+        }
+    }
+    return true;
+};
 
-$server->get('/user/{id}', fn (HttpRequestInterface $request, string $id) => [
-    'id' => $id,
-    'q' => (string) $request->getGet('q', ''),
-    'req' => $request->getHeader('X-Req-Id') ?? '',
-]);
+// {name} is a capture: it arrives, decoded, as the argument after the request.
+$server->get('/hello/{name}', fn (HttpRequestInterface $request, string $name) => $utf8($name)
+    ? ['hello' => $name]
+    : new Response(400, ['Content-Type' => 'text/plain'], "name is not UTF-8\n"));
+
+$server->get('/user/{id}', function (HttpRequestInterface $request, string $id) use ($utf8) {
+    $q = (string) $request->getGet('q', '');
+    $req = $request->getHeader('X-Req-Id') ?? '';
+    return $utf8($id, $q, $req)
+        ? ['id' => $id, 'q' => $q, 'req' => $req]
+        : new Response(400, ['Content-Type' => 'text/plain'], "id, q and X-Req-Id must be UTF-8\n");
+});
 
 $server->post('/echo', function (HttpRequestInterface $request) {
     $type = $request->getContentType();
