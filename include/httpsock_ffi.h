@@ -35,6 +35,9 @@
  *   A host blocked in hs_run() can stop it with hs_shutdown() from its signal handler, or ask
  *   the library to catch SIGINT/SIGTERM (hs_handle_signals()). A host with its own signal
  *   dispatch (PHP pcntl) calls hs_poll() in slices and dispatches between them.
+ *   SIGPIPE: a client that resets its connection during a write would raise SIGPIPE, whose
+ *   default action kills the process. The first hs_run()/hs_poll() therefore sets SIGPIPE to
+ *   SIG_IGN if its disposition is still SIG_DFL (a handler of the host's is left alone).
  */
 
 
@@ -379,6 +382,9 @@ int hs_port(const hs_server *server);
 //
 // Threads: by default every callback runs on this thread, one at a time. Must not be called
 // from a callback of the same server (`HS_ERR_STATE`).
+//
+// Signals: the first run/poll sets SIGPIPE to SIG_IGN when it is still SIG_DFL (a client that
+// resets its connection during a write must not kill the process); a host handler is kept.
 int hs_run(hs_server *server);
 
 // Runs the event loop on the calling thread for at most `timeout_ms` milliseconds, then

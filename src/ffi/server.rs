@@ -110,6 +110,9 @@ pub extern "C" fn hs_port(server: *const hs_server) -> c_int {
 ///
 /// Threads: by default every callback runs on this thread, one at a time. Must not be called
 /// from a callback of the same server (`HS_ERR_STATE`).
+///
+/// Signals: the first run/poll sets SIGPIPE to SIG_IGN when it is still SIG_DFL (a client that
+/// resets its connection during a write must not kill the process); a host handler is kept.
 #[no_mangle]
 pub extern "C" fn hs_run(server: *mut hs_server) -> c_int {
     guard_int(|| {
