@@ -52,7 +52,9 @@ typedef enum {
   HS_REQUEST_LIMIT = 2,
   // 400 "Client is not connected." (connection-required mode).
   HS_NOT_CONNECTED = 3,
-  // 400 "Bad Request": a request body that could not be read.
+  // 400 "Bad Request": a request hyper's parser let through but RFC 9112 refuses (missing,
+  // repeated or invalid Host in HTTP/1.1; authority- or asterisk-form with the wrong method;
+  // `chunked` twice), or a body that could not be read. The connection is closed after it.
   HS_BAD_REQUEST = 4,
   // 500 "An error occurred on the server.": an invalid response from a handler, or a panic.
   HS_SERVER_ERROR = 5,
