@@ -5,7 +5,7 @@
 #                  the chat page in headless Chromium
 #   make demo      builds and runs the PHP chat example on http://127.0.0.1:8080 (Ctrl-C stops it)
 #   make demo-c    the same chat room written in C (c-examples/chat.c)
-#   make bench     runs the benchmarks (bench/run.sh)
+#   make bench     runs the benchmarks (bench/run.sh, about 5 minutes) and writes BENCHMARKS.md
 #
 # Other targets: deps, build, header-check, lint, examples, test-examples, test-php,
 # test-browser, clean.
@@ -140,7 +140,8 @@ demo-c: deps build examples
 	@echo "open http://127.0.0.1:$(DEMO_PORT)"
 	exec c-examples/build/chat $(DEMO_PORT)
 
-## bench: the benchmarks (bench/run.sh).
+## bench: every workload of BENCHMARKS.md against plain hyper / tokio-tungstenite, the C host and
+## PHP (1 and N workers); writes BENCHMARKS.md and bench/cpu_per_request.svg (bench/run.sh).
 bench:
 	bash bench/run.sh
 

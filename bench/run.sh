@@ -1,10 +1,35 @@
 #!/usr/bin/env bash
-# make bench: builds what the benchmarks need and runs them (bounded: about 2 minutes).
+# make bench: builds everything the benchmarks need, runs bench/bench.py (about 5 minutes:
+# 3 interleaved rounds of every workload and host, then a callgrind profile) and writes
+# BENCHMARKS.md and bench/cpu_per_request.svg. Extra arguments go to bench.py
+# (e.g. bench/run.sh --quick for a one-round harness check, --only hello,varied).
+# Everything runs on 127.0.0.1; every process is started and stopped by bench.py, by its PID.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
-cargo build --release --example hyper_hello
+
+missing=""
+for pair in wrk:wrk taskset:util-linux valgrind:valgrind cc:gcc php:php-cli; do
+  command -v "${pair%%:*}" >/dev/null 2>&1 || missing="$missing ${pair#*:}"
+done
+if [ -n "$missing" ]; then
+  SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
+fi
+
+# 10 000 connections: wrk and ws_load need that many descriptors, and so do the servers.
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+if [ "$(ulimit -n)" -lt 10100 ]; then
+  echo "bench: the open-files limit is $(ulimit -n) (hard $(ulimit -Hn)); 10 000 connections need ~10 100" >&2
+  exit 1
+fi
+
+cargo build --release --lib --example hyper_hello --example tungstenite_echo --example ws_load
 make -C c-examples
-mkdir -p bench/results
-python3 bench/hello.py --duration 5 --rounds 3 --out bench/results/hello-unpinned.md
-python3 bench/hello.py --duration 5 --rounds 3 --pin --out bench/results/hello-pinned.md
+mkdir -p target/bench
+cc -O2 -g -std=c99 -Wall -Wextra -Werror -Iinclude bench/ws_bcast.c -o target/bench/ws_bcast \
+  -Ltarget/release -Wl,-rpath,"$PWD/target/release" -lhttpsock
+
+start=$(date +%s)
+python3 bench/bench.py --callgrind "$@"
+echo "bench: $(( $(date +%s) - start )) s"

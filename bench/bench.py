@@ -1,0 +1,795 @@
+#!/usr/bin/env python3
+"""make bench: every benchmark workload of issue #5, against every host, in one invocation.
+
+Runs the servers and load generators (wrk, examples/ws_load) on 127.0.0.1 only, each process
+started here and stopped here by its PID; writes bench/results/results.json and BENCHMARKS.md.
+
+Method (see BENCHMARKS.md for the long form):
+  - server CPU time per request = utime+stime of the server's process tree (/proc/PID/stat of
+    the server and its descendants), sampled right before and right after the measured run,
+    divided by the requests (or messages) completed in that run;
+  - single-threaded hosts run with the server and the load generator pinned to the same CPU
+    (taskset -c 0): the load generator's share then does not depend on the server's speed;
+    multi-threaded / multi-process hosts run unpinned (they need both CPUs), and are compared
+    with the 2-thread plain hyper run of the same workload;
+  - rounds are interleaved (round 1 of every host, then round 2, ...), every ratio is computed
+    from the runs of this invocation; each figure is the median of the rounds, with min-max.
+
+Usage: bench/bench.py [--rounds 3] [--duration 3] [--warmup 1] [--quick] [--only W,W]
+       bench/bench.py --report-only bench/results/results.json   (rewrites BENCHMARKS.md)
+"""
+import argparse
+import json
+import os
+import platform
+import re
+import select
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCH = os.path.join(ROOT, "bench")
+TICK = os.sysconf("SC_CLK_TCK")
+NCPU = os.cpu_count() or 1
+EX = os.path.join(ROOT, "target/release/examples")
+HYPER = os.path.join(EX, "hyper_hello")
+TUNG = os.path.join(EX, "tungstenite_echo")
+WS_LOAD = os.path.join(EX, "ws_load")
+C_HELLO = os.path.join(ROOT, "c-examples/build/hello")
+C_WS_ECHO = os.path.join(ROOT, "c-examples/build/ws_echo")
+C_WS_BCAST = os.path.join(ROOT, "target/bench/ws_bcast")
+PHP_HELLO = ["php", os.path.join(ROOT, "php/examples/hello.php"), "0"]
+PHP_WS = ["php", os.path.join(BENCH, "ws_echo.php"), "0"]
+
+# HTTP hosts: key -> (label, command, extra environment, pinned)
+HTTP_HOSTS = {
+    "hyper": ("plain hyper, current_thread", [HYPER, "0", "1"], {}, True),
+    "c": ("C: c-examples/hello", [C_HELLO, "0"], {}, True),
+    "php1": ("PHP 1 worker: php/examples/hello.php", PHP_HELLO, {}, True),
+    "hyper2": (f"plain hyper, {NCPU} threads", [HYPER, "0", str(NCPU)], {}, False),
+    "phpN": (f"PHP {NCPU} workers: WORKERS={NCPU} hello.php", PHP_HELLO, {"WORKERS": str(NCPU)}, False),
+}
+# HTTP workloads: key -> (title, path, wrk script, headers, connections, hosts, warm-up factor)
+HTTP_WORKLOADS = {
+    "hello": ("(1) hello world, identical requests: GET /", "/", None, [], 64,
+              ["hyper", "c", "php1", "hyper2", "phpN"], 1),
+    "varied": ("(2) varied requests: GET /user/{id}?q=..&page=.. + X-Req-Id, JSON answer "
+               "(bench/varied.lua)", "/", "varied.lua", [], 64,
+               ["hyper", "c", "php1", "hyper2", "phpN"], 1),
+    "post": ("(3) POST /echo, 4 KiB body echoed back (bench/post.lua)", "/echo",
+             "post.lua", [], 64, ["hyper", "c", "php1"], 1),
+    "close": ("(4) Connection: close, GET / (one connection per request)", "/",
+              None, ["Connection: close"], 64, ["hyper", "c", "php1"], 1),
+    "c10k": ("(5) 10 000 keep-alive connections, GET /", "/", None, [], 10000,
+             ["hyper", "c", "php1"], 3),
+}
+# WebSocket hosts: key -> (label, echo command, broadcast/idle command)
+WS_HOSTS = {
+    "tung": ("plain tokio-tungstenite, current_thread", [TUNG, "0", "1"], [TUNG, "0", "1"]),
+    "c": ("C: c-examples/ws_echo / bench/ws_bcast.c", [C_WS_ECHO, "0"], [C_WS_BCAST, "0"]),
+    "php1": ("PHP 1 worker: bench/ws_echo.php", PHP_WS, PHP_WS),
+}
+WS_ECHO_CONNS, WS_ECHO_SIZE = 100, 32
+IDLE_SIZES = (1000, 10000)
+BCAST_REPS = 5
+
+children = []  # every process started here, so that an interrupt ends them (by PID)
+
+
+# ---- /proc -------------------------------------------------------------------------------------
+
+def _stat(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()
+
+
+def tree(root):
+    """`root` and all its descendants (the PHP supervisor's workers)."""
+    parents = {}
+    for e in os.listdir("/proc"):
+        if e.isdigit():
+            try:
+                parents[int(e)] = int(_stat(e)[1])
+            except (OSError, IndexError, ValueError):
+                pass
+    out, todo = {root}, [root]
+    while todo:
+        p = todo.pop()
+        for c, pp in parents.items():
+            if pp == p and c not in out:
+                out.add(c)
+                todo.append(c)
+    return out
+
+
+def cpu_seconds(root):
+    """utime+stime (fields 14 and 15 of stat(5)) of `root`'s process tree, in seconds."""
+    total = 0
+    for pid in tree(root):
+        try:
+            f = _stat(pid)
+            total += int(f[11]) + int(f[12])
+        except (OSError, IndexError):
+            pass
+    return total / TICK
+
+
+def rss_kib(root):
+    total = 0
+    for pid in tree(root):
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                m = re.search(r"VmRSS:\s+(\d+) kB", f.read())
+            total += int(m.group(1)) if m else 0
+        except OSError:
+            pass
+    return total
+
+
+# ---- processes ---------------------------------------------------------------------------------
+
+def pin(cmd, cpu):
+    return (["taskset", "-c", str(cpu)] if cpu is not None else []) + cmd
+
+
+def start_server(cmd, env=None, cpu=None):
+    p = subprocess.Popen(pin(cmd, cpu), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                         text=True, env={**os.environ, **(env or {})})
+    children.append(p)
+    line = readline(p, 20)
+    m = re.search(r"127\.0\.0\.1:(\d+)", line or "")
+    if not m:
+        stop(p)
+        raise RuntimeError(f"{cmd[0]} did not start: {line!r}")
+    return p, int(m.group(1))
+
+
+def readline(p, timeout):
+    r, _, _ = select.select([p.stdout], [], [], timeout)
+    if not r:
+        raise RuntimeError(f"no output from {p.args} within {timeout} s")
+    return p.stdout.readline()
+
+
+def stop(p):
+    if p.poll() is None:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            for pid in tree(p.pid):  # a supervisor's workers too, each by its PID
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            p.wait()
+    if p in children:
+        children.remove(p)
+
+
+def wrk(port, path, script, headers, conns, cpu, window, server_pid):
+    """One wrk run over `window` = (T0, T1) (Unix time): the requests answered inside it and the
+    server's CPU seconds at T0 and T1; wrk starts now (warm-up until T0) and gets SIGINT at T1."""
+    code = open(os.path.join(BENCH, "window.lua")).read()
+    if script:
+        code += "\n" + open(os.path.join(BENCH, script)).read()
+    lua = os.path.join(BENCH, "results", f"wrk-{os.getpid()}.lua")
+    os.makedirs(os.path.dirname(lua), exist_ok=True)
+    with open(lua, "w") as f:
+        f.write(code)
+    t0, t1 = window
+    limit = int(t1 - time.time()) + 30  # wrk's own bound, should the SIGINT not come
+    cmd = pin(["wrk", "-t1", f"-c{conns}", f"-d{limit}s", "--timeout", "10s", "-s", lua,
+               *sum((["-H", h] for h in headers), []),
+               f"http://127.0.0.1:{port}{path}", "--", f"{t0:.3f}", f"{t1:.3f}"], cpu)
+    w = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    children.append(w)
+    try:
+        sleep_until(t0)
+        c0 = cpu_seconds(server_pid)
+        sleep_until(t1)
+        c1 = cpu_seconds(server_pid)
+        time.sleep(0.05)
+        w.send_signal(signal.SIGINT)
+        out, _ = w.communicate(timeout=30)
+    finally:
+        stop(w)
+    m = re.search(r"window_requests (\d+) (\d+)", out)
+    if not m:
+        raise RuntimeError(f"wrk output not understood: {out!r}")
+    reqs, bad = int(m.group(1)), int(m.group(2))
+    s = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    sock = sum(int(x) for x in s.groups()) if s else 0
+    return reqs, bad, sock, c1 - c0
+
+
+def sleep_until(t):
+    while (d := t - time.time()) > 0:
+        time.sleep(min(d, 0.5))
+
+
+# ---- runs --------------------------------------------------------------------------------------
+
+def http_run(a, host, wl):
+    """One wrk run: warm-up, then the measured window of a.duration seconds (its requests counted
+    by window.lua, the server's CPU time sampled at its edges), then SIGINT to wrk."""
+    label, cmd, env, pinned = HTTP_HOSTS[host]
+    _, path, script, headers, conns, _, warm = HTTP_WORKLOADS[wl]
+    cpu = 0 if pinned else None
+    p, port = start_server(cmd, env, cpu)
+    try:
+        t0 = time.time() + a.warmup * warm
+        t1 = t0 + a.duration
+        reqs, bad, sock, used = wrk(port, path, script, headers, conns, cpu, (t0, t1), p.pid)
+    finally:
+        stop(p)
+    if reqs == 0:
+        raise RuntimeError("no request completed in the window")
+    return {"rps": reqs / (t1 - t0), "cpu_us": used / reqs * 1e6, "reqs": reqs,
+            "errors": bad, "socket_errors": sock, "cpu_util": used / (t1 - t0)}
+
+
+def ws_echo_run(a, host):
+    _, cmd, _ = WS_HOSTS[host]
+    p, port = start_server(cmd, None, 0)
+    try:
+        load = subprocess.Popen(pin([WS_LOAD, "echo", str(port), str(WS_ECHO_CONNS), str(a.warmup),
+                                     str(a.duration), str(WS_ECHO_SIZE)], 0),
+                                stdout=subprocess.PIPE, text=True)
+        children.append(load)
+        try:
+            if readline(load, 30).strip() != "start":
+                raise RuntimeError("ws_load echo did not start")
+            c0 = cpu_seconds(p.pid)
+            if readline(load, a.duration + 30).strip() != "stop":
+                raise RuntimeError("ws_load echo did not stop")
+            c1 = cpu_seconds(p.pid)
+            res = json.loads(readline(load, 30))
+            load.wait(timeout=30)
+        finally:
+            stop(load)
+    finally:
+        stop(p)
+    return {"rate": res["rate"], "cpu_us": (c1 - c0) / max(res["msgs"], 1) * 1e6,
+            "p50_us": res["p50_us"], "p99_us": res["p99_us"], "msgs": res["msgs"]}
+
+
+def ws_idle_run(a, host, conns):
+    """Idle RSS with `conns` clients, then BCAST_REPS broadcasts to them. Server on CPU 0, the
+    clients on CPU 1 (the time until the last client has the message is a latency: the
+    clients' reading is not made to queue behind the server)."""
+    _, _, cmd = WS_HOSTS[host]
+    p, port = start_server(cmd, None, 0)
+    try:
+        time.sleep(0.3)
+        rss0 = rss_kib(p.pid)
+        load = subprocess.Popen(pin([WS_LOAD, "broadcast", str(port), str(conns), str(BCAST_REPS)],
+                                    1 if NCPU > 1 else 0),
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        children.append(load)
+        try:
+            line = readline(load, 60).strip()
+            if line != f"ready {conns}":
+                raise RuntimeError(f"ws_load broadcast: {line!r}")
+            time.sleep(0.5)
+            rss1 = rss_kib(p.pid)
+            s0, l0 = cpu_seconds(p.pid), cpu_seconds(load.pid)
+            load.stdin.write("go\n")
+            load.stdin.flush()
+            res = json.loads(readline(load, 60))
+            s1, l1 = cpu_seconds(p.pid), cpu_seconds(load.pid)
+            load.wait(timeout=30)
+        finally:
+            stop(load)
+    finally:
+        stop(p)
+    return {"rss0_kib": rss0, "rss_kib": rss1, "per_conn_kib": (rss1 - rss0) / conns,
+            "bcast_ms": res["ms"], "server_cpu_ms": (s1 - s0) / BCAST_REPS * 1e3,
+            "client_cpu_ms": (l1 - l0) / BCAST_REPS * 1e3}
+
+
+# ---- statistics and report ---------------------------------------------------------------------
+
+def med(xs):
+    return statistics.median(xs) if xs else float("nan")
+
+
+def spread(xs, fmt):
+    if not xs:
+        return "n/a"
+    return f"{fmt(med(xs))} ({fmt(min(xs))}-{fmt(max(xs))})"
+
+
+def f0(x):
+    return f"{x:,.0f}"
+
+
+def f2(x):
+    return f"{x:.2f}"
+
+
+def f1(x):
+    return f"{x:.1f}"
+
+
+def vals(runs, key):
+    return [r[key] for r in runs if "error" not in r]
+
+
+def paired(runs_a, runs_b, key):
+    """Per-round ratios a/b (same round of the same invocation)."""
+    return [x[key] / y[key] for x, y in zip(runs_a, runs_b)
+            if "error" not in x and "error" not in y and y[key]]
+
+
+def machine():
+    def sh(cmd):
+        try:
+            return subprocess.run(cmd, shell=True, capture_output=True, text=True,
+                                  timeout=10).stdout.strip()
+        except Exception:
+            return "?"
+    model = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-").strip()
+    mem = sh("grep MemTotal /proc/meminfo | awk '{printf \"%.1f GiB\", $2/1048576}'")
+    lock = open(os.path.join(ROOT, "Cargo.lock")).read()
+
+    def crate(name):
+        m = re.search(r'name = "' + re.escape(name) + r'"\nversion = "([^"]+)"', lock)
+        return m.group(1) if m else "?"
+    return {
+        "nproc": NCPU, "cpu": model, "mem": mem, "kernel": platform.release(),
+        "os": sh(". /etc/os-release && echo $PRETTY_NAME"),
+        "rustc": sh("rustc --version"), "php": sh("php -r 'echo PHP_VERSION;'"),
+        "wrk": sh("wrk -v 2>&1 | head -1 | cut -d' ' -f2"), "cc": sh("cc --version | head -1"),
+        "crates": {c: crate(c) for c in ("hyper", "hyper-util", "tokio", "tokio-tungstenite",
+                                          "tungstenite")},
+        "loadavg": open("/proc/loadavg").read().split()[:3],
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "virt": sh("systemd-detect-virt 2>/dev/null || true") or "unknown",
+    }
+
+
+def chart_svg(R):
+    """Grouped bars: server CPU µs/request per host, workloads (1) and (2), min-max whiskers."""
+    hosts = [h for h in HTTP_HOSTS if any(R["http"].get(w, {}).get(h) for w in ("hello", "varied"))]
+    wls = ["hello", "varied"]
+    colors = {"hello": "#4e79a7", "varied": "#f28e2b"}
+    data = {(w, h): vals(R["http"].get(w, {}).get(h, []), "cpu_us") for w in wls for h in hosts}
+    top = max([max(v) for v in data.values() if v] + [1]) * 1.15
+    W, H, left, bottom, topm = 760, 380, 60, 90, 40
+    pw, ph = W - left - 20, H - bottom - topm
+    gw = pw / max(len(hosts), 1)
+    bw = gw * 0.32
+    y = lambda v: topm + ph - v / top * ph  # noqa: E731
+    o = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" '
+         f'font-family="sans-serif" font-size="12">',
+         f'<rect width="{W}" height="{H}" fill="white"/>',
+         f'<text x="{W / 2}" y="20" text-anchor="middle" font-size="14">Server CPU time per '
+         f'request (µs, median of rounds, bars: min-max) — lower is better</text>']
+    step = 10 ** int(f"{top:e}".split("e")[1])
+    step = step / 2 if top / step < 4 else step
+    t = 0.0
+    while t <= top:
+        o.append(f'<line x1="{left}" x2="{W - 20}" y1="{y(t):.1f}" y2="{y(t):.1f}" stroke="#ddd"/>')
+        o.append(f'<text x="{left - 6}" y="{y(t) + 4:.1f}" text-anchor="end">{t:g}</text>')
+        t += step
+    for i, h in enumerate(hosts):
+        gx = left + i * gw + gw / 2
+        for j, w in enumerate(wls):
+            v = data[(w, h)]
+            if not v:
+                continue
+            x = gx - bw + j * bw
+            m = med(v)
+            o.append(f'<rect x="{x + 2:.1f}" y="{y(m):.1f}" width="{bw - 4:.1f}" '
+                     f'height="{y(0) - y(m):.1f}" fill="{colors[w]}"/>')
+            cx = x + bw / 2
+            o.append(f'<line x1="{cx:.1f}" x2="{cx:.1f}" y1="{y(max(v)):.1f}" y2="{y(min(v)):.1f}" '
+                     f'stroke="black"/>')
+            o.append(f'<text x="{cx:.1f}" y="{y(max(v)) - 4:.1f}" text-anchor="middle" '
+                     f'font-size="11">{m:.2f}</text>')
+        label = HTTP_HOSTS[h][0].split(":")[0]
+        mode = "pinned" if HTTP_HOSTS[h][3] else "unpinned"
+        o.append(f'<text x="{gx:.1f}" y="{H - bottom + 18}" text-anchor="middle">{label}</text>')
+        o.append(f'<text x="{gx:.1f}" y="{H - bottom + 33}" text-anchor="middle" fill="#666">'
+                 f'({mode})</text>')
+    o.append(f'<line x1="{left}" x2="{W - 20}" y1="{y(0):.1f}" y2="{y(0):.1f}" stroke="black"/>')
+    for j, w in enumerate(wls):
+        lx = left + 10 + j * 260
+        o.append(f'<rect x="{lx}" y="{H - 30}" width="14" height="14" fill="{colors[w]}"/>')
+        o.append(f'<text x="{lx + 20}" y="{H - 19}">{HTTP_WORKLOADS[w][0].split(":")[0]}</text>')
+    o.append("</svg>")
+    return "\n".join(o) + "\n"
+
+
+def report(R):
+    m = R["machine"]
+    a = R["args"]
+    L = []
+    P = L.append
+    P("# BENCHMARKS")
+    P("")
+    P(f"Generated by `make bench` (bench/run.sh → bench/bench.py) on {m['date']}, "
+      f"in {R['elapsed_s'] / 60:.1f} minutes. Do not edit: rerun `make bench`.")
+    P("")
+    P("## Machine")
+    P("")
+    P(f"- {m['nproc']} CPUs: {m['cpu']}; {m['mem']} RAM; virtualisation: {m['virt']}")
+    P(f"- Linux {m['kernel']} ({m['os']}); load average at start {' '.join(m['loadavg'])}")
+    P(f"- {m['rustc']}; PHP {m['php']} (CLI, FFI); wrk {m['wrk']}; {m['cc']}")
+    P("- crates (Cargo.lock, shared by the engine and the baselines): "
+      + ", ".join(f"{k} {v}" for k, v in m["crates"].items()))
+    P("")
+    P("## Method")
+    P("")
+    P(f"- **Server CPU time per request**: utime+stime of the server's process tree (the server "
+      f"and every descendant, from `/proc/PID/stat`), read right before and right after the "
+      f"measured run, divided by the requests (messages) completed in it. With 2 CPUs and the "
+      f"load generator on the same machine, requests/s mostly measures the load generator; CPU "
+      f"per request is the figure the targets use.")
+    P(f"- **Pinning**: single-threaded hosts (plain hyper current_thread, C, PHP 1 worker, plain "
+      f"tokio-tungstenite) run with the server and the load generator (wrk -t1, ws_load) pinned "
+      f"to the same CPU (`taskset -c 0`). Multi-threaded/multi-process hosts (hyper {NCPU} "
+      f"threads, PHP {NCPU} workers) need both CPUs and run unpinned with wrk; they are compared "
+      f"with the {NCPU}-thread hyper run. Broadcast: server on CPU 0, clients on CPU 1.")
+    P(f"- **Runs**: {a['rounds']} rounds, interleaved (round 1 of every host and workload, then "
+      f"round 2, ...). Each HTTP run: a fresh server, one wrk run: {a['warmup']:g} s of warm-up "
+      f"({3 * a['warmup']:g} s with 10 000 connections, which all connect first), then a "
+      f"measured window of {a['duration']:g} s; `bench/window.lua` counts the responses that "
+      f"arrive inside the window (clock_gettime through LuaJIT's FFI) and the server's CPU time "
+      f"is sampled at the window's edges, so warm-up and connection setup stay outside. "
+      f"WebSocket echo: {a['warmup']:g} s warm-up, {a['duration']:g} s window. "
+      f"Figures: median of the rounds "
+      f"(min-max). Ratios: ratio of the medians of this invocation; the range after it is the "
+      f"min-max of the per-round ratios (round r of host A / round r of the baseline).")
+    P("- **Load**: wrk 1 thread, 64 keep-alive connections unless stated. WebSocket: "
+      "`examples/ws_load.rs` (tokio-tungstenite client, one thread). Everything on 127.0.0.1.")
+    P("- **Baselines** (examples/, same crate versions as the engine): `hyper_hello.rs` (plain "
+      "hyper 1.x, `Hello, World!`, plus the `/user/{id}` and `POST /echo` routes of the other "
+      "hosts so that workloads 2 and 3 are comparable), `tungstenite_echo.rs` (plain "
+      "tokio-tungstenite echo with the engine's WebSocket buffer settings: 4 KiB read buffer, "
+      "no write buffer; a text message starting with `broadcast` goes to every client).")
+    P("- **Hosts**: C = `c-examples/hello` (HTTP), `c-examples/ws_echo` (echo), "
+      "`bench/ws_bcast.c` (idle, broadcast: ws_echo without its logging, plus the broadcast "
+      "trigger). PHP = `php/examples/hello.php` (same routes as hello.c; `WORKERS=N` for N "
+      "worker processes) and `bench/ws_echo.php` (echo and broadcast through the PHP handler).")
+    P("- **FFI calls per HTTP request on the PHP path: 1** (`hs_respond`): the engine calls one "
+      "PHP callback with the whole request packed in one buffer (`hs_route_packed`), and the "
+      "callback answers with one `hs_respond` call. WebSocket echo: 1 per message (`hs_ws_send`)."
+      + (f" Measured with callgrind: see below." if R.get("callgrind") else ""))
+    P("")
+    if R.get("errors"):
+        P("**Failed runs** (left out of the figures): " + "; ".join(R["errors"]))
+        P("")
+
+    # ---- targets
+    http = R["http"]
+    targets = []
+
+    cgrows = (R.get("callgrind") or {}).get("rows", {})
+
+    def ratio_row(name, a_runs, b_runs, key, limit, better="le", cg=None):
+        if not vals(a_runs, key) or not vals(b_runs, key):
+            targets.append((name, "n/a", "not measured", ""))
+            return
+        r = med(vals(a_runs, key)) / med(vals(b_runs, key))
+        pr = paired(a_runs, b_runs, key)
+        ok = r <= limit if better == "le" else r >= limit
+        rng = f" (rounds {min(pr):.2f}-{max(pr):.2f})" if pr else ""
+        extra = ""
+        if cg and cg[0] in cgrows and cg[1] in cgrows:
+            extra = f"{cgrows[cg[0]]['ir'] / cgrows[cg[1]]['ir']:.2f}×"
+        targets.append((name, f"{r:.2f}×{rng}", "met" if ok else "**not met**", extra))
+
+    g = lambda w, h: http.get(w, {}).get(h, [])  # noqa: E731
+    ratio_row("PHP 1 worker, varied (2) CPU/request ≤ 1.7 × plain hyper hello world (1)",
+              g("varied", "php1"), g("hello", "hyper"), "cpu_us", 1.7,
+              cg=("php1/varied", "hyper/hello"))
+    ratio_row("PHP 1 worker, hello (1) CPU/request ≤ 1.4 × plain hyper (1)",
+              g("hello", "php1"), g("hello", "hyper"), "cpu_us", 1.4,
+              cg=("php1/hello", "hyper/hello"))
+    ratio_row("C host, hello (1) CPU/request ≤ 1.15 × plain hyper (1)",
+              g("hello", "c"), g("hello", "hyper"), "cpu_us", 1.15,
+              cg=("c/hello", "hyper/hello"))
+    ratio_row("C host, varied (2) CPU/request ≤ 1.15 × plain hyper varied (2)",
+              g("varied", "c"), g("varied", "hyper"), "cpu_us", 1.15,
+              cg=("c/varied", "hyper/varied"))
+    ws = R["ws_echo"]
+    ratio_row("WebSocket echo (6) through PHP: msg/s ≥ 0.9 × plain tokio-tungstenite",
+              ws.get("php1", []), ws.get("tung", []), "rate", 0.9, "ge")
+    for h in ("c", "php1"):
+        runs = R["ws_idle"].get(h, {}).get("10000", [])
+        v = vals(runs, "per_conn_kib")
+        name = f"≤ 8 KiB RSS per idle WebSocket connection (7), {WS_HOSTS[h][0].split(':')[0]}, 10 000 clients"
+        targets.append((name, f"{med(v):.1f} KiB" if v else "n/a",
+                        ("met" if med(v) <= 8 else "**not met**") if v else "not measured", ""))
+    for h in ("c", "php1"):
+        runs = R["ws_idle"].get(h, {}).get("10000", [])
+        v = [x for r in runs if "error" not in r for x in r["bcast_ms"]]
+        name = f"broadcast to 10 000 clients (8) ≤ 20 ms, {WS_HOSTS[h][0].split(':')[0]}"
+        targets.append((name, f"{med(v):.1f} ms (median of {len(v)})" if v else "n/a",
+                        ("met" if med(v) <= 20 else "**not met**") if v else "not measured", ""))
+    for h in ("c", "php1"):
+        a64, a10k = vals(g("hello", h), "rps"), vals(g("c10k", h), "rps")
+        name = (f"throughput flat from 64 to 10 000 keep-alive connections (5), "
+                f"{HTTP_HOSTS[h][0].split(':')[0]} (req/s at 10 000 ≥ 0.9 × at 64)")
+        if a64 and a10k:
+            r = med(a10k) / med(a64)
+            targets.append((name, f"{r:.2f}×", "met" if r >= 0.9 else "**not met**", ""))
+        else:
+            targets.append((name, "n/a", "not measured", ""))
+    P("## Targets")
+    P("")
+    P("Status from the medians of this run. The last column is the same ratio in callgrind "
+      "instructions per request (deterministic; see the end), as a cross-check of the CPU-time "
+      "ratio: it counts user-space instructions only, while the kernel's work per request "
+      "(socket reads and writes, epoll), about the same for every host, is in the CPU time: "
+      "instruction ratios are larger than CPU-time ratios.")
+    P("")
+    P("| target | measured | status | callgrind ratio |")
+    P("|---|---|---|---|")
+    for t in targets:
+        P(f"| {t[0]} | {t[1]} | {t[2]} | {t[3]} |")
+    P("")
+    P("![server CPU per request, workloads 1 and 2](bench/cpu_per_request.svg)")
+    P("")
+
+    # ---- HTTP tables
+    P("## HTTP")
+    P("")
+    for w, (title, _, _, _, conns, hosts, _) in HTTP_WORKLOADS.items():
+        if w not in http:
+            continue
+        P(f"### {title}")
+        P("")
+        P(f"wrk -t1 -c{conns}. CPU µs/request = server CPU time / requests served.")
+        P("")
+        P("| host | mode | req/s | vs baseline | CPU µs/request | vs baseline | server CPU use |")
+        P("|---|---|---|---|---|---|---|")
+        for h in hosts:
+            runs = http[w].get(h, [])
+            if not runs:
+                continue
+            base = "hyper" if HTTP_HOSTS[h][3] else "hyper2"
+            b = http[w].get(base, [])
+
+            def vs(key):
+                if h == base or not vals(b, key) or not vals(runs, key):
+                    return "—"
+                pr = paired(runs, b, key)
+                rng = f" ({min(pr):.2f}-{max(pr):.2f})" if pr else ""
+                return f"{med(vals(runs, key)) / med(vals(b, key)):.2f}×{rng}"
+            errs = sum(r.get("errors", 0) + r.get("socket_errors", 0) for r in runs
+                       if "error" not in r)
+            mode = "pinned, 1 CPU" if HTTP_HOSTS[h][3] else f"unpinned, {NCPU} CPUs"
+            P(f"| {HTTP_HOSTS[h][0]}{' (' + str(errs) + ' errors)' if errs else ''} | {mode} | "
+              f"{spread(vals(runs, 'rps'), f0)} | {vs('rps')} | "
+              f"{spread(vals(runs, 'cpu_us'), f2)} | {vs('cpu_us')} | "
+              f"{med(vals(runs, 'cpu_util')) * 100:.0f} % |")
+        P("")
+    if "c10k" in http and "hello" in http:
+        P("### 64 → 10 000 connections (workloads 1 and 5)")
+        P("")
+        P("| host | req/s at 64 | req/s at 10 000 | ratio | CPU µs/req at 64 | at 10 000 | ratio |")
+        P("|---|---|---|---|---|---|---|")
+        for h in HTTP_WORKLOADS["c10k"][5]:
+            x, y = http["hello"].get(h, []), http["c10k"].get(h, [])
+            if not vals(x, "rps") or not vals(y, "rps"):
+                continue
+            P(f"| {HTTP_HOSTS[h][0]} | {f0(med(vals(x, 'rps')))} | {f0(med(vals(y, 'rps')))} | "
+              f"{med(vals(y, 'rps')) / med(vals(x, 'rps')):.2f}× | {f2(med(vals(x, 'cpu_us')))} | "
+              f"{f2(med(vals(y, 'cpu_us')))} | "
+              f"{med(vals(y, 'cpu_us')) / med(vals(x, 'cpu_us')):.2f}× |")
+        P("")
+
+    # ---- WebSocket
+    P("## WebSocket")
+    P("")
+    if ws:
+        P(f"### (6) echo: {WS_ECHO_CONNS} connections × {WS_ECHO_SIZE}-byte text messages")
+        P("")
+        P("Each connection sends a message and waits for its echo, in a loop (ws_load, pinned with "
+          "the server). Latency = send to echo received, over all messages of the run; p50/p99: "
+          "median of the rounds.")
+        P("")
+        P("| host | msg/s | vs tungstenite | CPU µs/message | vs tungstenite | p50 µs | p99 µs |")
+        P("|---|---|---|---|---|---|---|")
+        for h in WS_HOSTS:
+            runs = ws.get(h, [])
+            if not vals(runs, "rate"):
+                continue
+            b = ws.get("tung", [])
+
+            def vs(key):
+                if h == "tung" or not vals(b, key):
+                    return "—"
+                pr = paired(runs, b, key)
+                rng = f" ({min(pr):.2f}-{max(pr):.2f})" if pr else ""
+                return f"{med(vals(runs, key)) / med(vals(b, key)):.2f}×{rng}"
+            P(f"| {WS_HOSTS[h][0]} | {spread(vals(runs, 'rate'), f0)} | {vs('rate')} | "
+              f"{spread(vals(runs, 'cpu_us'), f2)} | {vs('cpu_us')} | "
+              f"{med(vals(runs, 'p50_us')):.0f} | {med(vals(runs, 'p99_us')):.0f} |")
+        P("")
+    if R["ws_idle"]:
+        P("### (7) RSS with idle WebSocket connections, (8) broadcast")
+        P("")
+        P("The clients connect (ws_load, 256 handshakes at a time), stay idle; the server's RSS "
+          "(VmRSS of its process tree) is read 0.5 s after the last handshake; per connection = "
+          "(RSS - RSS of the same server before any client) / clients. Then "
+          f"{BCAST_REPS} broadcasts per run: one client sends a 32-byte text message starting "
+          "with `broadcast`, the server's handler sends it to every client (the sender "
+          "included); the time from the send until the last client has it. Broadcast column: "
+          f"median (min-max) of all {BCAST_REPS}×rounds samples. CPU per broadcast: the "
+          f"server's and the clients' (ws_load's) CPU time over the {BCAST_REPS} broadcasts "
+          f"(100 ms apart), divided by {BCAST_REPS} (10 ms clock ticks: coarse); a client CPU "
+          f"time near the broadcast time would mean the clients limit the measurement.")
+        P("")
+        P("| host | clients | RSS MiB | RSS before clients MiB | KiB per connection | "
+          "broadcast ms | server CPU ms per broadcast | clients' CPU ms per broadcast |")
+        P("|---|---|---|---|---|---|---|---|")
+        for h in WS_HOSTS:
+            for n in IDLE_SIZES:
+                runs = R["ws_idle"].get(h, {}).get(str(n), [])
+                if not vals(runs, "rss_kib"):
+                    continue
+                bc = [x for r in runs if "error" not in r for x in r["bcast_ms"]]
+                P(f"| {WS_HOSTS[h][0]} | {n:,} | "
+                  f"{spread([x / 1024 for x in vals(runs, 'rss_kib')], f1)} | "
+                  f"{med([x / 1024 for x in vals(runs, 'rss0_kib')]):.1f} | "
+                  f"{spread(vals(runs, 'per_conn_kib'), f2)} | {spread(bc, f2)} | "
+                  f"{spread(vals(runs, 'server_cpu_ms'), f1)} | "
+                  f"{spread(vals(runs, 'client_cpu_ms'), f1)} |")
+        P("")
+
+    cg = R.get("callgrind")
+    if cg:
+        P("## Callgrind: instructions per request")
+        P("")
+        P(cg["method"])
+        P("")
+        P("| host | workload | instructions/request | vs plain hyper hello | C ABI / FFI calls per request |")
+        P("|---|---|---|---|---|")
+        base = cg["rows"].get("hyper/hello", {}).get("ir")
+        for k, r in cg["rows"].items():
+            host, w = k.split("/")
+            ratio = f"{r['ir'] / base:.2f}×" if base else "—"
+            ffi = r.get("ffi")
+            ffi_s = ", ".join(f"{n} {c:.2f}" for n, c in ffi.items()) if ffi else "—"
+            P(f"| {HTTP_HOSTS[host][0]} | {w} | {r['ir']:,.0f} | {ratio} | {ffi_s} |")
+        P("")
+        if cg.get("top"):
+            P("Where the PHP 1-worker varied request goes (self cost, instructions per request, "
+              "by shared object):")
+            P("")
+            P("| object | instructions/request | share |")
+            P("|---|---|---|")
+            for obj, ir, share in cg["top"]:
+                P(f"| {obj} | {ir:,.0f} | {share:.0f} % |")
+            P("")
+        if cg.get("top_fn"):
+            P("The 20 functions with the most self cost on that path (instructions per request; "
+              "full profile of the last run: `callgrind_annotate "
+              "bench/results/callgrind.php1-varied.out`, which also holds startup):")
+            P("")
+            P("| function (object) | instructions/request | share |")
+            P("|---|---|---|")
+            for name, ir, share in cg["top_fn"]:
+                name = name.replace("|", "\\|")
+                if len(name) > 110:
+                    name = name[:107] + "..."
+                P(f"| `{name}` | {ir:,.0f} | {share:.1f} % |")
+            P("")
+
+    P("## What is not measured")
+    P("")
+    for x in R.get("missing", []):
+        P(f"- {x}")
+    P("")
+    return "\n".join(L)
+
+
+def write_outputs(R):
+    with open(os.path.join(BENCH, "cpu_per_request.svg"), "w") as f:
+        f.write(chart_svg(R))
+    with open(os.path.join(ROOT, "BENCHMARKS.md"), "w") as f:
+        f.write(report(R))
+
+
+MISSING = [
+    "PHP N workers and plain hyper N threads only in workloads 1 and 2 (HTTP); no multi-process "
+    "WebSocket host (the engine's cluster forwarding) in workloads 6-8.",
+    "No broadcast from a PHP handler triggered by an HTTP request (the trigger is a WebSocket "
+    "message); no broadcast across worker processes.",
+    "The load generator shares the 2 CPUs: requests/s and msg/s are those of server + load "
+    "generator on one CPU, not the server's capacity.",
+]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--duration", type=float, default=2)
+    ap.add_argument("--warmup", type=float, default=1)
+    ap.add_argument("--only", default="", help="comma list: hello,varied,post,close,c10k,"
+                    "echo,idle,callgrind")
+    ap.add_argument("--quick", action="store_true", help="1 round, 1 s runs (harness check)")
+    ap.add_argument("--callgrind", action="store_true", help="also the callgrind profile")
+    ap.add_argument("--report-only")
+    a = ap.parse_args()
+    if a.report_only:
+        with open(a.report_only) as f:
+            write_outputs(json.load(f))
+        return 0
+    if a.quick:
+        a.rounds, a.duration, a.warmup = 1, 1, 1
+    only = set(x for x in a.only.split(",") if x)
+    want = lambda k: not only or k in only  # noqa: E731
+    t_start = time.monotonic()
+    R = {"machine": machine(), "args": vars(a), "http": {}, "ws_echo": {}, "ws_idle": {},
+         "errors": [], "missing": list(MISSING)}
+
+    def attempt(what, fn):
+        try:
+            return fn()
+        except Exception as e:  # one failed run is reported, the others go on
+            msg = f"{what}: {e}"
+            print("FAILED " + msg, file=sys.stderr, flush=True)
+            R["errors"].append(msg)
+            return {"error": str(e)}
+
+    for r in range(a.rounds):
+        for w, spec in HTTP_WORKLOADS.items():
+            if not want(w):
+                continue
+            for h in spec[5]:
+                res = attempt(f"round {r + 1} {w} {h}", lambda: http_run(a, h, w))
+                R["http"].setdefault(w, {}).setdefault(h, []).append(res)
+                if "error" not in res:
+                    print(f"round {r + 1} {w:7} {h:7} {res['rps']:>9,.0f} req/s "
+                          f"{res['cpu_us']:6.2f} us CPU/req  errors {res['errors']}/{res['socket_errors']}",
+                          flush=True)
+        if want("echo"):
+            for h in WS_HOSTS:
+                res = attempt(f"round {r + 1} ws echo {h}", lambda: ws_echo_run(a, h))
+                R["ws_echo"].setdefault(h, []).append(res)
+                if "error" not in res:
+                    print(f"round {r + 1} ws-echo {h:7} {res['rate']:>9,.0f} msg/s "
+                          f"{res['cpu_us']:6.2f} us CPU/msg p50 {res['p50_us']} p99 "
+                          f"{res['p99_us']} us", flush=True)
+        if want("idle"):
+            for h in WS_HOSTS:
+                for n in IDLE_SIZES:
+                    res = attempt(f"round {r + 1} ws idle {h} {n}", lambda: ws_idle_run(a, h, n))
+                    R["ws_idle"].setdefault(h, {}).setdefault(str(n), []).append(res)
+                    if "error" not in res:
+                        print(f"round {r + 1} ws-idle {h:7} {n:6} {res['rss_kib'] / 1024:7.1f} MiB "
+                              f"{res['per_conn_kib']:6.2f} KiB/conn broadcast ms "
+                              f"{res['bcast_ms']}", flush=True)
+    if a.callgrind and want("callgrind"):
+        import callgrind  # bench/callgrind.py
+        R["callgrind"] = attempt("callgrind", lambda: callgrind.run(HTTP_HOSTS))
+        if "error" in R["callgrind"]:
+            del R["callgrind"]
+    R["elapsed_s"] = time.monotonic() - t_start
+    os.makedirs(os.path.join(BENCH, "results"), exist_ok=True)
+    with open(os.path.join(BENCH, "results", "results.json"), "w") as f:
+        json.dump(R, f, indent=1)
+    write_outputs(R)
+    print(f"wrote BENCHMARKS.md and bench/cpu_per_request.svg in {R['elapsed_s']:.0f} s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    def on_signal(signum, frame):
+        for p in list(children):
+            stop(p)
+        sys.exit(1)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        sys.exit(main())
+    finally:
+        for p in list(children):
+            stop(p)
