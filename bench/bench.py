@@ -15,8 +15,9 @@ Method (see BENCHMARKS.md for the long form):
   - rounds are interleaved (round 1 of every host, then round 2, ...), every ratio is computed
     from the runs of this invocation; each figure is the median of the rounds, with min-max.
 
-Usage: bench/bench.py [--rounds 3] [--duration 3] [--warmup 1] [--quick] [--only W,W]
+Usage: bench/bench.py [--rounds 3] [--duration 2] [--warmup 1] [--callgrind] [--quick] [--only W,W]
        bench/bench.py --report-only bench/results/results.json   (rewrites BENCHMARKS.md)
+--quick (1 round of 1 s) and --only write bench/results/BENCHMARKS-partial.md, never BENCHMARKS.md.
 """
 import argparse
 import json
@@ -197,6 +198,7 @@ def wrk(port, path, script, headers, conns, cpu, window, server_pid):
         out, _ = w.communicate(timeout=30)
     finally:
         stop(w)
+        os.unlink(lua)
     m = re.search(r"window_requests (\d+) (\d+)", out)
     if not m:
         raise RuntimeError(f"wrk output not understood: {out!r}")
@@ -396,6 +398,15 @@ def chart_svg(R):
         o.append(f'<text x="{gx:.1f}" y="{H - bottom + 18}" text-anchor="middle">{label}</text>')
         o.append(f'<text x="{gx:.1f}" y="{H - bottom + 33}" text-anchor="middle" fill="#666">'
                  f'({mode})</text>')
+    base = vals(R["http"].get("hello", {}).get("hyper", []), "cpu_us")
+    if base:  # the PHP targets, relative to plain hyper's hello world
+        for k, txt in ((1.4, "PHP hello target: 1.4× plain hyper hello"),
+                       (1.7, "PHP varied target: 1.7× plain hyper hello")):
+            ty = y(med(base) * k)
+            o.append(f'<line x1="{left}" x2="{W - 20}" y1="{ty:.1f}" y2="{ty:.1f}" '
+                     f'stroke="#c00" stroke-dasharray="5,4"/>')
+            o.append(f'<text x="{W - 22}" y="{ty - 3:.1f}" text-anchor="end" fill="#c00" '
+                     f'font-size="11">{txt}</text>')
     o.append(f'<line x1="{left}" x2="{W - 20}" y1="{y(0):.1f}" y2="{y(0):.1f}" stroke="black"/>')
     for j, w in enumerate(wls):
         lx = left + 10 + j * 260
@@ -518,7 +529,9 @@ def report(R):
                 f"{HTTP_HOSTS[h][0].split(':')[0]} (req/s at 10 000 ≥ 0.9 × at 64)")
         if a64 and a10k:
             r = med(a10k) / med(a64)
-            targets.append((name, f"{r:.2f}×", "met" if r >= 0.9 else "**not met**", ""))
+            c = med(vals(g("c10k", h), "cpu_us")) / med(vals(g("hello", h), "cpu_us"))
+            targets.append((name, f"{r:.2f}× (CPU/request {c:.2f}×)",
+                            "met" if r >= 0.9 else "**not met**", ""))
         else:
             targets.append((name, "n/a", "not measured", ""))
     P("## Targets")
@@ -691,11 +704,21 @@ def report(R):
     return "\n".join(L)
 
 
-def write_outputs(R):
-    with open(os.path.join(BENCH, "cpu_per_request.svg"), "w") as f:
+def write_outputs(R, partial=False):
+    """BENCHMARKS.md and bench/cpu_per_request.svg; a partial run (--quick, --only) writes to
+    bench/results/ instead, so that it never replaces the full run's report."""
+    if partial:
+        md = os.path.join(BENCH, "results", "BENCHMARKS-partial.md")
+        svg = os.path.join(BENCH, "results", "cpu_per_request.svg")
+        link = "cpu_per_request.svg"
+    else:
+        md, svg = os.path.join(ROOT, "BENCHMARKS.md"), os.path.join(BENCH, "cpu_per_request.svg")
+        link = "bench/cpu_per_request.svg"
+    with open(svg, "w") as f:
         f.write(chart_svg(R))
-    with open(os.path.join(ROOT, "BENCHMARKS.md"), "w") as f:
-        f.write(report(R))
+    with open(md, "w") as f:
+        f.write(report(R).replace("](bench/cpu_per_request.svg)", f"]({link})"))
+    return md
 
 
 MISSING = [
@@ -721,7 +744,8 @@ def main():
     a = ap.parse_args()
     if a.report_only:
         with open(a.report_only) as f:
-            write_outputs(json.load(f))
+            R = json.load(f)
+        print("wrote " + write_outputs(R, R.get("partial", False)))
         return 0
     if a.quick:
         a.rounds, a.duration, a.warmup = 1, 1, 1
@@ -729,7 +753,7 @@ def main():
     want = lambda k: not only or k in only  # noqa: E731
     t_start = time.monotonic()
     R = {"machine": machine(), "args": vars(a), "http": {}, "ws_echo": {}, "ws_idle": {},
-         "errors": [], "missing": list(MISSING)}
+         "errors": [], "missing": list(MISSING), "partial": bool(a.quick or only)}
 
     def attempt(what, fn):
         try:
@@ -775,10 +799,12 @@ def main():
             del R["callgrind"]
     R["elapsed_s"] = time.monotonic() - t_start
     os.makedirs(os.path.join(BENCH, "results"), exist_ok=True)
-    with open(os.path.join(BENCH, "results", "results.json"), "w") as f:
+    name = "results-partial.json" if R["partial"] else "results.json"
+    with open(os.path.join(BENCH, "results", name), "w") as f:
         json.dump(R, f, indent=1)
-    write_outputs(R)
-    print(f"wrote BENCHMARKS.md and bench/cpu_per_request.svg in {R['elapsed_s']:.0f} s", flush=True)
+    md = write_outputs(R, R["partial"])
+    print(f"wrote {os.path.relpath(md, ROOT)} (data: bench/results/{name}) in "
+          f"{R['elapsed_s']:.0f} s", flush=True)
     return 0
 
 
