@@ -106,16 +106,21 @@ def tree(root):
     return out
 
 
-def cpu_seconds(root):
-    """utime+stime (fields 14 and 15 of stat(5)) of `root`'s process tree, in seconds."""
-    total = 0
+def cpu_split(root):
+    """(utime, stime) (fields 14 and 15 of stat(5)) of `root`'s process tree, in seconds."""
+    user = sys_ = 0
     for pid in tree(root):
         try:
             f = _stat(pid)
-            total += int(f[11]) + int(f[12])
+            user += int(f[11])
+            sys_ += int(f[12])
         except (OSError, IndexError):
             pass
-    return total / TICK
+    return user / TICK, sys_ / TICK
+
+
+def cpu_seconds(root):
+    return sum(cpu_split(root))
 
 
 def rss_kib(root):
@@ -190,9 +195,9 @@ def wrk(port, path, script, headers, conns, cpu, window, server_pid):
     children.append(w)
     try:
         sleep_until(t0)
-        c0 = cpu_seconds(server_pid)
+        c0 = cpu_split(server_pid)
         sleep_until(t1)
-        c1 = cpu_seconds(server_pid)
+        c1 = cpu_split(server_pid)
         time.sleep(0.05)
         w.send_signal(signal.SIGINT)
         out, _ = w.communicate(timeout=30)
@@ -205,7 +210,7 @@ def wrk(port, path, script, headers, conns, cpu, window, server_pid):
     reqs, bad = int(m.group(1)), int(m.group(2))
     s = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     sock = sum(int(x) for x in s.groups()) if s else 0
-    return reqs, bad, sock, c1 - c0
+    return reqs, bad, sock, (c1[0] - c0[0], c1[1] - c0[1])
 
 
 def sleep_until(t):
@@ -225,13 +230,16 @@ def http_run(a, host, wl):
     try:
         t0 = time.time() + a.warmup * warm
         t1 = t0 + a.duration
-        reqs, bad, sock, used = wrk(port, path, script, headers, conns, cpu, (t0, t1), p.pid)
+        reqs, bad, sock, (user, sys_) = wrk(port, path, script, headers, conns, cpu, (t0, t1),
+                                            p.pid)
+        used = user + sys_
     finally:
         stop(p)
     if reqs == 0:
         raise RuntimeError("no request completed in the window")
     return {"rps": reqs / (t1 - t0), "cpu_us": used / reqs * 1e6, "reqs": reqs,
-            "errors": bad, "socket_errors": sock, "cpu_util": used / (t1 - t0)}
+            "errors": bad, "socket_errors": sock, "cpu_util": used / (t1 - t0),
+            "sys_share": sys_ / used if used else 0}
 
 
 def ws_echo_run(a, host):
@@ -245,17 +253,19 @@ def ws_echo_run(a, host):
         try:
             if readline(load, 30).strip() != "start":
                 raise RuntimeError("ws_load echo did not start")
-            c0 = cpu_seconds(p.pid)
+            c0 = cpu_split(p.pid)
             if readline(load, a.duration + 30).strip() != "stop":
                 raise RuntimeError("ws_load echo did not stop")
-            c1 = cpu_seconds(p.pid)
+            c1 = cpu_split(p.pid)
             res = json.loads(readline(load, 30))
             load.wait(timeout=30)
         finally:
             stop(load)
     finally:
         stop(p)
-    return {"rate": res["rate"], "cpu_us": (c1 - c0) / max(res["msgs"], 1) * 1e6,
+    user, sys_ = c1[0] - c0[0], c1[1] - c0[1]
+    return {"rate": res["rate"], "cpu_us": (user + sys_) / max(res["msgs"], 1) * 1e6,
+            "sys_share": sys_ / (user + sys_) if user + sys_ else 0,
             "p50_us": res["p50_us"], "p99_us": res["p99_us"], "msgs": res["msgs"]}
 
 
@@ -278,18 +288,20 @@ def ws_idle_run(a, host, conns):
                 raise RuntimeError(f"ws_load broadcast: {line!r}")
             time.sleep(0.5)
             rss1 = rss_kib(p.pid)
-            s0, l0 = cpu_seconds(p.pid), cpu_seconds(load.pid)
+            s0, l0 = cpu_split(p.pid), cpu_seconds(load.pid)
             load.stdin.write("go\n")
             load.stdin.flush()
             res = json.loads(readline(load, 60))
-            s1, l1 = cpu_seconds(p.pid), cpu_seconds(load.pid)
+            s1, l1 = cpu_split(p.pid), cpu_seconds(load.pid)
             load.wait(timeout=30)
         finally:
             stop(load)
     finally:
         stop(p)
     return {"rss0_kib": rss0, "rss_kib": rss1, "per_conn_kib": (rss1 - rss0) / conns,
-            "bcast_ms": res["ms"], "server_cpu_ms": (s1 - s0) / BCAST_REPS * 1e3,
+            "bcast_ms": res["ms"],
+            "server_cpu_ms": (s1[0] + s1[1] - s0[0] - s0[1]) / BCAST_REPS * 1e3,
+            "server_sys_share": (s1[1] - s0[1]) / max(s1[0] + s1[1] - s0[0] - s0[1], 1e-9),
             "client_cpu_ms": (l1 - l0) / BCAST_REPS * 1e3}
 
 
@@ -558,10 +570,12 @@ def report(R):
             continue
         P(f"### {title}")
         P("")
-        P(f"wrk -t1 -c{conns}. CPU µs/request = server CPU time / requests served.")
+        P(f"wrk -t1 -c{conns}. CPU µs/request = server CPU time / requests served. Server CPU "
+          f"use: CPU seconds per second of the window; of it kernel: stime / (utime + stime).")
         P("")
-        P("| host | mode | req/s | vs baseline | CPU µs/request | vs baseline | server CPU use |")
-        P("|---|---|---|---|---|---|---|")
+        P("| host | mode | req/s | vs baseline | CPU µs/request | vs baseline | server CPU use | "
+          "of it kernel |")
+        P("|---|---|---|---|---|---|---|---|")
         for h in hosts:
             runs = http[w].get(h, [])
             if not runs:
@@ -581,7 +595,8 @@ def report(R):
             P(f"| {HTTP_HOSTS[h][0]}{' (' + str(errs) + ' errors)' if errs else ''} | {mode} | "
               f"{spread(vals(runs, 'rps'), f0)} | {vs('rps')} | "
               f"{spread(vals(runs, 'cpu_us'), f2)} | {vs('cpu_us')} | "
-              f"{med(vals(runs, 'cpu_util')) * 100:.0f} % |")
+              f"{med(vals(runs, 'cpu_util')) * 100:.0f} % | "
+              f"{med(vals(runs, 'sys_share')) * 100:.0f} % |")
         P("")
     if "c10k" in http and "hello" in http:
         P("### 64 → 10 000 connections (workloads 1 and 5)")
@@ -608,8 +623,9 @@ def report(R):
           "the server). Latency = send to echo received, over all messages of the run; p50/p99: "
           "median of the rounds.")
         P("")
-        P("| host | msg/s | vs tungstenite | CPU µs/message | vs tungstenite | p50 µs | p99 µs |")
-        P("|---|---|---|---|---|---|---|")
+        P("| host | msg/s | vs tungstenite | CPU µs/message | vs tungstenite | of it kernel | "
+          "p50 µs | p99 µs |")
+        P("|---|---|---|---|---|---|---|---|")
         for h in WS_HOSTS:
             runs = ws.get(h, [])
             if not vals(runs, "rate"):
@@ -624,6 +640,7 @@ def report(R):
                 return f"{med(vals(runs, key)) / med(vals(b, key)):.2f}×{rng}"
             P(f"| {WS_HOSTS[h][0]} | {spread(vals(runs, 'rate'), f0)} | {vs('rate')} | "
               f"{spread(vals(runs, 'cpu_us'), f2)} | {vs('cpu_us')} | "
+              f"{med(vals(runs, 'sys_share')) * 100:.0f} % | "
               f"{med(vals(runs, 'p50_us')):.0f} | {med(vals(runs, 'p99_us')):.0f} |")
         P("")
     if R["ws_idle"]:
@@ -641,8 +658,9 @@ def report(R):
           f"time near the broadcast time would mean the clients limit the measurement.")
         P("")
         P("| host | clients | RSS MiB | RSS before clients MiB | KiB per connection | "
-          "broadcast ms | server CPU ms per broadcast | clients' CPU ms per broadcast |")
-        P("|---|---|---|---|---|---|---|---|")
+          "broadcast ms | server CPU ms per broadcast | of it kernel | "
+          "clients' CPU ms per broadcast |")
+        P("|---|---|---|---|---|---|---|---|---|")
         for h in WS_HOSTS:
             for n in IDLE_SIZES:
                 runs = R["ws_idle"].get(h, {}).get(str(n), [])
@@ -654,6 +672,7 @@ def report(R):
                   f"{med([x / 1024 for x in vals(runs, 'rss0_kib')]):.1f} | "
                   f"{spread(vals(runs, 'per_conn_kib'), f2)} | {spread(bc, f2)} | "
                   f"{spread(vals(runs, 'server_cpu_ms'), f1)} | "
+                  f"{med(vals(runs, 'server_sys_share')) * 100:.0f} % | "
                   f"{spread(vals(runs, 'client_cpu_ms'), f1)} |")
         P("")
 
@@ -723,11 +742,15 @@ def write_outputs(R, partial=False):
 
 MISSING = [
     "PHP N workers and plain hyper N threads only in workloads 1 and 2 (HTTP); no multi-process "
-    "WebSocket host (the engine's cluster forwarding) in workloads 6-8.",
-    "No broadcast from a PHP handler triggered by an HTTP request (the trigger is a WebSocket "
-    "message); no broadcast across worker processes.",
+    "WebSocket host (the engine's cluster forwarding) in workloads 6-8, and no RSS of N workers.",
+    "No broadcast triggered by an HTTP request (the trigger is a WebSocket message through the "
+    "handler); no broadcast across worker processes.",
     "The load generator shares the 2 CPUs: requests/s and msg/s are those of server + load "
-    "generator on one CPU, not the server's capacity.",
+    "generator on one CPU, not the server's capacity. The targets use CPU per request.",
+    "Callgrind covers the HTTP path (hello, varied) only, not POST, Connection: close or "
+    "WebSocket messages; it counts user-space instructions, not the kernel's share.",
+    "3 rounds of 2 s are short: on a machine shared with other work the min-max ranges show the "
+    "noise; rerun `make bench` (or bench/bench.py --rounds 5 --duration 5) for tighter figures.",
 ]
 
 
