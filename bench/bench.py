@@ -472,7 +472,9 @@ def report(R):
       "`examples/ws_load.rs` (tokio-tungstenite client, one thread). Everything on 127.0.0.1.")
     P("- **Baselines** (examples/, same crate versions as the engine): `hyper_hello.rs` (plain "
       "hyper 1.x, `Hello, World!`, plus the `/user/{id}` and `POST /echo` routes of the other "
-      "hosts so that workloads 2 and 3 are comparable), `tungstenite_echo.rs` (plain "
+      "hosts so that workloads 2 and 3 are comparable: same JSON bodies; the engine's hosts also "
+      "send Luminova's three default CORS headers, which the baseline does not), "
+      "`tungstenite_echo.rs` (plain "
       "tokio-tungstenite echo with the engine's WebSocket buffer settings: 4 KiB read buffer, "
       "no write buffer; a text message starting with `broadcast` goes to every client).")
     P("- **Hosts**: C = `c-examples/hello` (HTTP), `c-examples/ws_echo` (echo), "
