@@ -458,8 +458,8 @@ def report(R):
       f"to the same CPU (`taskset -c 0`). Multi-threaded/multi-process hosts (hyper {NCPU} "
       f"threads, PHP {NCPU} workers) need both CPUs and run unpinned with wrk; they are compared "
       f"with the {NCPU}-thread hyper run. Broadcast: server on CPU 0, clients on CPU 1.")
-    P(f"- **Runs**: {a['rounds']} rounds, interleaved (round 1 of every host and workload, then "
-      f"round 2, ...). Each HTTP run: a fresh server, one wrk run: {a['warmup']:g} s of warm-up "
+    P(f"- **Runs**: one unrecorded plain-hyper warm-up run, then {a['rounds']} rounds, "
+      f"interleaved (round 1 of every host and workload, then round 2, ...). Each HTTP run: a fresh server, one wrk run: {a['warmup']:g} s of warm-up "
       f"({3 * a['warmup']:g} s with 10 000 connections, which all connect first), then a "
       f"measured window of {a['duration']:g} s; `bench/window.lua` counts the responses that "
       f"arrive inside the window (clock_gettime through LuaJIT's FFI) and the server's CPU time "
@@ -789,6 +789,10 @@ def main():
             R["errors"].append(msg)
             return {"error": str(e)}
 
+    if any(want(w) for w in HTTP_WORKLOADS):
+        # Not recorded: the first runs after the build were the slowest of their host in trial
+        # invocations (caches, CPU clock); one plain-hyper run first takes that.
+        attempt("warm-up run", lambda: http_run(a, "hyper", "hello"))
     for r in range(a.rounds):
         for w, spec in HTTP_WORKLOADS.items():
             if not want(w):
