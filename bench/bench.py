@@ -412,12 +412,12 @@ def chart_svg(R):
                  f'({mode})</text>')
     base = vals(R["http"].get("hello", {}).get("hyper", []), "cpu_us")
     if base:  # the PHP targets, relative to plain hyper's hello world
-        for k, txt in ((1.4, "PHP hello target: 1.4× plain hyper hello"),
-                       (1.7, "PHP varied target: 1.7× plain hyper hello")):
+        for k, txt, dy in ((1.4, "PHP hello target: 1.4× plain hyper hello", 12),
+                           (1.7, "PHP varied target: 1.7× plain hyper hello", -3)):
             ty = y(med(base) * k)
             o.append(f'<line x1="{left}" x2="{W - 20}" y1="{ty:.1f}" y2="{ty:.1f}" '
                      f'stroke="#c00" stroke-dasharray="5,4"/>')
-            o.append(f'<text x="{W - 22}" y="{ty - 3:.1f}" text-anchor="end" fill="#c00" '
+            o.append(f'<text x="{W - 22}" y="{ty + dy:.1f}" text-anchor="end" fill="#c00" '
                      f'font-size="11">{txt}</text>')
     o.append(f'<line x1="{left}" x2="{W - 20}" y1="{y(0):.1f}" y2="{y(0):.1f}" stroke="black"/>')
     for j, w in enumerate(wls):
