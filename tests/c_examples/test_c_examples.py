@@ -21,6 +21,11 @@ from pathlib import Path
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
+import sys as _sys
+from pathlib import Path as _Path
+
+_sys.path.insert(0, str(_Path(__file__).resolve().parents[1] / "pysupport"))
+from ready import NotReady, read_listening_port  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / "c-examples" / "build"
@@ -58,28 +63,15 @@ class Example:
         self.ws_base = f"ws://127.0.0.1:{self.port}"
 
     def _read_port(self) -> int:
-        """Reads stdout up to the first newline, within READY_TIMEOUT."""
-        deadline = time.monotonic() + READY_TIMEOUT
-        fd = self.proc.stdout.fileno()
-        data = b""
-        while b"\n" not in data:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                self.kill()
-                pytest.fail(f"{self.name}: no listening line within {READY_TIMEOUT}s: {data!r}")
-            ready, _, _ = select.select([fd], [], [], left)
-            if ready:
-                chunk = os.read(fd, 4096)
-                if not chunk:
-                    rc = self.proc.wait(timeout=EXIT_TIMEOUT)
-                    pytest.fail(f"{self.name} exited ({rc}) before listening: {self.stderr()}")
-                data += chunk
-        line = data.split(b"\n", 1)[0].decode()
-        m = re.fullmatch(r"listening on http://127\.0\.0\.1:(\d+)", line)
-        assert m, f"{self.name}: unexpected first line {line!r}"
-        port = int(m.group(1))
-        assert 0 < port < 65536
-        return port
+        """The port from the listening line, within READY_TIMEOUT."""
+        try:
+            return read_listening_port(self.proc, self.name, READY_TIMEOUT)
+        except NotReady as e:
+            if e.exited:
+                rc = self.proc.wait(timeout=EXIT_TIMEOUT)
+                pytest.fail(f"{e} (exit {rc}): {self.stderr()}")
+            self.kill()
+            pytest.fail(str(e))
 
     def stderr(self) -> str:
         self._stderr.flush()

@@ -20,6 +20,11 @@ from pathlib import Path
 import pytest
 
 from wsraw import TEXT, RawWS
+import sys as _sys
+from pathlib import Path as _Path
+
+_sys.path.insert(0, str(_Path(__file__).resolve().parents[1] / "pysupport"))
+from ready import NotReady, read_listening_port  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -43,24 +48,11 @@ class Server:
         self.port = self._read_port()
 
     def _read_port(self) -> int:
-        deadline = time.monotonic() + READY_TIMEOUT
-        fd = self.proc.stdout.fileno()
-        data = b""
-        while b"\n" not in data:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                self.stop()
-                pytest.fail(f"{self.name}: no listening line within {READY_TIMEOUT}s: {data!r}")
-            if select.select([fd], [], [], left)[0]:
-                chunk = os.read(fd, 4096)
-                if not chunk:
-                    self.stop()
-                    pytest.fail(f"{self.name} exited before listening: {self.log.read_text()}")
-                data += chunk
-        line = data.split(b"\n", 1)[0].decode()
-        m = re.fullmatch(r"listening on http://127\.0\.0\.1:(\d+)", line)
-        assert m, f"{self.name}: unexpected first line {line!r}"
-        return int(m.group(1))
+        try:
+            return read_listening_port(self.proc, self.name, READY_TIMEOUT)
+        except NotReady as e:
+            self.stop()
+            pytest.fail(f"{e}: {self.log.read_text()}" if e.exited else str(e))
 
     def alive(self) -> bool:
         return self.proc.poll() is None

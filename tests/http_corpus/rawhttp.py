@@ -16,6 +16,11 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+import sys as _sys
+from pathlib import Path as _Path
+
+_sys.path.insert(0, str(_Path(__file__).resolve().parents[1] / "pysupport"))
+from ready import NotReady, read_listening_port  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / "c-examples" / "build"
@@ -58,24 +63,11 @@ class Server:
         self.port = self._read_port()
 
     def _read_port(self) -> int:
-        deadline = time.monotonic() + READY_TIMEOUT
-        fd = self.proc.stdout.fileno()
-        data = b""
-        while b"\n" not in data:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                self.kill()
-                raise RuntimeError(f"{self.name}: no listening line within {READY_TIMEOUT}s")
-            ready, _, _ = select.select([fd], [], [], left)
-            if ready:
-                chunk = os.read(fd, 4096)
-                if not chunk:
-                    self.kill()
-                    raise RuntimeError(f"{self.name} exited before listening: {self.stderr()}")
-                data += chunk
-        m = re.fullmatch(rb"listening on http://127\.0\.0\.1:(\d+)", data.split(b"\n", 1)[0])
-        assert m, f"{self.name}: unexpected first line {data!r}"
-        return int(m.group(1))
+        try:
+            return read_listening_port(self.proc, self.name, READY_TIMEOUT)
+        except NotReady as e:
+            self.kill()
+            raise RuntimeError(f"{e}: {self.stderr()}" if e.exited else str(e)) from e
 
     def alive(self) -> bool:
         return self.proc.poll() is None
