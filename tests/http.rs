@@ -280,17 +280,24 @@ fn expect_100_continue_then_body() {
     assert_eq!((r.status, r.text()), (200, "again".to_string()));
 }
 
-#[test]
-fn expect_100_continue_over_body_limit_gets_413_without_100() {
+/// A server whose body limit is `max_body` bytes, with POST /echo counting its calls (a request
+/// refused for its size must never reach the handler).
+fn limited_echo_server(max_body: u64) -> (TestServer, Arc<AtomicUsize>) {
     let calls = Arc::new(AtomicUsize::new(0));
     let seen = calls.clone();
     let srv = TestServer::start(move |s| {
-        set_limit(s, hs_limit::HS_LIMIT_MAX_BODY_BYTES, 100);
+        set_limit(s, hs_limit::HS_LIMIT_MAX_BODY_BYTES, max_body);
         must_route(s, "POST", "/echo", move |req, res| {
             seen.fetch_add(1, Ordering::SeqCst);
             echo(req, res)
         });
     });
+    (srv, calls)
+}
+
+#[test]
+fn expect_100_continue_over_body_limit_gets_413_without_100() {
+    let (srv, calls) = limited_echo_server(100);
     let mut conn = Conn::open(&srv);
     conn.send(
         b"POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\
@@ -704,15 +711,7 @@ fn header_limit_gives_431_and_server_keeps_serving() {
 
 #[test]
 fn body_limit_with_content_length_gives_413() {
-    let calls = Arc::new(AtomicUsize::new(0));
-    let seen = calls.clone();
-    let srv = TestServer::start(move |s| {
-        set_limit(s, hs_limit::HS_LIMIT_MAX_BODY_BYTES, 1024);
-        must_route(s, "POST", "/echo", move |req, res| {
-            seen.fetch_add(1, Ordering::SeqCst);
-            echo(req, res)
-        });
-    });
+    let (srv, calls) = limited_echo_server(1024);
     let exact = pattern_bytes(1024);
     let r = Conn::open(&srv).request(&post_req("/echo", &exact));
     assert_eq!(r.status, 200);
@@ -733,15 +732,7 @@ fn body_limit_with_content_length_gives_413() {
 
 #[test]
 fn body_limit_with_chunked_body_gives_413() {
-    let calls = Arc::new(AtomicUsize::new(0));
-    let seen = calls.clone();
-    let srv = TestServer::start(move |s| {
-        set_limit(s, hs_limit::HS_LIMIT_MAX_BODY_BYTES, 1024);
-        must_route(s, "POST", "/echo", move |req, res| {
-            seen.fetch_add(1, Ordering::SeqCst);
-            echo(req, res)
-        });
-    });
+    let (srv, calls) = limited_echo_server(1024);
     let mut raw = b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
     for _ in 0..5 {
         raw.extend_from_slice(b"1f4\r\n"); // 500 bytes
