@@ -2,8 +2,10 @@
 //! request: rate limit, WebSocket upgrade, connection-required mode, routing, body collection,
 //! the host's handler, default headers, the response filter.
 
-use crate::engine::limits::{Activity, Timed};
-use crate::engine::request::{Packed, Request};
+use crate::engine::limits::{
+    Activity, Timed, STATE_BODY, STATE_HANDLER, STATE_WAITING, STOP_GRACEFUL, STOP_NOW,
+};
+use crate::engine::request::{Matched, Request};
 use crate::engine::response::Response;
 use crate::engine::router::normalize_path;
 use crate::engine::server::{ErrorType, Shared};
@@ -18,11 +20,12 @@ use hyper::header::{
 use hyper::http::request::Parts;
 use hyper::service::service_fn;
 use hyper::{Method, StatusCode, Version};
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 
@@ -54,14 +57,17 @@ pub fn spawn_connection(shared: &Arc<Shared>, stream: tokio::net::TcpStream, pee
     }
     let guard = shared.enter();
     let conn_id = shared.next_conn_id.fetch_add(1, Ordering::Relaxed) + 1;
+    let activity = Arc::new(Activity::new(limits.idle_timeout, shared.clock.now_ms()));
+    // Registered before the task exists: a shutdown that begins from now on reaches it.
+    shared.conns.lock().insert(conn_id, activity.clone());
     let shared = shared.clone();
     tokio::spawn(async move {
         let _guard = guard;
+        let _registered = Registered(&shared, conn_id);
         stream.set_nodelay(true).ok();
         shared
             .log
             .debug(|| format!("conn {conn_id}: open from {peer}"));
-        let activity = Arc::new(Activity::default());
         let io = TokioIo::new(Timed {
             inner: stream,
             activity: activity.clone(),
@@ -73,59 +79,95 @@ pub fn spawn_connection(shared: &Arc<Shared>, stream: tokio::net::TcpStream, pee
                 let shared = shared.clone();
                 let activity = activity.clone();
                 async move {
-                    activity.busy.fetch_add(1, Ordering::AcqRel);
+                    Activity::bump(&activity.requests);
+                    activity.state.store(STATE_HANDLER, Ordering::Relaxed);
                     let res = handle(&shared, &activity, conn_id, peer, req).await;
-                    activity.busy.fetch_sub(1, Ordering::AcqRel);
+                    activity.state.store(STATE_WAITING, Ordering::Relaxed);
                     Ok::<_, Infallible>(res)
                 }
             })
         };
+        // No hyper timer: the idle and request-head timeouts are the watchdog's (see
+        // `Activity`), which costs nothing per request.
         let mut builder = hyper::server::conn::http1::Builder::new();
-        builder
-            .timer(TokioTimer::new())
-            .header_read_timeout(limits.idle_timeout)
-            .max_buf_size(limits.max_header_bytes);
+        builder.max_buf_size(limits.max_header_bytes);
         // No `pipeline_flush`: with it, hyper skips flushing while unread bytes sit in its read
         // buffer, so an answer given before the request was read whole (431, 413 on a chunked
         // body) was dropped at close, never sent; it also lifted hyper's write-buffer cap.
         let conn = builder.serve_connection(io, svc).with_upgrades();
         tokio::pin!(conn);
-        let mut stopping = shared.stopping.subscribe();
-        let mut graceful = *stopping.borrow();
-        if graceful {
-            conn.as_mut().graceful_shutdown();
+        if *shared.stopping.borrow() {
+            activity.request_stop(STOP_GRACEFUL);
         }
-        // The idle watchdog samples the activity counter every quarter of the timeout, so an
-        // idle connection closes between 1 and 1.25 timeouts after its last byte.
-        let idle = limits.idle_timeout;
-        let mut check = tokio::time::interval((idle / 4).max(Duration::from_millis(5)));
-        check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        check.tick().await;
-        let mut seen = activity.ticks.load(Ordering::Relaxed);
-        let mut quiet_since = tokio::time::Instant::now();
-        let reason = loop {
-            tokio::select! {
-                res = conn.as_mut() => break match res {
-                    Ok(()) => "closed".to_string(),
-                    Err(e) => format!("closed: {e}"),
-                },
-                _ = stopping.changed(), if !graceful => {
+        let mut graceful = false;
+        // Polls the connection; between polls, looks only at the stop flag (an atomic load), so
+        // a request costs nothing here beyond hyper's own work.
+        let reason = std::future::poll_fn(|cx| {
+            activity.waker.register(cx.waker());
+            match activity.stop.load(Ordering::Acquire) {
+                STOP_NOW => return Poll::Ready(None),
+                STOP_GRACEFUL if !graceful => {
                     graceful = true;
                     conn.as_mut().graceful_shutdown();
                 }
-                _ = check.tick() => {
-                    let now = activity.ticks.load(Ordering::Relaxed);
-                    if now != seen || activity.busy.load(Ordering::Acquire) > 0 {
-                        seen = now;
-                        quiet_since = tokio::time::Instant::now();
-                    } else if quiet_since.elapsed() >= idle {
-                        break format!("idle for {:?}, closed", quiet_since.elapsed());
-                    }
-                }
+                _ => {}
             }
+            std::future::Future::poll(conn.as_mut(), cx).map(Some)
+        })
+        .await;
+        let reason = match reason {
+            Some(Ok(())) => "closed".to_string(),
+            Some(Err(e)) => format!("closed: {e}"),
+            None => activity
+                .mark
+                .lock()
+                .why
+                .take()
+                .unwrap_or_else(|| "closed by the watchdog".into()),
         };
         shared.log.debug(|| format!("conn {conn_id}: {reason}"));
     });
+}
+
+/// Removes a connection from the watchdog's table when its task ends (or is dropped).
+struct Registered<'a>(&'a Shared, u64);
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        self.0.conns.lock().remove(&self.1);
+    }
+}
+
+/// The server's one watchdog task: every quarter of the idle timeout it looks at each open HTTP
+/// connection and closes those idle or stuck in a request head for the timeout (so a connection
+/// closes between 1 and 1.25 timeouts after the fact); when shutdown begins it starts the
+/// graceful shutdown of every connection. One timer for the server instead of one per connection
+/// and one per request.
+pub async fn watchdog(shared: Arc<Shared>) {
+    let mut stopping = shared.stopping.subscribe();
+    let mut graceful = false;
+    loop {
+        let period = (shared.limits.read().idle_timeout / 4).max(Duration::from_millis(5));
+        tokio::select! {
+            _ = tokio::time::sleep(period) => {}
+            changed = stopping.changed(), if !graceful => {
+                if changed.is_err() || *stopping.borrow() {
+                    graceful = true;
+                }
+            }
+        }
+        let now = shared.clock.now_ms();
+        let conns: Vec<Arc<Activity>> = shared.conns.lock().values().cloned().collect();
+        for conn in conns {
+            if graceful {
+                conn.request_stop(STOP_GRACEFUL);
+            }
+            if let Some(why) = conn.check(now) {
+                conn.mark.lock().why = Some(why);
+                conn.request_stop(STOP_NOW);
+            }
+        }
+    }
 }
 
 fn text(status: u16, body: &'static str, kind: &'static str) -> Response {
@@ -170,17 +212,13 @@ fn bare_request(parts: Parts, peer: SocketAddr, conn_id: u64) -> Request {
 /// authority-form only with CONNECT, asterisk-form only with OPTIONS (§3.2.3, §3.2.4); no
 /// transfer coding but a single chunked, the only one the engine decodes (§6.1, §7: 501).
 fn malformed(parts: &Parts) -> Option<StatusCode> {
-    let valid_host = |v: &HeaderValue| {
-        v.is_empty()
-            || v.to_str()
-                .is_ok_and(|s| !s.contains('@') && s.parse::<hyper::http::uri::Authority>().is_ok())
-    };
-    let hosts = parts.headers.get_all(HOST);
-    let count = hosts.iter().count();
-    if count > 1
-        || (count == 0 && parts.version == Version::HTTP_11)
-        || !hosts.iter().all(valid_host)
-    {
+    let mut count = 0;
+    let mut valid = true;
+    for v in parts.headers.get_all(HOST) {
+        count += 1;
+        valid &= valid_host(v.as_bytes());
+    }
+    if count > 1 || (count == 0 && parts.version == Version::HTTP_11) || !valid {
         return Some(StatusCode::BAD_REQUEST);
     }
     let uri = &parts.uri;
@@ -200,6 +238,33 @@ fn malformed(parts: &Parts) -> Option<StatusCode> {
         }
     }
     (chunked > 1).then_some(StatusCode::BAD_REQUEST)
+}
+
+/// A Host field value: empty, or an authority without userinfo (RFC 9112 §3.2, RFC 3986 §3.2).
+/// The common shape (a name or IPv4 address, an optional port) is recognised here; anything else
+/// goes through `http`'s authority parser, which costs about ten times more.
+fn valid_host(b: &[u8]) -> bool {
+    if b.is_empty() {
+        return true;
+    }
+    let (host, port) = match b.iter().position(|&c| c == b':') {
+        Some(i) => (&b[..i], Some(&b[i + 1..])),
+        None => (b, None),
+    };
+    let simple_host = !host.is_empty()
+        && host
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || *c == b'.' || *c == b'-');
+    let simple_port = port.is_none_or(|p| {
+        (1..=5).contains(&p.len())
+            && p.iter().all(u8::is_ascii_digit)
+            && std::str::from_utf8(p).is_ok_and(|p| p.parse::<u16>().is_ok())
+    });
+    if simple_host && simple_port {
+        return true;
+    }
+    std::str::from_utf8(b)
+        .is_ok_and(|s| !s.contains('@') && s.parse::<hyper::http::uri::Authority>().is_ok())
 }
 
 async fn handle(
@@ -282,9 +347,9 @@ async fn handle(
 
     // Waiting for the client's body is not the handler being busy: the idle timeout applies, so
     // a client that stops sending its body is dropped.
-    activity.busy.fetch_sub(1, Ordering::AcqRel);
+    activity.state.store(STATE_BODY, Ordering::Relaxed);
     let body = read_body(shared, &parts.headers, body).await;
-    activity.busy.fetch_add(1, Ordering::AcqRel);
+    activity.state.store(STATE_HANDLER, Ordering::Relaxed);
     let body = match body {
         Ok(b) => b,
         Err(kind) => {
@@ -297,8 +362,8 @@ async fn handle(
         }
     };
 
-    let packed = Packed::new(&parts, &path, &caps);
-    let request = Request::new(parts, body, peer, conn_id, route_id, packed, names);
+    let matched = Matched::new(path, caps);
+    let request = Request::new(parts, body, peer, conn_id, route_id, matched, names);
     let mut res = Response::new();
     let outcome = host_call(|| handler.handle(&request, &mut res));
     let res = match (outcome, res.poisoned.take()) {
@@ -388,21 +453,85 @@ pub fn finish(shared: &Shared, req: &Request, mut res: Response) -> HttpResponse
     let mut out = hyper::Response::new(Full::new(res.body));
     *out.status_mut() =
         StatusCode::from_u16(res.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let headers = out.headers_mut();
-    for (name, value) in shared.default_headers.read().iter() {
-        headers.insert(name.clone(), value.clone());
-    }
-    let mut seen: Vec<&hyper::header::HeaderName> = Vec::with_capacity(res.headers.len());
-    for (name, value) in &res.headers {
-        if seen.contains(&name) {
-            headers.append(name.clone(), value.clone());
-        } else {
-            headers.insert(name.clone(), value.clone());
-            seen.push(name);
+    let mut headers = {
+        let defaults = shared.default_headers.read();
+        let mut map = HeaderMap::with_capacity(defaults.len() + res.headers.len());
+        for (name, value) in defaults.iter() {
+            map.append(name.clone(), value.clone());
+        }
+        map
+    };
+    // The host's fields replace a default of the same name; several of one name are all sent.
+    // Which fields repeat an earlier name is found first, so the fields can then be moved into
+    // the map (a clone of a value copied from the host would allocate).
+    let list = res.headers;
+    let mut repeats = 0u64;
+    let mut repeats_beyond = Vec::new();
+    for i in 1..list.len() {
+        if list[..i].iter().any(|(n, _)| *n == list[i].0) {
+            if i < 64 {
+                repeats |= 1 << i;
+            } else {
+                repeats_beyond.push(i);
+            }
         }
     }
+    for (i, (name, value)) in list.into_iter().enumerate() {
+        let repeat = if i < 64 {
+            repeats >> i & 1 == 1
+        } else {
+            repeats_beyond.contains(&i)
+        };
+        if repeat {
+            headers.append(name, value);
+        } else {
+            headers.insert(name, value);
+        }
+    }
+    *out.headers_mut() = headers;
     shared
         .log
         .debug(|| format!("conn {}: -> {}", req.conn_id, out.status()));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_host;
+
+    /// The fast path must agree with the authority parser it short-cuts.
+    #[test]
+    fn host_fast_path_agrees_with_the_parser() {
+        let slow = |s: &str| !s.contains('@') && s.parse::<hyper::http::uri::Authority>().is_ok();
+        for h in [
+            "localhost",
+            "example.com",
+            "example.com:8080",
+            "127.0.0.1",
+            "127.0.0.1:1",
+            "a:65535",
+            "a-b.c",
+            "-",
+            ".",
+            "a..b",
+            "x:0",
+            "A1.b2:00080",
+            "a:65536",
+            "a:99999",
+            "a:",
+            ":80",
+            "a:b",
+            "[::1]",
+            "[::1]:80",
+            "a b",
+            "a@b",
+            "a:1:2",
+            "%41",
+            "a_b",
+            "a~b",
+            "a!b",
+        ] {
+            assert_eq!(valid_host(h.as_bytes()), slow(h), "{h}");
+        }
+    }
 }

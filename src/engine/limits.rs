@@ -1,6 +1,7 @@
-//! Per-client-IP limits (rate limit, connection-required mode) and the activity counter that
-//! the idle timeout samples.
+//! Per-client-IP limits (rate limit, connection-required mode) and the per-connection activity
+//! counters that the idle and request-head timeouts sample.
 
+use futures_util::task::AtomicWaker;
 use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -8,7 +9,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// Milliseconds since the engine's epoch; cheap (vDSO) and monotonic.
@@ -87,26 +88,120 @@ impl Connected {
     }
 }
 
-/// Per-connection activity: a count of reads and writes that moved bytes, and whether a request
-/// is being handled (a slow handler does not make its connection idle). A counter rather than a
-/// timestamp: one relaxed increment per I/O instead of a clock read; the watchdog samples it.
-#[derive(Default)]
+/// One HTTP connection as the watchdog (`http::watchdog`) sees it. The connection's task
+/// writes the counters (one writer: plain loads and stores, no locked instructions on the hot
+/// path); the watchdog samples them every quarter of the idle timeout and, to close the
+/// connection or begin its graceful shutdown, sets `stop` and wakes the task. Counters rather than
+/// timestamps: no clock read per request, and no timer armed per request (hyper's
+/// `header_read_timeout` arms one per request head, which cost more than a tenth of a request).
 pub struct Activity {
-    pub ticks: AtomicU64,
-    pub busy: AtomicU32,
+    /// Reads that moved bytes.
+    pub reads: AtomicU64,
+    /// Writes that moved bytes.
+    pub writes: AtomicU64,
+    /// Request heads received.
+    pub requests: AtomicU64,
+    /// 1 while a request is in the host's handler (a slow handler does not make its connection
+    /// idle), 2 while a request body is being read (bytes arriving are progress, not a slow head).
+    pub state: AtomicU32,
+    /// 0 serve, STOP_GRACEFUL, or STOP_NOW.
+    pub stop: AtomicU32,
+    pub waker: AtomicWaker,
+    /// This connection's idle timeout (the limit when it was accepted).
+    pub idle: Duration,
+    /// The watchdog's own marks (only it reads and writes them).
+    pub mark: parking_lot::Mutex<Mark>,
+}
+
+pub const STATE_WAITING: u32 = 0;
+pub const STATE_HANDLER: u32 = 1;
+pub const STATE_BODY: u32 = 2;
+pub const STOP_GRACEFUL: u32 = 1;
+pub const STOP_NOW: u32 = 2;
+
+/// What the watchdog saw at its last look at a connection.
+#[derive(Default)]
+pub struct Mark {
+    pub io: u64,
+    pub reads: u64,
+    pub requests: u64,
+    /// When bytes last moved (or the handler was last seen busy), ms on the engine clock.
+    pub quiet_since: u64,
+    /// When bytes of a request head began to arrive without a head being completed since.
+    pub head_since: Option<u64>,
+    /// Why the watchdog closed the connection (for the debug log).
+    pub why: Option<String>,
+}
+
+impl Activity {
+    pub fn new(idle: Duration, now_ms: u64) -> Activity {
+        Activity {
+            reads: AtomicU64::new(0),
+            writes: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
+            state: AtomicU32::new(STATE_WAITING),
+            stop: AtomicU32::new(0),
+            waker: AtomicWaker::new(),
+            idle,
+            mark: parking_lot::Mutex::new(Mark {
+                quiet_since: now_ms,
+                ..Mark::default()
+            }),
+        }
+    }
+
+    /// Adds one to a counter that only the connection's task writes.
+    #[inline]
+    pub fn bump(counter: &AtomicU64) {
+        counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    }
+
+    /// Asks the connection's task to stop (`STOP_GRACEFUL` or `STOP_NOW`); never lowers it.
+    pub fn request_stop(&self, how: u32) {
+        if self.stop.fetch_max(how, Ordering::AcqRel) < how {
+            self.waker.wake();
+        }
+    }
+
+    /// The watchdog's verdict at `now_ms`: why the connection must close, if it must. Idle: no
+    /// byte moved and no handler ran for `idle`. Slow head: bytes of a request head kept coming
+    /// for `idle` without a head being completed (slowloris); a body being read is not a head.
+    pub fn check(&self, now_ms: u64) -> Option<String> {
+        let reads = self.reads.load(Ordering::Relaxed);
+        let io = reads + self.writes.load(Ordering::Relaxed);
+        let requests = self.requests.load(Ordering::Relaxed);
+        let state = self.state.load(Ordering::Relaxed);
+        let idle = self.idle.as_millis() as u64;
+        let mut m = self.mark.lock();
+        if io != m.io || state == STATE_HANDLER {
+            m.quiet_since = now_ms;
+        }
+        if requests != m.requests || state != STATE_WAITING {
+            m.head_since = None;
+        } else if reads != m.reads && m.head_since.is_none() {
+            m.head_since = Some(now_ms);
+        }
+        m.io = io;
+        m.reads = reads;
+        m.requests = requests;
+        let quiet = now_ms.saturating_sub(m.quiet_since);
+        if quiet >= idle {
+            return Some(format!("idle for {quiet} ms, closed"));
+        }
+        match m.head_since {
+            Some(t) if now_ms.saturating_sub(t) >= idle => Some(format!(
+                "request head still incomplete after {} ms, closed",
+                now_ms - t
+            )),
+            _ => None,
+        }
+    }
 }
 
 /// Wraps a socket and counts every read and write that moves bytes.
 pub struct Timed<T> {
     pub inner: T,
     pub activity: Arc<Activity>,
-}
-
-impl<T> Timed<T> {
-    #[inline]
-    fn stamp(&self) {
-        self.activity.ticks.fetch_add(1, Ordering::Relaxed);
-    }
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for Timed<T> {
@@ -118,7 +213,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for Timed<T> {
         let before = buf.filled().len();
         let r = Pin::new(&mut self.inner).poll_read(cx, buf);
         if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            self.stamp();
+            Activity::bump(&self.activity.reads);
         }
         r
     }
@@ -132,7 +227,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Timed<T> {
     ) -> Poll<std::io::Result<usize>> {
         let r = Pin::new(&mut self.inner).poll_write(cx, data);
         if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
-            self.stamp();
+            Activity::bump(&self.activity.writes);
         }
         r
     }
@@ -143,7 +238,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Timed<T> {
     ) -> Poll<std::io::Result<usize>> {
         let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
         if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
-            self.stamp();
+            Activity::bump(&self.activity.writes);
         }
         r
     }
@@ -173,5 +268,44 @@ mod tests {
         assert_eq!(r.check(ip, || 2_500), Err(8));
         assert!(r.check("::1".parse().unwrap(), || 2_500).is_ok(), "per IP");
         assert!(r.check(ip, || 10_000).is_ok(), "new window");
+    }
+
+    #[test]
+    fn watchdog_rules() {
+        let a = Activity::new(Duration::from_millis(1000), 0);
+        assert_eq!(a.check(500), None);
+        assert!(
+            a.check(1000).unwrap().starts_with("idle"),
+            "no byte for 1 s"
+        );
+
+        // A slow head: bytes keep coming, no head completes.
+        let a = Activity::new(Duration::from_millis(1000), 0);
+        for t in (250..=1000).step_by(250) {
+            Activity::bump(&a.reads);
+            assert_eq!(a.check(t), None, "at {t} ms");
+        }
+        Activity::bump(&a.reads);
+        assert!(a.check(1250).unwrap().starts_with("request head"));
+
+        // Heads completing (keep-alive traffic) and a body trickling in are progress.
+        let a = Activity::new(Duration::from_millis(1000), 0);
+        for t in (250..=5000).step_by(250) {
+            Activity::bump(&a.reads);
+            Activity::bump(&a.requests);
+            assert_eq!(a.check(t), None, "at {t} ms");
+        }
+        a.state.store(STATE_BODY, Ordering::Relaxed);
+        for t in (5250..=9000).step_by(250) {
+            Activity::bump(&a.reads);
+            assert_eq!(a.check(t), None, "at {t} ms");
+        }
+
+        // A slow handler is not idle; the stop request only ever rises.
+        a.state.store(STATE_HANDLER, Ordering::Relaxed);
+        assert_eq!(a.check(20_000), None);
+        a.request_stop(STOP_NOW);
+        a.request_stop(STOP_GRACEFUL);
+        assert_eq!(a.stop.load(Ordering::Relaxed), STOP_NOW);
     }
 }

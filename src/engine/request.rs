@@ -18,17 +18,17 @@ pub enum Field {
 const FIXED_FIELDS: usize = 4;
 
 /// The request's strings packed into one buffer, each followed by a NUL: method, path, query,
-/// URI, then the route's captures. Built while the path (which may borrow the request head) is
-/// still borrowed, before the head moves into the `Request`.
-pub struct Packed {
+/// URI, then the route's captures. Built on the first accessor call that needs a NUL-terminated
+/// field (the C ABI's `hs_request_*`): hosts that never ask (the packed PHP path, a handler that
+/// answers without reading) do not pay for the copy.
+struct Packed {
     strings: Vec<u8>,
     fixed: [(u32, u32); FIXED_FIELDS],
     captures: Vec<(u32, u32)>,
 }
 
 impl Packed {
-    /// `path` is the normalised path the route matched; `captures` are byte ranges in it.
-    pub fn new(head: &Parts, path: &str, captures: &[(usize, usize)]) -> Packed {
+    fn new(head: &Parts, path: &str, captures: &[(usize, usize)]) -> Packed {
         let uri = head
             .uri
             .path_and_query()
@@ -62,13 +62,36 @@ impl Packed {
     }
 }
 
+/// Where a route matched: the normalised path when normalising changed it (otherwise the
+/// request's own path is it), and the captures as byte ranges in that path.
+#[derive(Default)]
+pub struct Matched {
+    pub normalized: Option<Box<str>>,
+    pub captures: Vec<(usize, usize)>,
+}
+
+impl Matched {
+    /// `path` is what `normalize_path` returned for the request's path.
+    pub fn new(path: std::borrow::Cow<'_, str>, captures: Vec<(usize, usize)>) -> Matched {
+        let normalized = match path {
+            std::borrow::Cow::Owned(s) => Some(s.into_boxed_str()),
+            std::borrow::Cow::Borrowed(_) => None,
+        };
+        Matched {
+            normalized,
+            captures,
+        }
+    }
+}
+
 pub struct Request {
     pub head: Parts,
     pub body: Bytes,
     pub peer: SocketAddr,
     pub conn_id: u64,
     pub route_id: u32,
-    packed: Packed,
+    matched: Matched,
+    packed: OnceCell<Packed>,
     capture_names: Arc<[Option<Box<str>>]>,
     /// The peer IP as text, made on first use (most handlers never ask).
     peer_ip: OnceCell<Box<[u8]>>,
@@ -84,7 +107,7 @@ impl Request {
         peer: SocketAddr,
         conn_id: u64,
         route_id: u32,
-        packed: Packed,
+        matched: Matched,
         capture_names: Arc<[Option<Box<str>>]>,
     ) -> Request {
         Request {
@@ -93,7 +116,8 @@ impl Request {
             peer,
             conn_id,
             route_id,
-            packed,
+            matched,
+            packed: OnceCell::new(),
             capture_names,
             peer_ip: OnceCell::new(),
             scratch: RefCell::new(Vec::new()),
@@ -102,31 +126,44 @@ impl Request {
 
     /// A request with no route and no body (for error answers).
     pub fn bare(head: Parts, peer: SocketAddr, conn_id: u64) -> Request {
-        let packed = Packed::new(&head, "", &[]);
         Request::new(
             head,
             Bytes::new(),
             peer,
             conn_id,
             u32::MAX,
-            packed,
+            Matched::default(),
             Arc::from(Vec::new()),
         )
     }
 
+    /// The path the route matched (captures are ranges in it).
+    fn matched_path(&self) -> &str {
+        self.matched
+            .normalized
+            .as_deref()
+            .unwrap_or(self.head.uri.path())
+    }
+
+    fn packed(&self) -> &Packed {
+        self.packed
+            .get_or_init(|| Packed::new(&self.head, self.matched_path(), &self.matched.captures))
+    }
+
     fn span(&self, (s, l): (u32, u32)) -> &[u8] {
-        &self.packed.strings[s as usize..(s + l) as usize]
+        &self.packed().strings[s as usize..(s + l) as usize]
     }
 
     /// The field's bytes; the byte just past the slice is NUL.
     pub fn field(&self, f: Field) -> &[u8] {
-        self.span(self.packed.fixed[f as usize])
+        self.span(self.packed().fixed[f as usize])
     }
 
     /// The peer's IP address as text; the byte just past the slice is NUL.
     pub fn peer_ip(&self) -> &[u8] {
         let b = self.peer_ip.get_or_init(|| {
-            let mut v = self.peer.ip().to_string().into_bytes();
+            let mut v = Vec::with_capacity(16);
+            push_ip(&mut v, self.peer.ip());
             v.push(0);
             v.into_boxed_slice()
         });
@@ -134,11 +171,18 @@ impl Request {
     }
 
     pub fn capture_count(&self) -> usize {
-        self.packed.captures.len()
+        self.matched.captures.len()
     }
 
+    /// The index-th capture; the byte just past the slice is NUL.
     pub fn capture(&self, index: usize) -> Option<&[u8]> {
-        self.packed.captures.get(index).map(|&s| self.span(s))
+        self.packed().captures.get(index).map(|&s| self.span(s))
+    }
+
+    /// The index-th capture, without the NUL guarantee (no copy).
+    fn capture_raw(&self, index: usize) -> &[u8] {
+        let (a, b) = self.matched.captures[index];
+        &self.matched_path().as_bytes()[a..b]
     }
 
     pub fn capture_by_name(&self, name: &str) -> Option<&[u8]> {
@@ -194,37 +238,45 @@ impl Request {
     /// then the body: all the remaining bytes (it may contain NULs). `headers` is
     /// `name: value\r\n` per field, names in lower case, in received order per name.
     pub fn wire(&self) -> Vec<u8> {
-        use std::io::Write;
-        let head_len: usize = self
-            .head
+        let head = &self.head;
+        let path = head.uri.path();
+        let uri = head.uri.path_and_query().map_or(path, |pq| pq.as_str());
+        let query = head.uri.query().unwrap_or("");
+        let head_len: usize = head
             .headers
             .iter()
             .map(|(n, v)| n.as_str().len() + v.len() + 4)
             .sum();
-        let mut w = Vec::with_capacity(self.packed.strings.len() + head_len + self.body.len() + 64);
-        let route = if self.route_id == u32::MAX {
-            -1
-        } else {
-            self.route_id as i64
-        };
-        let _ = write!(
-            w,
-            "{route}\0{}\0{}\0{}\0",
-            self.conn_id,
-            self.peer.port(),
-            self.capture_count()
+        let caps_len: usize = self.matched.captures.iter().map(|(a, b)| b - a + 2).sum();
+        let mut w = Vec::with_capacity(
+            96 + path.len() + query.len() + uri.len() + head_len + caps_len + self.body.len(),
         );
-        for f in [Field::Method, Field::Path, Field::Query, Field::Uri] {
-            w.extend_from_slice(self.field(f));
+        // itoa, not `write!`: the formatting machinery costs several times more per number.
+        let mut num = itoa::Buffer::new();
+        if self.route_id == u32::MAX {
+            w.extend_from_slice(b"-1");
+        } else {
+            w.extend_from_slice(num.format(self.route_id).as_bytes());
+        }
+        w.push(0);
+        w.extend_from_slice(num.format(self.conn_id).as_bytes());
+        w.push(0);
+        w.extend_from_slice(num.format(self.peer.port()).as_bytes());
+        w.push(0);
+        w.extend_from_slice(num.format(self.capture_count()).as_bytes());
+        w.push(0);
+        for f in [head.method.as_str(), path, query, uri] {
+            w.extend_from_slice(f.as_bytes());
             w.push(0);
         }
-        w.extend_from_slice(if self.head.version == hyper::Version::HTTP_10 {
+        w.extend_from_slice(if head.version == hyper::Version::HTTP_10 {
             b"HTTP/1.0\0"
         } else {
             b"HTTP/1.1\0"
         });
-        let _ = write!(w, "{}\0", self.peer.ip());
-        for (name, value) in self.head.headers.iter() {
+        push_ip(&mut w, self.peer.ip());
+        w.push(0);
+        for (name, value) in head.headers.iter() {
             w.extend_from_slice(name.as_str().as_bytes());
             w.extend_from_slice(b": ");
             w.extend_from_slice(value.as_bytes());
@@ -234,7 +286,7 @@ impl Request {
         for i in 0..self.capture_count() {
             w.extend_from_slice(self.capture_name(i).unwrap_or("").as_bytes());
             w.push(0);
-            w.extend_from_slice(self.capture(i).unwrap_or(b""));
+            w.extend_from_slice(self.capture_raw(i));
             w.push(0);
         }
         w.extend_from_slice(&self.body);
@@ -259,5 +311,25 @@ impl Request {
         let n = self.keep(Self::with_nul(&[name.as_str().as_bytes()]));
         let v = self.keep(Self::with_nul(&[value.as_bytes()]));
         Some((n, v))
+    }
+}
+
+/// Writes an IP address as text: IPv4 by hand (the common case, and `Display` goes through the
+/// formatting machinery), IPv6 through `Display`.
+fn push_ip(w: &mut Vec<u8>, ip: std::net::IpAddr) {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            let mut num = itoa::Buffer::new();
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    w.push(b'.');
+                }
+                w.extend_from_slice(num.format(octet).as_bytes());
+            }
+        }
+        std::net::IpAddr::V6(_) => {
+            use std::io::Write;
+            let _ = write!(w, "{ip}");
+        }
     }
 }

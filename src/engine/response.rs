@@ -6,6 +6,45 @@ use crate::engine::error::{Error, Result};
 use crate::engine::raw_response;
 use bytes::Bytes;
 use hyper::header::{HeaderName, HeaderValue, CONTENT_LENGTH, TRANSFER_ENCODING};
+use std::cell::RefCell;
+
+/// Header blocks longer than this are parsed every time, never kept.
+const BLOCK_CACHE_MAX_LEN: usize = 512;
+/// How many distinct blocks each thread keeps (replaced round-robin).
+const BLOCK_CACHE_SLOTS: usize = 8;
+
+type Fields = Vec<(HeaderName, HeaderValue)>;
+
+/// The parsed fields of the last few header blocks a thread saw (see `add_header_block`). At
+/// most `BLOCK_CACHE_SLOTS` × `BLOCK_CACHE_MAX_LEN` bytes of keys per thread.
+#[derive(Default)]
+struct BlockCache {
+    slots: Vec<(Box<[u8]>, Fields)>,
+    next: usize,
+}
+
+impl BlockCache {
+    fn get(&self, block: &[u8]) -> Option<&Fields> {
+        self.slots
+            .iter()
+            .find(|(key, _)| **key == *block)
+            .map(|(_, fields)| fields)
+    }
+
+    fn put(&mut self, block: &[u8], fields: Fields) {
+        let entry = (Box::from(block), fields);
+        if self.slots.len() < BLOCK_CACHE_SLOTS {
+            self.slots.push(entry);
+        } else {
+            self.slots[self.next] = entry;
+            self.next = (self.next + 1) % BLOCK_CACHE_SLOTS;
+        }
+    }
+}
+
+thread_local! {
+    static BLOCK_CACHE: RefCell<BlockCache> = RefCell::new(BlockCache::default());
+}
 
 #[derive(Default)]
 pub struct Response {
@@ -66,7 +105,35 @@ impl Response {
     }
 
     /// Parses a block of `Name: value` lines separated by `\r\n` or `\n`.
+    ///
+    /// Hosts tend to send the same few blocks again and again (`Content-Type: application/json`),
+    /// so the fields of recent small blocks are kept per thread and reused when the same bytes
+    /// come again: a comparison and a reference count instead of validating and copying.
     pub fn add_header_block(&mut self, block: &[u8]) -> Result<()> {
+        if block.len() > BLOCK_CACHE_MAX_LEN {
+            return self.parse_header_block(block);
+        }
+        let hit = BLOCK_CACHE.with_borrow(|cache| {
+            let fields = cache.get(block)?;
+            self.headers.extend(fields.iter().cloned());
+            Some(!fields.is_empty())
+        });
+        match hit {
+            Some(touched) => {
+                self.touched |= touched;
+                Ok(())
+            }
+            None => {
+                let before = self.headers.len();
+                self.parse_header_block(block)?;
+                let fields = self.headers[before..].to_vec();
+                BLOCK_CACHE.with_borrow_mut(|cache| cache.put(block, fields));
+                Ok(())
+            }
+        }
+    }
+
+    fn parse_header_block(&mut self, block: &[u8]) -> Result<()> {
         for line in block.split(|&b| b == b'\n') {
             let line = line.strip_suffix(b"\r").unwrap_or(line);
             if line.is_empty() {
@@ -136,5 +203,30 @@ mod tests {
             .unwrap();
         assert_eq!(r.headers.len(), 2);
         assert_eq!(r.header("x-a").unwrap(), "b");
+    }
+
+    #[test]
+    fn cached_header_block_gives_the_same_fields() {
+        let block = b"Content-Type: application/json\r\nX-Two: 2\r\nX-Two: 3\r\n";
+        let mut first = Response::new();
+        first.add_header_block(block).unwrap();
+        let mut second = Response::new();
+        second.add_header_block(block).unwrap(); // from the cache
+        assert!(second.touched);
+        assert_eq!(first.headers, second.headers);
+        assert_eq!(second.headers.len(), 3);
+        // An invalid block is never cached: it poisons every time.
+        for _ in 0..2 {
+            let mut bad = Response::new();
+            assert!(bad.add_header_block(b"Bad Name: x\r\n").is_err());
+            assert!(bad.poisoned.is_some());
+        }
+        // More distinct blocks than slots: all still parse right.
+        for i in 0..(3 * BLOCK_CACHE_SLOTS) {
+            let b = format!("X-N: {i}\r\n");
+            let mut r = Response::new();
+            r.add_header_block(b.as_bytes()).unwrap();
+            assert_eq!(r.header("x-n").unwrap(), &i.to_string());
+        }
     }
 }

@@ -9,14 +9,15 @@
 use crate::engine::cluster::{self, Cluster};
 use crate::engine::config::{Limits, MIN_HEADER_BYTES};
 use crate::engine::error::{Error, ErrorKind, Result};
-use crate::engine::limits::{Clock, Connected, RateLimiter};
+use crate::engine::limits::{Activity, Clock, Connected, RateLimiter};
 use crate::engine::log::Log;
 use crate::engine::router::{Methods, Pattern, Router};
 use crate::engine::timers::{TimerFn, Timers};
 use crate::engine::ws::Hub;
 use crate::engine::{http, ErrorHandler, HttpHandler, ResponseFilter, WsHandler};
-use hyper::header::{HeaderName, HeaderValue};
+use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 use parking_lot::{Mutex, RwLock};
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicUsize, Ordering};
@@ -63,7 +64,9 @@ pub enum PollState {
     Stopped,
 }
 
-pub type HeaderList = Arc<Vec<(HeaderName, HeaderValue)>>;
+/// The server's default headers, kept as the header map every response starts from (a clone
+/// per response is cheaper than inserting each default into an empty map).
+pub type HeaderList = HeaderMap;
 
 /// State shared by every task of one server. Everything here is safe to touch from any thread.
 pub struct Shared {
@@ -86,7 +89,10 @@ pub struct Shared {
     /// Open TCP connections plus live WebSocket tasks; shutdown waits for it to reach 0.
     pub active: AtomicUsize,
     pub drained: Notify,
-    /// Turns true once shutdown begins; every connection task watches it.
+    /// Open HTTP connections, for the watchdog (`http::watchdog`).
+    pub conns: Mutex<HashMap<u64, Arc<Activity>>>,
+    /// Turns true once shutdown begins; the watchdog, the accept loops and WebSocket tasks
+    /// watch it.
     pub stopping: watch::Sender<bool>,
     /// Set by `shutdown()`; read by the accept loop. Lock-free so a signal handler may set it.
     shutdown_requested: AtomicBool,
@@ -99,15 +105,18 @@ pub struct Shared {
 }
 
 /// Luminova's default server headers (CORS), on unless replaced.
-fn luminova_headers() -> Vec<(HeaderName, HeaderValue)> {
-    [
+fn luminova_headers() -> HeaderMap {
+    // Room for the host's fields of a typical response too: a clone keeps the index table's
+    // size, so `finish` never grows the table of the map it starts from.
+    let mut map = HeaderMap::with_capacity(12);
+    for (n, v) in [
         ("access-control-allow-origin", "*"),
         ("access-control-allow-methods", "GET, POST, OPTIONS"),
         ("access-control-allow-headers", "Content-Type"),
-    ]
-    .into_iter()
-    .map(|(n, v)| (HeaderName::from_static(n), HeaderValue::from_static(v)))
-    .collect()
+    ] {
+        map.insert(HeaderName::from_static(n), HeaderValue::from_static(v));
+    }
+    map
 }
 
 impl Shared {
@@ -119,7 +128,7 @@ impl Shared {
             routes: RwLock::new(Router::default()),
             ws_routes: RwLock::new(Router::default()),
             ws_enabled: AtomicBool::new(false),
-            default_headers: RwLock::new(Arc::new(luminova_headers())),
+            default_headers: RwLock::new(luminova_headers()),
             on_error: RwLock::new(None),
             on_response: RwLock::new(None),
             rate: RateLimiter::default(),
@@ -131,6 +140,7 @@ impl Shared {
             next_route_id: AtomicU32::new(0),
             active: AtomicUsize::new(0),
             drained: Notify::new(),
+            conns: Mutex::new(HashMap::new()),
             stopping: watch::channel(false).0,
             shutdown_requested: AtomicBool::new(false),
             wake_fd: AtomicI32::new(-1),
@@ -342,20 +352,19 @@ impl Server {
             None => None,
         };
         let mut headers = self.shared.default_headers.write();
-        let mut list: Vec<_> = headers
-            .iter()
-            .filter(|(n, _)| *n != name)
-            .cloned()
-            .collect();
-        if let Some(v) = value {
-            list.push((name, v));
+        match value {
+            Some(v) => {
+                headers.insert(name, v);
+            }
+            None => {
+                headers.remove(&name);
+            }
         }
-        *headers = Arc::new(list);
         Ok(())
     }
 
     pub fn clear_headers(&self) {
-        *self.shared.default_headers.write() = Arc::new(Vec::new());
+        self.shared.default_headers.write().clear();
     }
 
     pub fn update_limits(&self, f: impl FnOnce(&mut Limits)) {
@@ -667,6 +676,7 @@ impl Server {
                 })?;
                 runtime.spawn(accept_adopted(shared.clone(), l));
             }
+            runtime.spawn(http::watchdog(shared.clone()));
             runtime.spawn(serve(shared, listener, wake, signals))
         };
         core.rt_handle = Some(runtime.handle().clone());

@@ -8,7 +8,7 @@
 use crate::engine::config::WS_READ_BUFFER;
 use crate::engine::error::{Error, ErrorKind, Result};
 use crate::engine::http::{error_response, finish, HttpResponse};
-use crate::engine::request::{Packed, Request};
+use crate::engine::request::{Matched, Request};
 use crate::engine::router::normalize_path;
 use crate::engine::server::{ErrorType, Shared};
 use crate::engine::{host_call, WsHandler};
@@ -280,8 +280,11 @@ pub fn upgrade(
     }
     let on_upgrade = hyper::upgrade::on(&mut req);
     let (parts, _) = req.into_parts();
-    let packed = Packed::new(&parts, &path, &caps);
-    let request = Request::new(parts, Bytes::new(), peer, conn_id, route_id, packed, names);
+    let matched = Matched {
+        normalized: Some(path.clone().into_boxed_str()),
+        captures: caps,
+    };
+    let request = Request::new(parts, Bytes::new(), peer, conn_id, route_id, matched, names);
     shared
         .log
         .debug(|| format!("conn {conn_id}: upgrade to WebSocket on {path}"));

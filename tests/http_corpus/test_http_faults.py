@@ -74,8 +74,9 @@ def plain_server(kind):
 
 
 def test_slowloris_headers(server):
-    """A head sent one byte per 200 ms never completes: hyper's head timeout (the idle timeout,
-    1 s) closes the connection, without an answer, while the client is still sending."""
+    """A head sent one byte per 200 ms never completes: the engine's request-head timeout (the
+    idle timeout, 1 s, counted from the head's first byte) closes the connection, without an
+    answer, while the client is still sending."""
     head = b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 200  # 40 s at this pace
     with connect(server.port) as s:
         t0 = time.monotonic()
