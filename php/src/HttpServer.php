@@ -882,7 +882,10 @@ class HttpServer
         $request = new Request($wire, $body, $params, $this->boundPort);
         $callback = $this->routes[(int) $wire[Request::ROUTE]] ?? null;
         try {
-            return $callback === null ? null : Reply::from($callback($request, ...$args));
+            if ($callback === null) {
+                return null;
+            }
+            return Reply::from($count === 0 ? $callback($request) : $callback($request, ...$args));
         } catch (\Throwable $e) {
             return $this->serverError($request, $e);
         }

@@ -80,6 +80,39 @@ final class RequestTest extends ServerTestCase
         $this->assertFalse($e['is_put']);
     }
 
+    /**
+     * getHeader() before any other header getter looks the one field up in the packed block
+     * instead of parsing all of them: it must give what the full parse gives, repeated fields
+     * joined, for names in any case and names that cannot match.
+     */
+    public function testOneHeaderLookupAgreesWithTheFullParse(): void
+    {
+        $blocks = [
+            "host: x\r\nx-req-id: 7\r\n",
+            "x-req-id: a\r\nhost: x\r\nx-req-id:  b\r\n",
+            '',
+            "x-req-idx: 1\r\nx-req-id: 2\r\n",
+            "a: 1\r\nx-req-id:\r\n",
+            "x-req-id: v: with colon\r\n",
+        ];
+        // A unit check of the pure-PHP Request class: loading it here starts no engine.
+        require_once HS_PHP_ROOT . '/autoload.php';
+        $names = ['X-Req-Id', 'host', 'x-req-idx', 'missing', 'a', '', 'x:y', "host\r\n", 'X-REQ-ID'];
+        $checked = 0;
+        foreach ($blocks as $block) {
+            foreach ($names as $name) {
+                $wire = array_fill(0, \HttpSock\Http\Request::FIELDS, '');
+                $wire[\HttpSock\Http\Request::METHOD] = 'GET';
+                $wire[\HttpSock\Http\Request::HEADERS] = $block;
+                $fast = (new \HttpSock\Http\Request($wire, ''))->getHeader($name);
+                $full = \HttpSock\Http\Request::parseHeaders($block)[strtolower($name)] ?? null;
+                $this->assertSame($full, $fast, json_encode([$block, $name]));
+                $checked += $fast !== null ? 1 : 0;
+            }
+        }
+        $this->assertSame(14, $checked, 'lookups that found a value');
+    }
+
     public function testNotAjaxWithoutTheHeader(): void
     {
         $e = $this->echo('GET', '/echo');

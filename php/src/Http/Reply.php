@@ -53,8 +53,16 @@ final class Reply
         if (is_array($result) || $result instanceof \JsonSerializable) {
             return [200, self::JSON, json_encode($result, self::JSON_FLAGS)];
         }
-        if (is_object($result) && method_exists($result, 'getStatusCode')) {
-            return self::fromResponse($result);
+        if (is_object($result)) {
+            // Our Response (or Luminova's name for it) as is: its fields are read directly. A
+            // subclass may override the getters, so it goes the general way.
+            $class = $result::class;
+            if ($class === Response::class || $class === \Luminova\Http\Message\Response::class) {
+                return $result->reply();
+            }
+            if (method_exists($result, 'getStatusCode')) {
+                return self::fromResponse($result);
+            }
         }
         if ($result instanceof \Stringable || is_int($result) || is_float($result)) {
             return self::from((string) $result);
@@ -102,7 +110,14 @@ final class Reply
                 }
                 continue;
             }
-            $name = str_replace([':', "\r", "\n", ' '], '', $name);
+            if (strpbrk($name, ": \r\n") !== false) {
+                $name = str_replace([':', "\r", "\n", ' '], '', $name);
+            }
+            // The common case first: one text value without a line break.
+            if (is_string($value) && strpbrk($value, "\r\n") === false) {
+                $out .= "{$name}: {$value}\r\n";
+                continue;
+            }
             foreach (is_array($value) ? $value : [$value] as $item) {
                 $out .= $name . ': ' . self::clean(self::text($item)) . "\r\n";
             }

@@ -326,7 +326,27 @@ final class Request implements RequestInterface
 
     public function getHeader(string $name): ?string
     {
-        return ($this->headers ??= self::parseHeaders($this->wire[self::HEADERS]))[strtolower($name)] ?? null;
+        if ($this->headers !== null) {
+            return $this->headers[strtolower($name)] ?? null;
+        }
+        // One field asked for before any other: found in the block (names arrive in lower case)
+        // without parsing every field into an array.
+        if ($name === '' || strpbrk($name, ":\r\n") !== false) {
+            return null;
+        }
+        $block = $this->wire[self::HEADERS];
+        $key = strtolower($name) . ':';
+        $value = null;
+        $line = str_starts_with($block, $key) ? 0 : strpos($block, "\n" . $key);
+        while ($line !== false) {
+            $from = ($line === 0 && str_starts_with($block, $key) ? 0 : $line + 1) + strlen($key);
+            $end = strpos($block, "\r\n", $from);
+            $end = $end === false ? strlen($block) : $end;
+            $item = ltrim(substr($block, $from, $end - $from));
+            $value = $value === null ? $item : "{$value}, {$item}";
+            $line = strpos($block, "\n" . $key, $end);
+        }
+        return $value;
     }
 
     public function getHeaders(): array

@@ -83,6 +83,31 @@ class Response implements \Stringable
         return $this->info;
     }
 
+    /**
+     * [status, header lines, body] for the engine: what Reply::fromResponse() gives, read from
+     * the fields directly (Reply::from() uses it for this class itself, not for subclasses).
+     *
+     * @internal
+     * @return array{0: int, 1: string, 2: string}
+     */
+    public function reply(): array
+    {
+        $lines = $this->headers === [] ? '' : Reply::headerLines($this->headers);
+        $body = $this->body;
+        if (!is_string($body)) {
+            if ($body === null) {
+                $body = $this->contents ?? '';
+            }
+            if (is_array($body) || $body instanceof \JsonSerializable || $body instanceof \stdClass) {
+                $body = json_encode($body, Reply::JSON_FLAGS);
+                if (stripos($lines, 'content-type:') === false) {
+                    $lines .= "Content-Type: application/json\r\n";
+                }
+            }
+        }
+        return [$this->statusCode === 0 ? 200 : $this->statusCode, $lines, (string) $body];
+    }
+
     /** The whole response as raw HTTP/1.1 text (status line, headers, blank line, body). */
     public function toString(): string
     {

@@ -364,7 +364,14 @@ final class NativeServer
         $ffi = $this->ffi;
         return static function ($userData, $packed, $len, $res) use ($onRequest, $ffi): void {
             try {
-                self::answer($ffi, $res, $onRequest(FFI::string($packed, $len)));
+                // answer(), inlined: this runs once per request.
+                $reply = $onRequest(FFI::string($packed, $len));
+                if (is_array($reply)) {
+                    [$status, $headers, $body] = $reply;
+                    $ffi->hs_respond($res, $status, $headers, strlen($headers), $body, strlen($body));
+                } elseif ($reply !== null) {
+                    $ffi->hs_response_set_raw($res, $reply, strlen($reply));
+                }
             } catch (\Throwable $e) {
                 self::lastResort($e);
                 $head = "Content-Type: text/plain\r\nX-Server-Response-Type: SERVER_ERROR\r\n";
