@@ -1204,3 +1204,102 @@ fn close_callback_runs_once_per_client() {
     let codes: Vec<i32> = got.iter().map(|g| g.1).collect();
     assert!(codes.contains(&1005) && codes.contains(&1006), "{codes:?}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// What a message handler sends its own client is written by that client's task right after the
+// handler returns (no queue): the order must hold, and the send-queue limit must still apply.
+
+#[test]
+fn replies_during_a_delivery_keep_order_and_the_queue_limit() {
+    let (tx, rx) = channel();
+    let srv = TestServer::start(|s| {
+        assert_eq!(hs_websocket(s, 1), 0);
+        assert_eq!(
+            hs_set_limit(s, hs_limit::HS_LIMIT_WS_SEND_QUEUE as c_int, 8),
+            0
+        );
+        let p = Ptr(s);
+        let cbs = WsCallbacks {
+            message: Box::new(move |id, data, _| {
+                let s = whole(p);
+                let text = String::from_utf8_lossy(data).into_owned();
+                let send = |m: &str| hs_ws_send(s, id, m.as_ptr().cast(), m.len(), 0);
+                let rcs: Vec<c_int> = match text.as_str() {
+                    // Three sends and a broadcast (which reaches this client too), in order.
+                    "order" => vec![
+                        send("one"),
+                        send("two"),
+                        hs_ws_broadcast(s, "all".as_ptr().cast(), 3, 0, 0),
+                        send("three"),
+                    ],
+                    // More than the limit of 8 in one delivery.
+                    "flood" => (0..20).map(|i| send(&format!("f{i}"))).collect(),
+                    // Data, then a close, then data that must not be sent.
+                    "bye" => vec![
+                        send("last"),
+                        hs_ws_close(s, id, 4000, c("done").as_ptr()),
+                        send("never"),
+                    ],
+                    _ => vec![],
+                };
+                let _ = tx.send(rcs);
+            }),
+            ..Default::default()
+        };
+        assert!(accept(s, "/ws", cbs) >= 0);
+    });
+    let rcs = Events2(rx);
+
+    let mut ws = ws_client(srv.port, "/ws");
+    ws.send(Message::text("order")).unwrap();
+    assert_eq!(rcs.next(), vec![0, 0, 1, 0]);
+    for want in ["one", "two", "all", "three"] {
+        assert_eq!(read_text(&mut ws), want);
+    }
+
+    ws.send(Message::text("bye")).unwrap();
+    let bye = rcs.next();
+    assert_eq!(&bye[..2], &[0, 0]);
+    assert_eq!(read_text(&mut ws), "last");
+    match read_data(&mut ws) {
+        Message::Close(Some(f)) => {
+            assert_eq!((u16::from(f.code), f.reason.as_str()), (4000, "done"))
+        }
+        other => panic!("expected the close, got {other:?}"),
+    }
+
+    // Our Close reply goes out with the flush; then the connection ends.
+    let _ = ws.flush();
+    drop(ws);
+    let mut ws = ws_client(srv.port, "/ws");
+    ws.send(Message::text("flood")).unwrap();
+    let rcs_flood = rcs.next();
+    assert!(rcs_flood[..8].iter().all(|&rc| rc == 0), "{rcs_flood:?}");
+    assert!(
+        rcs_flood[8..]
+            .iter()
+            .all(|&rc| rc == hs_status::HS_ERR_FULL as c_int),
+        "beyond the limit of 8: {rcs_flood:?}"
+    );
+    // The client is dropped with 1008, and gets none of the flood.
+    loop {
+        match ws.read() {
+            Ok(Message::Close(Some(f))) => {
+                assert_eq!(u16::from(f.code), 1008);
+                break;
+            }
+            Ok(Message::Text(t)) => panic!("got {t} from an overflowed delivery"),
+            Ok(_) => continue,
+            Err(e) => panic!("expected a 1008 close, got {e}"),
+        }
+    }
+    assert_eq!(srv.stop(), 0);
+}
+
+struct Events2(Receiver<Vec<c_int>>);
+
+impl Events2 {
+    fn next(&self) -> Vec<c_int> {
+        self.0.recv_timeout(WAIT).expect("the handler ran")
+    }
+}

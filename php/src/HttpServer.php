@@ -79,6 +79,8 @@ class HttpServer
     private array $wsClients = [];
     /** @var array<int, int> WebSocket client id => route id */
     private array $wsClientRoute = [];
+    /** @var array<int, array<string, mixed>> client id => its payload plus 'binary' => false */
+    private array $wsTextPayload = [];
     /** @var array<string, array<string, mixed>> client IP => Luminova-style client info */
     private array $clients = [];
 
@@ -969,7 +971,12 @@ class HttpServer
             return;
         }
         try {
-            $reply = $callback($message, ($this->wsClients[$id] ?? ['id' => $id]) + ['binary' => $binary]);
+            // The text-message payload is built once per client (on its first message), not per
+            // message; an idle client never pays for it.
+            $payload = $binary
+                ? ($this->wsClients[$id] ?? ['id' => $id]) + ['binary' => true]
+                : ($this->wsTextPayload[$id] ??= ($this->wsClients[$id] ?? ['id' => $id]) + ['binary' => false]);
+            $reply = $callback($message, $payload);
             if (is_array($reply) || $reply instanceof \JsonSerializable) {
                 $this->native?->wsSend($id, json_encode($reply, Reply::JSON_FLAGS), false);
             } elseif (is_string($reply) || $reply instanceof \Stringable) {
@@ -986,7 +993,7 @@ class HttpServer
     private function wsClose(int $id, int $code, string $reason): void
     {
         $payload = $this->wsClients[$id] ?? ['id' => $id];
-        unset($this->wsClients[$id], $this->wsClientRoute[$id]);
+        unset($this->wsClients[$id], $this->wsClientRoute[$id], $this->wsTextPayload[$id]);
         if ($this->closeHandler !== null) {
             try {
                 ($this->closeHandler)($payload, $code, $reason);

@@ -13,6 +13,7 @@ use crate::engine::router::normalize_path;
 use crate::engine::server::{ErrorType, Shared};
 use crate::engine::{host_call, WsHandler};
 use bytes::Bytes;
+use futures_util::task::AtomicWaker;
 use futures_util::{SinkExt, StreamExt};
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -24,11 +25,14 @@ use hyper::header::{
 use hyper::{Method, StatusCode};
 use hyper_util::rt::TokioIo;
 use parking_lot::Mutex;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -44,10 +48,68 @@ pub enum Outgoing {
 
 struct Client {
     tx: mpsc::Sender<Outgoing>,
-    kill: Arc<Notify>,
+    signal: Arc<Signal>,
     route_id: u32,
     peer: SocketAddr,
     path: Box<str>,
+}
+
+/// Flags other threads raise for a client's task (`KILL`: its send queue overflowed; `STOP`: the
+/// server is shutting down), and the task's waker. Cheaper to poll on every turn of the client's
+/// loop than a `Notify` future made anew each turn.
+#[derive(Default)]
+struct Signal {
+    flags: AtomicU32,
+    waker: AtomicWaker,
+}
+
+const KILL: u32 = 1;
+const STOP: u32 = 2;
+
+impl Signal {
+    fn raise(&self, flag: u32) {
+        if self.flags.fetch_or(flag, Ordering::AcqRel) & flag == 0 {
+            self.waker.wake();
+        }
+    }
+
+    /// Ready with the raised flags among `mask`.
+    fn poll(&self, cx: &mut std::task::Context<'_>, mask: u32) -> Poll<u32> {
+        self.waker.register(cx.waker());
+        match self.flags.load(Ordering::Acquire) & mask {
+            0 => Poll::Pending,
+            f => Poll::Ready(f),
+        }
+    }
+}
+
+thread_local! {
+    /// The client whose message this thread is delivering to the host right now, and the most
+    /// replies it may queue (its send-queue limit); 0 when none.
+    static DELIVERING: Cell<(u64, usize)> = const { Cell::new((0, 0)) };
+    /// What the host sent that client (or broadcast to it) during the delivery: written by the
+    /// client's own task when the host returns, without the queue, the hub's lock or a wake-up
+    /// (the echo, the common case). `None` once the limit was passed.
+    static REPLIES: RefCell<Option<Vec<Outgoing>>> = const { RefCell::new(Some(Vec::new())) };
+}
+
+/// Queues `out` for the client being delivered to, if `id` is that client. `Some(false)`: it
+/// is, but its replies passed the send-queue limit (the client is dropped after the delivery).
+fn reply_to_current(id: u64, out: Outgoing) -> Option<bool> {
+    let (current, limit) = DELIVERING.get();
+    if current == 0 || current != id {
+        return None;
+    }
+    Some(REPLIES.with_borrow_mut(|r| match r {
+        Some(v) if v.len() < limit => {
+            v.push(out);
+            true
+        }
+        _ => {
+            *r = None;
+            false
+        }
+    }))
 }
 
 /// Information about a connected client, for listings.
@@ -77,7 +139,7 @@ impl Hub {
             Ok(()) => Ok(()),
             Err(mpsc::error::TrySendError::Full(_)) => {
                 // A client that does not read must not hold memory or slow the others.
-                client.kill.notify_one();
+                client.signal.raise(KILL);
                 Err(true)
             }
             Err(mpsc::error::TrySendError::Closed(_)) => Err(false),
@@ -85,36 +147,59 @@ impl Hub {
     }
 
     pub fn send(&self, id: u64, msg: Message) -> Result<()> {
+        if DELIVERING.get().0 == id {
+            return match reply_to_current(id, Outgoing::Message(msg)) {
+                Some(false) => Err(Self::full(id)),
+                _ => Ok(()),
+            };
+        }
         let clients = self.clients.lock();
         let client = clients
             .get(&id)
             .ok_or_else(|| Error::not_found(format!("no WebSocket client with id {id}")))?;
         match Self::offer(client, Outgoing::Message(msg)) {
             Ok(()) => Ok(()),
-            Err(true) => Err(Error::new(
-                ErrorKind::Full,
-                format!("client {id} does not read; its send queue is full, it is being dropped"),
-            )),
+            Err(true) => Err(Self::full(id)),
             Err(false) => Err(Error::not_found(format!(
                 "WebSocket client {id} is closing"
             ))),
         }
     }
 
+    fn full(id: u64) -> Error {
+        Error::new(
+            ErrorKind::Full,
+            format!("client {id} does not read; its send queue is full, it is being dropped"),
+        )
+    }
+
     /// Queues `msg` for every client (of `route` when given) except `except`; returns how many
     /// got it.
     pub fn broadcast(&self, msg: Message, except: Option<u64>, route: Option<u32>) -> usize {
+        let current = DELIVERING.get().0;
         let clients = self.clients.lock();
         let mut n = 0;
         for (id, client) in clients.iter() {
             if Some(*id) == except || route.is_some_and(|r| r != client.route_id) {
                 continue;
             }
-            if Self::offer(client, Outgoing::Message(msg.clone())).is_ok() {
+            let queued = if *id == current {
+                reply_to_current(*id, Outgoing::Message(msg.clone())) == Some(true)
+            } else {
+                Self::offer(client, Outgoing::Message(msg.clone())).is_ok()
+            };
+            if queued {
                 n += 1;
             }
         }
         n
+    }
+
+    /// Tells every client's task that the server is shutting down (each closes with 1001).
+    pub fn stop_all(&self) {
+        for client in self.clients.lock().values() {
+            client.signal.raise(STOP);
+        }
     }
 
     /// A close code and reason a server may send.
@@ -132,6 +217,9 @@ impl Hub {
 
     pub fn close(&self, id: u64, code: u16, reason: &str) -> Result<()> {
         Self::check_close(code, reason)?;
+        if reply_to_current(id, Outgoing::Close(code, reason.to_string())).is_some() {
+            return Ok(());
+        }
         let clients = self.clients.lock();
         let client = clients
             .get(&id)
@@ -141,7 +229,7 @@ impl Hub {
             .try_send(Outgoing::Close(code, reason.to_string()))
             .is_err()
         {
-            client.kill.notify_one();
+            client.signal.raise(KILL);
         }
         Ok(())
     }
@@ -181,9 +269,9 @@ impl Hub {
     }
 }
 
-pub fn is_upgrade<B>(req: &hyper::Request<B>) -> bool {
+pub fn is_upgrade(headers: &hyper::HeaderMap) -> bool {
     let has_token = |name, token: &str| {
-        req.headers().get_all(name).iter().any(|v| {
+        headers.get_all(name).iter().any(|v| {
             v.to_str()
                 .map(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
                 .unwrap_or(false)
@@ -346,6 +434,20 @@ struct Session {
     /// Set once we sent a Close (we wait, until this instant, for the peer's) or got the peer's
     /// (we only flush the echoing Close): from then on nothing else is written.
     closing: Option<Deadline>,
+    signal: Arc<Signal>,
+    /// The send-queue limit, which also bounds the replies to one delivery.
+    queue_limit: usize,
+}
+
+/// How a write of queued messages ended.
+enum Written {
+    Ok,
+    /// A Close was queued after the data: begin the closing handshake with it.
+    Close(u16, String),
+    /// The socket failed.
+    Failed,
+    /// The hub dropped the client (its queue overflowed) while the write was blocked.
+    Killed,
 }
 
 impl Session {
@@ -369,40 +471,78 @@ impl Session {
         self.closing = Some(tokio::time::Instant::now() + grace);
     }
 
-    /// Writes `first` and whatever else is queued (up to 64 more) with one flush. A queued Close
-    /// is returned so that the caller begins the handshake after the data before it.
-    async fn write_batch(
+    /// Writes `first`, whatever else is queued (up to 64 more), then `replies` (what the host
+    /// sent during a delivery: after what was queued before it), with one flush. Raced against
+    /// the hub's kill: a client that does not read blocks these writes, and a full queue must
+    /// still drop it.
+    async fn write(
         &mut self,
-        first: Message,
+        first: Option<Message>,
         rx: &mut mpsc::Receiver<Outgoing>,
-    ) -> (bool, Option<(u16, String)>) {
-        let mut ok = self.ws.feed(first).await.is_ok();
-        let mut close = None;
-        for _ in 0..64 {
-            if !ok {
-                break;
+        replies: Vec<Outgoing>,
+    ) -> Written {
+        let signal = self.signal.clone();
+        tokio::select! {
+            biased;
+            _ = std::future::poll_fn(|cx| signal.poll(cx, KILL)) => Written::Killed,
+            w = self.write_inner(first, rx, replies) => w,
+        }
+    }
+
+    async fn write_inner(
+        &mut self,
+        first: Option<Message>,
+        rx: &mut mpsc::Receiver<Outgoing>,
+        replies: Vec<Outgoing>,
+    ) -> Written {
+        if let Some(m) = first {
+            if self.ws.feed(m).await.is_err() {
+                return Written::Failed;
             }
+        }
+        let mut queued = Vec::new();
+        for _ in 0..64 {
             match rx.try_recv() {
-                Ok(Outgoing::Message(m)) => ok = self.ws.feed(m).await.is_ok(),
-                Ok(Outgoing::Close(c, r)) => {
-                    close = Some((c, r));
-                    break;
-                }
+                Ok(out) => queued.push(out),
                 Err(_) => break,
             }
         }
-        (ok && self.ws.flush().await.is_ok(), close)
+        for out in queued.into_iter().chain(replies) {
+            match out {
+                Outgoing::Message(m) => {
+                    if self.ws.feed(m).await.is_err() {
+                        return Written::Failed;
+                    }
+                }
+                Outgoing::Close(c, r) => {
+                    return match self.ws.flush().await {
+                        Ok(()) => Written::Close(c, r),
+                        Err(_) => Written::Failed,
+                    };
+                }
+            }
+        }
+        match self.ws.flush().await {
+            Ok(()) => Written::Ok,
+            Err(_) => Written::Failed,
+        }
     }
 
-    /// Hands a whole message to the host, unless we are closing.
-    fn deliver(&self, handler: &dyn WsHandler, data: &[u8], binary: bool) {
+    /// Hands a whole message to the host, unless we are closing. Returns what the host sent
+    /// this client meanwhile (`reply_to_current`), or None when that passed the queue's limit.
+    fn deliver(&self, handler: &dyn WsHandler, data: &[u8], binary: bool) -> Option<Vec<Outgoing>> {
         let kind = if binary { "binary" } else { "text" };
         self.shared
             .log
             .debug(|| format!("ws {}: {kind} message, {} bytes", self.id, data.len()));
-        if self.closing.is_none() {
-            let _ = host_call(|| handler.on_message(self.id, data, binary));
+        if self.closing.is_some() {
+            return Some(Vec::new());
         }
+        DELIVERING.set((self.id, self.queue_limit));
+        let _ = host_call(|| handler.on_message(self.id, data, binary));
+        DELIVERING.set((0, 0));
+        // Taken, and the slot made ready (empty, not overflowed) for the next delivery.
+        REPLIES.with_borrow_mut(|r| r.replace(Vec::new()))
     }
 }
 
@@ -422,13 +562,13 @@ async fn run_client(
     let ws =
         WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
     let (tx, mut rx) = mpsc::channel(limits.ws_send_queue.max(1));
-    let kill = Arc::new(Notify::new());
+    let signal = Arc::new(Signal::default());
     let path = String::from_utf8_lossy(request.field(crate::engine::Field::Path)).into_owned();
     shared.hub.clients.lock().insert(
         id,
         Client {
             tx,
-            kill: kill.clone(),
+            signal: signal.clone(),
             route_id: request.route_id,
             peer: request.peer,
             path: path.into(),
@@ -444,28 +584,56 @@ async fn run_client(
         code: 1006,
         reason: String::new(),
         closing: None,
+        signal,
+        queue_limit: limits.ws_send_queue.max(1),
     };
     let shutdown_grace = limits.shutdown_grace.min(Duration::from_secs(2));
-    let mut stopping = shared.stopping.subscribe();
-    if *stopping.borrow() {
+    // Registered in the hub before this check: a shutdown that begins later raises STOP.
+    if *shared.stopping.borrow() {
         s.begin_close(1001, "server shutting down", shutdown_grace)
             .await;
     }
     let mut last_heard = tokio::time::Instant::now();
     // When we pinged a silent client and are waiting for any sign of life.
     let mut pinged_at: Option<Deadline> = None;
+    // One timer for the client's life, moved only when a deadline comes earlier than it (or it
+    // fired): a message heard pushes the ping deadline later, which the timer finds out when it
+    // fires, instead of re-arming it per message.
+    let timer = tokio::time::sleep_until(last_heard + limits.ws_ping_interval);
+    tokio::pin!(timer);
+    let mut stop_seen = false;
     loop {
         let next_ping = match pinged_at {
             Some(t) => t + limits.ws_ping_timeout,
             None => last_heard + limits.ws_ping_interval,
         };
         let wake_at = s.closing.map_or(next_ping, |d| d.min(next_ping));
+        if wake_at < timer.deadline() || timer.is_elapsed() {
+            timer.as_mut().reset(wake_at);
+        }
+        let flags_wanted = if stop_seen || s.closing.is_some() {
+            KILL
+        } else {
+            KILL | STOP
+        };
+        // Biased: polled in this order, no random start (the flags first, then the socket).
         tokio::select! {
+            biased;
+            flags = std::future::poll_fn(|cx| s.signal.poll(cx, flags_wanted)) => {
+                if flags & KILL != 0 {
+                    shared.log.debug(|| format!("ws {id}: send queue full; dropping the client"));
+                    // Say why if its socket still takes a frame; never wait on it for long.
+                    s.send_close(1008, "send queue full", Duration::from_millis(100)).await;
+                    break;
+                }
+                stop_seen = true;
+                s.begin_close(1001, "server shutting down", shutdown_grace).await;
+            }
             incoming = s.ws.next() => match incoming {
                 Some(Ok(msg)) => {
                     last_heard = tokio::time::Instant::now();
                     pinged_at = None;
-                    match msg {
+                    let replies = match msg {
                         Message::Text(t) => s.deliver(handler.as_ref(), t.as_bytes(), false),
                         Message::Binary(b) => s.deliver(handler.as_ref(), &b, true),
                         Message::Close(frame) => {
@@ -481,8 +649,27 @@ async fn run_client(
                                 s.closing = Some(tokio::time::Instant::now() + limits.shutdown_grace);
                             }
                             shared.log.debug(|| format!("ws {id}: close frame {}", s.code));
+                            Some(Vec::new())
                         }
-                        Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
+                        Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => Some(Vec::new()),
+                    };
+                    match replies {
+                        Some(r) if r.is_empty() => {}
+                        Some(r) => match s.write(None, &mut rx, r).await {
+                            Written::Ok => {}
+                            Written::Close(c, r) => s.begin_close(c, &r, limits.shutdown_grace).await,
+                            Written::Failed => break,
+                            Written::Killed => {
+                                shared.log.debug(|| format!("ws {id}: send queue full; dropping the client"));
+                                s.ends_with(1008, "send queue full");
+                                break;
+                            }
+                        },
+                        None => {
+                            shared.log.debug(|| format!("ws {id}: replies overflowed the send queue; dropping the client"));
+                            s.send_close(1008, "send queue full", Duration::from_millis(100)).await;
+                            break;
+                        }
                     }
                 }
                 Some(Err(e)) => {
@@ -495,37 +682,20 @@ async fn run_client(
                 None => break,
             },
             out = rx.recv(), if s.closing.is_none() => match out {
-                Some(Outgoing::Message(m)) => {
-                    // A client that does not read blocks these writes: race them against the
-                    // hub's kill, or a full queue could never drop it.
-                    let written = tokio::select! {
-                        w = s.write_batch(m, &mut rx) => Some(w),
-                        _ = kill.notified() => None,
-                    };
-                    match written {
-                        Some((true, None)) => {}
-                        Some((true, Some((c, r)))) => s.begin_close(c, &r, limits.shutdown_grace).await,
-                        Some((false, _)) => break,
-                        None => {
-                            shared.log.debug(|| format!("ws {id}: send queue full; dropping the client"));
-                            s.ends_with(1008, "send queue full");
-                            break;
-                        }
+                Some(Outgoing::Message(m)) => match s.write(Some(m), &mut rx, Vec::new()).await {
+                    Written::Ok => {}
+                    Written::Close(c, r) => s.begin_close(c, &r, limits.shutdown_grace).await,
+                    Written::Failed => break,
+                    Written::Killed => {
+                        shared.log.debug(|| format!("ws {id}: send queue full; dropping the client"));
+                        s.ends_with(1008, "send queue full");
+                        break;
                     }
-                }
+                },
                 Some(Outgoing::Close(c, r)) => s.begin_close(c, &r, limits.shutdown_grace).await,
                 None => break,
             },
-            _ = kill.notified() => {
-                shared.log.debug(|| format!("ws {id}: send queue full; dropping the client"));
-                // Say why if its socket still takes a frame; never wait on it for long.
-                s.send_close(1008, "send queue full", Duration::from_millis(100)).await;
-                break;
-            }
-            _ = stopping.changed(), if s.closing.is_none() => {
-                s.begin_close(1001, "server shutting down", shutdown_grace).await;
-            }
-            _ = tokio::time::sleep_until(wake_at) => {
+            _ = &mut timer => {
                 let now = tokio::time::Instant::now();
                 if s.closing.is_some_and(|d| now >= d) {
                     break;
