@@ -6,9 +6,11 @@
 #   make demo      builds and runs the PHP chat example on http://127.0.0.1:8080 (Ctrl-C stops it)
 #   make demo-c    the same chat room written in C (c-examples/chat.c)
 #   make bench     runs the benchmarks (bench/run.sh, about 5 minutes) and writes BENCHMARKS.md
+#   make soak      SOAK_SECONDS (default 300) of mixed HTTP + WebSocket load on the PHP server;
+#                  writes tests/soak/last.json and the latest soak in docs/RELIABILITY.md
 #
 # Other targets: deps, build, header-check, lint, examples, test-examples, test-php,
-# test-browser, clean.
+# test-soak-smoke, test-browser, clean.
 # Works as root (CI) or as a user with sudo; apt-get never asks questions.
 
 SHELL        := /bin/bash
@@ -19,6 +21,7 @@ SHELL        := /bin/bash
 PYTHON       ?= python3
 CARGO        ?= cargo
 DEMO_PORT    ?= 8080
+SOAK_SECONDS ?= 300
 CFLAGS_HDR   := -Wall -Wextra -Werror -pedantic -Iinclude
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export DEBIAN_FRONTEND := noninteractive
@@ -32,7 +35,7 @@ APT_TOOLS    += chromium:chromium node:nodejs npm:npm
 endif
 PHPUNIT      ?= phpunit
 
-.PHONY: deps build header-check lint examples test test-examples test-conformance test-http-corpus test-php test-browser demo demo-c bench clean
+.PHONY: deps build header-check lint examples test test-examples test-conformance test-http-corpus test-php test-soak-smoke test-browser demo demo-c bench soak clean
 
 ## deps: install what is missing, and only that (idempotent; apt-get update at most once).
 deps:
@@ -109,6 +112,10 @@ test-http-corpus: examples
 test-php: build
 	$(PHPUNIT) -c php/phpunit.xml
 
+## test-soak-smoke: the soak driver for 15 s (pytest, tests/soak), so that `make soak` cannot rot.
+test-soak-smoke: build
+	$(PYTHON) -m pytest tests/soak -q
+
 ## test-browser: the chat page in headless Chromium (node --test tests/browser), when present.
 test-browser: build
 	@if [ -f $(BROWSER_DIR)/package.json ]; then \
@@ -125,6 +132,7 @@ test: deps build header-check lint
 	$(MAKE) test-conformance
 	$(MAKE) test-http-corpus
 	$(MAKE) test-php
+	$(MAKE) test-soak-smoke
 	$(MAKE) test-browser
 
 ## demo: the PHP chat room on http://127.0.0.1:$(DEMO_PORT); SIGINT/SIGTERM end it cleanly.
@@ -144,6 +152,13 @@ demo-c: deps build examples
 ## PHP (1 and N workers); writes BENCHMARKS.md and bench/cpu_per_request.svg (bench/run.sh).
 bench:
 	bash bench/run.sh
+
+## soak: SOAK_SECONDS (default 300) of keep-alive, Connection: close and WebSocket clients on
+## tests/soak/server.php (2 workers), every answer and message checked, RSS and descriptors
+## sampled; fails on any error, lost or reordered message, fd leak or RSS growth (tests/soak/soak.py).
+## Writes tests/soak/last.json and replaces the "Latest soak" section of docs/RELIABILITY.md.
+soak: deps build
+	SOAK_SECONDS=$(SOAK_SECONDS) $(PYTHON) tests/soak/soak.py --write-docs
 
 clean:
 	$(MAKE) -C c-examples clean
