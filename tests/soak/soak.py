@@ -107,6 +107,7 @@ class Stats:
 
 
 S = Stats()
+T0 = 0.0  # monotonic time of the start; sample times are relative to it
 
 
 # ---- the server process ------------------------------------------------------------------------
@@ -596,7 +597,10 @@ def write_docs(result: dict, verdicts: list) -> None:
         "|---|---|---|",
         *[f"| {name} | {'yes' if ok else '**no**'} | {detail} |" for name, ok, detail in verdicts],
         "",
-        f"Samples every {SAMPLE_SECONDS:.0f} s and the counters: `tests/soak/last.json` after a run.",
+        f"RSS is judged on the mean of the last third of the load's samples against the second third (the "
+        f"first is warm-up); descriptors are capped at the baseline + 2 per client during the load and must be "
+        f"back to the baseline after it. Samples every {SAMPLE_SECONDS:.0f} s and the counters: "
+        f"`tests/soak/last.json` after a run.",
         DOC_END,
     ]
     text = DOC.read_text()
@@ -624,9 +628,11 @@ def main() -> int:
     T0 = time.monotonic()
     server = Server()
     try:
+        before = server.sample()
         asyncio.run(warm_up(server.port))
-        idle = settle_fds(server, server.sample()["fds"])
-        baseline = idle
+        # Idle again: the warm-up's connections closed (or, if the first use keeps something
+        # open for good, that is part of the baseline after SETTLE_TIMEOUT).
+        baseline = settle_fds(server, before["fds"])
         print(f"soak: port {server.port}, workers {server.ready_pids}, {SECONDS:.0f} s; baseline "
               f"rss={baseline['rss_kib'] / 1024:.1f} MiB fds={baseline['fds']}", flush=True)
         samples: list[dict] = []
