@@ -8,6 +8,7 @@
 #   make bench     runs the benchmarks (bench/run.sh, about 5 minutes) and writes BENCHMARKS.md
 #   make soak      SOAK_SECONDS (default 300) of mixed HTTP + WebSocket load on the PHP server;
 #                  writes tests/soak/last.json and the latest soak in docs/RELIABILITY.md
+#   make sanitize  the C examples and the ABI tests under Valgrind memcheck (about 10 minutes)
 #
 # Other targets: deps, build, header-check, lint, examples, test-examples, test-php,
 # test-soak-smoke, test-browser, clean.
@@ -34,8 +35,10 @@ ifneq ($(wildcard $(BROWSER_DIR)/package.json),)
 APT_TOOLS    += chromium:chromium node:nodejs npm:npm
 endif
 PHPUNIT      ?= phpunit
+# what make sanitize needs beyond the build (command -> Debian package)
+SANITIZE_TOOLS := valgrind:valgrind curl:curl
 
-.PHONY: deps build header-check lint examples test test-examples test-conformance test-http-corpus test-php test-soak-smoke test-browser demo demo-c bench soak clean
+.PHONY: deps build header-check lint examples test test-examples test-conformance test-http-corpus test-php test-soak-smoke test-browser demo demo-c bench soak sanitize clean
 
 ## deps: install what is missing, and only that (idempotent; apt-get update at most once).
 deps:
@@ -159,6 +162,31 @@ bench:
 ## Writes tests/soak/last.json and replaces the "Latest soak" section of docs/RELIABILITY.md.
 soak: deps build
 	SOAK_SECONDS=$(SOAK_SECONDS) $(PYTHON) tests/soak/soak.py --write-docs
+
+## sanitize: the C examples (hello, ws_echo, chat), tests/c/fork_after_start, tests/c/abi_alloc
+## and the Rust integration tests (they drive the C ABI) under Valgrind memcheck, driven by curl
+## and websockets clients and stopped by SIGTERM/SIGINT; fails on any Valgrind error, lost byte
+## or leaked descriptor (tests/sanitize/run.py; logs and summary.json in target/sanitize).
+sanitize: build examples
+	@missing=""; \
+	for pair in $(SANITIZE_TOOLS); do \
+	  command -v "$${pair%%:*}" >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "sanitize: apt-get install$$missing"; \
+	  $(SUDO) apt-get update -qq; \
+	  $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	else \
+	  echo "sanitize: valgrind and curl present"; \
+	fi; \
+	if ! $(PYTHON) -c 'import websockets.sync.client' >/dev/null 2>&1; then \
+	  echo "sanitize: pip install websockets"; \
+	  $(PYTHON) -m pip install -q --disable-pip-version-check 'websockets>=13' \
+	    || $(PYTHON) -m pip install -q --disable-pip-version-check --break-system-packages 'websockets>=13'; \
+	fi
+	$(CARGO) test --release --no-run --test lifecycle --test http --test websocket --test faults \
+	  --test cluster --test smoke
+	$(PYTHON) tests/sanitize/run.py
 
 clean:
 	$(MAKE) -C c-examples clean
