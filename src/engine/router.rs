@@ -158,6 +158,24 @@ impl Pattern {
     pub fn names(&self) -> &Arc<[Option<Box<str>>]> {
         &self.names
     }
+
+    /// Whether `matches` takes the regex-free path. For the fuzz harness's differential check.
+    #[doc(hidden)]
+    pub fn has_fast_path(&self) -> bool {
+        self.simple.is_some()
+    }
+
+    /// `matches` through the regex alone, whichever path `matches` takes: the oracle the fuzz
+    /// harness compares the fast path with.
+    #[doc(hidden)]
+    pub fn matches_regex(&self, path: &str) -> Option<Vec<(usize, usize)>> {
+        let caps = self.regex.captures(path)?;
+        Some(
+            (1..caps.len())
+                .map(|i| caps.get(i).map_or((0, 0), |m| (m.start(), m.end())))
+                .collect(),
+        )
+    }
 }
 
 /// Which methods a route answers.
