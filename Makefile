@@ -6,9 +6,10 @@
 #   make demo      builds and runs the PHP chat example on http://127.0.0.1:8080 (Ctrl-C stops it)
 #   make demo-c    the same chat room written in C (c-examples/chat.c)
 #   make bench     runs the benchmarks (bench/run.sh, about 5 minutes) and writes BENCHMARKS.md
+#   make fuzz      runs each fuzz target (fuzz/) for FUZZ_SECONDS (60) from the committed corpus
 #
 # Other targets: deps, build, header-check, lint, examples, test-examples, test-php,
-# test-browser, clean.
+# test-browser, fuzz-deps, fuzz-corpus, clean.
 # Works as root (CI) or as a user with sudo; apt-get never asks questions.
 
 SHELL        := /bin/bash
@@ -32,7 +33,18 @@ APT_TOOLS    += chromium:chromium node:nodejs npm:npm
 endif
 PHPUNIT      ?= phpunit
 
-.PHONY: deps build header-check lint examples test test-examples test-conformance test-http-corpus test-php test-browser demo demo-c bench clean
+# make fuzz: seconds per target, the targets, and per target the largest input libFuzzer makes.
+FUZZ_SECONDS   ?= 60
+FUZZ_TARGETS   ?= route_pattern raw_response http_request
+FUZZ_MAX_LEN_route_pattern := 1024
+FUZZ_MAX_LEN_raw_response  := 4096
+FUZZ_MAX_LEN_http_request  := 4096
+# address (ASan) works on stable; `none` builds faster and runs about twice as fast.
+FUZZ_SANITIZER ?= address
+# cargo-fuzz passes nightly-only flags (-Z...): RUSTC_BOOTSTRAP lets stable rustc take them.
+FUZZ_CARGO     := cd fuzz && RUSTC_BOOTSTRAP=1 CARGO_BUILD_JOBS=2 $(CARGO) fuzz
+
+.PHONY: deps build header-check lint examples test test-examples test-conformance test-http-corpus test-php test-browser demo demo-c bench fuzz fuzz-deps fuzz-corpus clean
 
 ## deps: install what is missing, and only that (idempotent; apt-get update at most once).
 deps:
@@ -144,6 +156,65 @@ demo-c: deps build examples
 ## PHP (1 and N workers); writes BENCHMARKS.md and bench/cpu_per_request.svg (bench/run.sh).
 bench:
 	bash bench/run.sh
+
+## fuzz-deps: cargo-fuzz (from crates.io) and a C++ compiler for libFuzzer, when missing.
+fuzz-deps:
+	@if $(CARGO) fuzz --version >/dev/null 2>&1; then \
+	  echo "fuzz-deps: cargo-fuzz present"; \
+	else \
+	  echo "fuzz-deps: cargo install cargo-fuzz --locked"; \
+	  $(CARGO) install cargo-fuzz --locked; \
+	fi; \
+	if ! command -v c++ >/dev/null 2>&1; then \
+	  echo "fuzz-deps: apt-get install g++"; \
+	  $(SUDO) apt-get update -qq; \
+	  $(SUDO) apt-get install -y -qq --no-install-recommends g++; \
+	fi
+
+## fuzz: each target of fuzz/fuzz_targets for FUZZ_SECONDS from the committed corpus
+## (fuzz/corpus/<target>, plus fuzz/regressions/<target>); new inputs go to fuzz/target/corpus,
+## a crash to fuzz/artifacts/<target>. Runs every target, then fails if any crashed. Logs and
+## the summary: fuzz/target/logs.
+fuzz: fuzz-deps
+	$(FUZZ_CARGO) build -O -s $(FUZZ_SANITIZER)
+	@mkdir -p fuzz/target/logs; summary=fuzz/target/logs/summary.txt; \
+	echo "make fuzz $$(date -u '+%Y-%m-%d %H:%M UTC'), $(FUZZ_SECONDS) s per target, sanitizer $(FUZZ_SANITIZER)" > $$summary; \
+	failed=""; \
+	for t in $(FUZZ_TARGETS); do \
+	  case $$t in \
+	    route_pattern) max_len=$(FUZZ_MAX_LEN_route_pattern) ;; \
+	    raw_response) max_len=$(FUZZ_MAX_LEN_raw_response) ;; \
+	    *) max_len=$(FUZZ_MAX_LEN_http_request) ;; \
+	  esac; \
+	  mkdir -p fuzz/target/corpus/$$t fuzz/regressions/$$t; \
+	  echo "fuzz: $$t for $(FUZZ_SECONDS) s (log: fuzz/target/logs/$$t.log)"; \
+	  rc=0; \
+	  ($(FUZZ_CARGO) run -O -s $(FUZZ_SANITIZER) $$t target/corpus/$$t corpus/$$t regressions/$$t -- \
+	    -max_total_time=$(FUZZ_SECONDS) -max_len=$$max_len -timeout=10 -print_final_stats=1) \
+	    > fuzz/target/logs/$$t.log 2>&1 || rc=$$?; \
+	  done_line=$$(grep -E '^#[0-9]+ +DONE' fuzz/target/logs/$$t.log | tail -1 || true); \
+	  execs=$$(grep -o 'stat::number_of_executed_units: [0-9]*' fuzz/target/logs/$$t.log | grep -o '[0-9]*$$' || true); \
+	  rate=$$(grep -o 'stat::average_exec_per_sec: [0-9]*' fuzz/target/logs/$$t.log | grep -o '[0-9]*$$' || true); \
+	  if [ $$rc -ne 0 ]; then \
+	    failed="$$failed $$t"; \
+	    line="$$t: FAILED (exit $$rc), see fuzz/target/logs/$$t.log and fuzz/artifacts/$$t"; \
+	    grep -E 'panicked|ERROR: libFuzzer|SUMMARY|Test unit written' fuzz/target/logs/$$t.log | head -5 >&2 || true; \
+	  else \
+	    line="$$t: no crash; $${execs:-?} execs ($${rate:-?}/s); $$(echo "$$done_line" | grep -oE 'cov: [0-9]+ ft: [0-9]+ corp: [0-9]+/[0-9]+[a-zA-Z]*')"; \
+	  fi; \
+	  echo "$$line" | tee -a $$summary; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz: crash or failure in:$$failed" >&2; exit 1; fi; \
+	echo "fuzz: no crash in $(FUZZ_TARGETS)"
+
+## fuzz-corpus: merges the inputs `make fuzz` found (fuzz/target/corpus) into the committed
+## corpus, keeping only those that add coverage (libFuzzer -merge=1); commit fuzz/corpus after.
+fuzz-corpus: fuzz-deps
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p fuzz/target/corpus/$$t; \
+	  $(FUZZ_CARGO) run -O -s $(FUZZ_SANITIZER) $$t corpus/$$t target/corpus/$$t -- -merge=1 \
+	    2>&1 | grep -E 'MERGE-OUTER: [0-9]+ new files' || true; \
+	done
 
 clean:
 	$(MAKE) -C c-examples clean
