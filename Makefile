@@ -217,8 +217,8 @@ fuzz: fuzz-deps
 fuzz-corpus: fuzz-deps
 	@for t in $(FUZZ_TARGETS); do \
 	  mkdir -p fuzz/target/corpus/$$t; \
-	  $(FUZZ_CARGO) run -O -s $(FUZZ_SANITIZER) $$t corpus/$$t target/corpus/$$t -- -merge=1 \
-	    2>&1 | grep -E 'MERGE-OUTER: [0-9]+ new files' || true; \
+	  ($(FUZZ_CARGO) run -O -s $(FUZZ_SANITIZER) $$t corpus/$$t target/corpus/$$t -- -merge=1 -use_counters=0) \
+	    2>&1 | grep -E 'MERGE-OUTER: [0-9]+ new files'; \
 	done
 
 clean:
