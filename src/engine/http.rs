@@ -24,7 +24,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 pub type HttpResponse = hyper::Response<Full<Bytes>>;
 
@@ -61,71 +61,82 @@ pub fn spawn_connection(shared: &Arc<Shared>, stream: tokio::net::TcpStream, pee
         shared
             .log
             .debug(|| format!("conn {conn_id}: open from {peer}"));
-        let activity = Arc::new(Activity::default());
-        let io = TokioIo::new(Timed {
-            inner: stream,
-            activity: activity.clone(),
-        });
-        let svc = {
+        serve_connection(shared, stream, conn_id, peer).await;
+    });
+}
+
+/// Serves one connection until it closes, is idle for the idle timeout, or is upgraded (the
+/// WebSocket task then owns the stream). Generic over the stream so that the fuzz harness
+/// (`fuzz/`) can drive the real service over an in-memory pipe; the server passes a TcpStream.
+pub async fn serve_connection<S>(shared: Arc<Shared>, stream: S, conn_id: u64, peer: SocketAddr)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let limits = shared.limits.read().clone();
+    let activity = Arc::new(Activity::default());
+    let io = TokioIo::new(Timed {
+        inner: stream,
+        activity: activity.clone(),
+    });
+    let svc = {
+        let shared = shared.clone();
+        let activity = activity.clone();
+        service_fn(move |req| {
             let shared = shared.clone();
             let activity = activity.clone();
-            service_fn(move |req| {
-                let shared = shared.clone();
-                let activity = activity.clone();
-                async move {
-                    activity.busy.fetch_add(1, Ordering::AcqRel);
-                    let res = handle(&shared, &activity, conn_id, peer, req).await;
-                    activity.busy.fetch_sub(1, Ordering::AcqRel);
-                    Ok::<_, Infallible>(res)
-                }
-            })
-        };
-        let mut builder = hyper::server::conn::http1::Builder::new();
-        builder
-            .timer(TokioTimer::new())
-            .header_read_timeout(limits.idle_timeout)
-            .max_buf_size(limits.max_header_bytes);
-        // No `pipeline_flush`: with it, hyper skips flushing while unread bytes sit in its read
-        // buffer, so an answer given before the request was read whole (431, 413 on a chunked
-        // body) was dropped at close, never sent; it also lifted hyper's write-buffer cap.
-        let conn = builder.serve_connection(io, svc).with_upgrades();
-        tokio::pin!(conn);
-        let mut stopping = shared.stopping.subscribe();
-        let mut graceful = *stopping.borrow();
-        if graceful {
-            conn.as_mut().graceful_shutdown();
-        }
-        // The idle watchdog samples the activity counter every quarter of the timeout, so an
-        // idle connection closes between 1 and 1.25 timeouts after its last byte.
-        let idle = limits.idle_timeout;
-        let mut check = tokio::time::interval((idle / 4).max(Duration::from_millis(5)));
-        check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        check.tick().await;
-        let mut seen = activity.ticks.load(Ordering::Relaxed);
-        let mut quiet_since = tokio::time::Instant::now();
-        let reason = loop {
-            tokio::select! {
-                res = conn.as_mut() => break match res {
-                    Ok(()) => "closed".to_string(),
-                    Err(e) => format!("closed: {e}"),
-                },
-                _ = stopping.changed(), if !graceful => {
-                    graceful = true;
-                    conn.as_mut().graceful_shutdown();
-                }
-                _ = check.tick() => {
-                    let now = activity.ticks.load(Ordering::Relaxed);
-                    if now != seen || activity.busy.load(Ordering::Acquire) > 0 {
-                        seen = now;
-                        quiet_since = tokio::time::Instant::now();
-                    } else if quiet_since.elapsed() >= idle {
-                        break format!("idle for {:?}, closed", quiet_since.elapsed());
-                    }
+            async move {
+                activity.busy.fetch_add(1, Ordering::AcqRel);
+                let res = handle(&shared, &activity, conn_id, peer, req).await;
+                activity.busy.fetch_sub(1, Ordering::AcqRel);
+                Ok::<_, Infallible>(res)
+            }
+        })
+    };
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.idle_timeout)
+        .max_buf_size(limits.max_header_bytes);
+    // No `pipeline_flush`: with it, hyper skips flushing while unread bytes sit in its read
+    // buffer, so an answer given before the request was read whole (431, 413 on a chunked
+    // body) was dropped at close, never sent; it also lifted hyper's write-buffer cap.
+    let conn = builder.serve_connection(io, svc).with_upgrades();
+    tokio::pin!(conn);
+    let mut stopping = shared.stopping.subscribe();
+    let mut graceful = *stopping.borrow();
+    if graceful {
+        conn.as_mut().graceful_shutdown();
+    }
+    // The idle watchdog samples the activity counter every quarter of the timeout, so an
+    // idle connection closes between 1 and 1.25 timeouts after its last byte.
+    let idle = limits.idle_timeout;
+    let mut check = tokio::time::interval((idle / 4).max(Duration::from_millis(5)));
+    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    check.tick().await;
+    let mut seen = activity.ticks.load(Ordering::Relaxed);
+    let mut quiet_since = tokio::time::Instant::now();
+    let reason = loop {
+        tokio::select! {
+            res = conn.as_mut() => break match res {
+                Ok(()) => "closed".to_string(),
+                Err(e) => format!("closed: {e}"),
+            },
+            _ = stopping.changed(), if !graceful => {
+                graceful = true;
+                conn.as_mut().graceful_shutdown();
+            }
+            _ = check.tick() => {
+                let now = activity.ticks.load(Ordering::Relaxed);
+                if now != seen || activity.busy.load(Ordering::Acquire) > 0 {
+                    seen = now;
+                    quiet_since = tokio::time::Instant::now();
+                } else if quiet_since.elapsed() >= idle {
+                    break format!("idle for {:?}, closed", quiet_since.elapsed());
                 }
             }
-        };
-        shared.log.debug(|| format!("conn {conn_id}: {reason}"));
-    });
+        }
+    };
+    shared.log.debug(|| format!("conn {conn_id}: {reason}"));
 }
 
 fn text(status: u16, body: &'static str, kind: &'static str) -> Response {
