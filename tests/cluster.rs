@@ -70,7 +70,7 @@ fn packed_route_gets_the_whole_request_in_one_buffer() {
         );
     }
     let (tx, rx) = mpsc::channel::<Vec<u8>>();
-    let tx = Box::into_raw(Box::new(tx)) as *mut c_void;
+    let tx = keep(tx);
     let mut route_id = -1;
     let srv = TestServer::start(|s| {
         let (m, p) = (c("POST"), c("/item/{kind}/(\\d+)"));

@@ -74,7 +74,7 @@ fn panicking_timer_keeps_firing() {
         panic!("timer bug {n}");
     }
     let (tx, rx) = mpsc::sync_channel::<()>(1);
-    let state = Box::into_raw(Box::new((AtomicUsize::new(0), tx))) as *mut c_void;
+    let state = keep((AtomicUsize::new(0), tx));
     let _srv = TestServer::start(|s| {
         assert!(hs_add_timer(s, 10, 1, Some(tick), state) > 0);
     });

@@ -136,7 +136,7 @@ where
     ) {
         (*(ud as *const F))(req, kind, res)
     }
-    let ud = Box::into_raw(Box::new(f)) as *mut c_void;
+    let ud = keep(f);
     assert_eq!(hs_on_error(s, Some(tramp::<F>), ud), 0);
 }
 
@@ -151,7 +151,7 @@ where
     ) {
         (*(ud as *const F))(req, res)
     }
-    let ud = Box::into_raw(Box::new(f)) as *mut c_void;
+    let ud = keep(f);
     assert_eq!(hs_on_response(s, Some(tramp::<F>), ud), 0);
 }
 

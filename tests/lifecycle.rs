@@ -95,7 +95,7 @@ impl Drop for Running {
     }
 }
 
-/// Registers a closure as a timer callback (leaked: it must outlive the server).
+/// Registers a closure as a timer callback (kept for the rest of the process: `keep`).
 fn add_timer<F: Fn() + Send + Sync + 'static>(
     server: *mut hs_server,
     ms: u64,
@@ -105,7 +105,7 @@ fn add_timer<F: Fn() + Send + Sync + 'static>(
     unsafe extern "C-unwind" fn tramp<F: Fn()>(ud: *mut c_void) {
         (*(ud as *const F))()
     }
-    let ud = Box::into_raw(Box::new(f)) as *mut c_void;
+    let ud = keep(f);
     hs_add_timer(server, ms, repeat as c_int, Some(tramp::<F>), ud)
 }
 
@@ -856,7 +856,7 @@ fn set_log_channel(s: *mut hs_server, tx: Sender<String>) {
             .unwrap()
             .send(read_c(line).expect("a line, not NULL"));
     }
-    let ud = Box::into_raw(Box::new(Mutex::new(tx))) as *mut c_void;
+    let ud = keep(Mutex::new(tx));
     assert_eq!(hs_set_log(s, Some(sink), ud), 0);
     assert_eq!(hs_set_debug(s, 1), 0);
 }

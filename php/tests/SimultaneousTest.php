@@ -11,7 +11,8 @@ use HttpSock\Tests\Support\WsClient;
 /**
  * Simultaneous mode through HttpServer: run(..., true) with setMaxProcesses(N). N workers share
  * the port; a broadcast reaches the clients of every worker; a worker killed with SIGKILL is
- * replaced; SIGTERM to the parent ends everything, no zombie and no orphan.
+ * replaced, and so is one that dies of a PHP fatal error inside a handler or a WebSocket callback
+ * while the other keeps serving; SIGTERM to the parent ends everything, no zombie and no orphan.
  * Fixture: fixtures/simultaneous.php.
  */
 final class SimultaneousTest extends ServerTestCase
@@ -118,6 +119,123 @@ final class SimultaneousTest extends ServerTestCase
             $this->assertStringStartsWith('HTTP/1.1 200 OK', $raw, 'service continues');
             $this->assertContains((int) substr($raw, strpos($raw, "\r\n\r\n") + 4), $expected);
         }
+    }
+
+    /** GET /pid on an open keep-alive connection: the PID of the worker that serves it. */
+    private static function pidOn($sock): int
+    {
+        fwrite($sock, "GET /pid HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+        $raw = Http::readResponse($sock);
+        if (!str_starts_with($raw, 'HTTP/1.1 200 OK')) {
+            throw new \RuntimeException('GET /pid: ' . json_encode($raw));
+        }
+        return (int) substr($raw, strpos($raw, "\r\n\r\n") + 4);
+    }
+
+    /** Keep-alive connections until two sit on different workers: [pid => socket, pid => socket]. */
+    private function httpOnTwoWorkers(ServerProcess $s): array
+    {
+        $byPid = [];
+        for ($i = 0; $i < 40 && count($byPid) < 2; $i++) {
+            $sock = Http::connect($s->port());
+            $byPid[self::pidOn($sock)] ??= $sock;
+        }
+        $this->assertCount(2, $byPid, 'keep-alive connections on two workers');
+        return $byPid;
+    }
+
+    /** The worker $victim is gone (not even a zombie), a new one took its slot: its PID. */
+    private function assertReplaced(ServerProcess $s, int $victim, int $survivor, array $workers): int
+    {
+        $replacement = $this->workersReady($s, 1, 10.0, $workers)[0];
+        $this->waitUntil(fn () => !file_exists("/proc/$victim"), 5.0, "worker $victim to be reaped");
+        $children = $s->children();
+        sort($children);
+        $expected = [$survivor, $replacement];
+        sort($expected);
+        $this->assertSame($expected, $children, 'two workers again: the survivor and the replacement');
+        $this->assertMatchesRegularExpression(
+            "/worker slot \\d+ \\(pid $victim\\) exited with code 255/",
+            $s->stderr(),
+            'the worker ended by itself with PHP\'s fatal-error exit code (not killed)'
+        );
+        return $replacement;
+    }
+
+    public function testFatalErrorInAHandlerReplacesTheWorker(): void
+    {
+        // A real E_ERROR (memory exhaustion), not a Throwable: the worker process dies inside the
+        // engine's callback. The request that hit it gets its connection closed without an
+        // answer (there is no process left to write a 500); the other worker serves on, through
+        // the gap; the supervisor forks a replacement into the slot.
+        $s = $this->server('simultaneous', ['workers=2', 'debug']);
+        $workers = $this->workersReady($s, 2);
+        $byPid = $this->httpOnTwoWorkers($s);
+        [$victim, $survivor] = array_keys($byPid);
+
+        fwrite($byPid[$victim], "GET /fatal HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+        $this->assertSame('', Http::readResponse($byPid[$victim], 10.0), 'closed without a response');
+        $this->assertStringContainsString('Allowed memory size of 16777216 bytes exhausted', $s->stderr());
+
+        // At once, before the replacement is necessarily up: the survivor's open connection and
+        // new connections (the port keeps listeners: the parent's socket, the survivor's).
+        $this->assertSame($survivor, self::pidOn($byPid[$survivor]), 'the other worker answers on its connection');
+        for ($i = 0; $i < 20; $i++) {
+            $raw = Http::raw($s->port(), "GET /pid HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+            $this->assertStringStartsWith('HTTP/1.1 200 OK', $raw, "new connection $i after the fatal error");
+            $this->assertNotSame($victim, (int) substr($raw, strpos($raw, "\r\n\r\n") + 4));
+        }
+
+        $replacement = $this->assertReplaced($s, $victim, $survivor, $workers);
+        $seen = [];
+        for ($i = 0; $i < 40 && count($seen) < 2; $i++) {
+            $raw = Http::raw($s->port(), "GET /pid HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+            $this->assertStringStartsWith('HTTP/1.1 200 OK', $raw);
+            $seen[(int) substr($raw, strpos($raw, "\r\n\r\n") + 4)] = true;
+        }
+        $this->assertArrayHasKey($replacement, $seen, 'the replacement serves new connections');
+        $this->assertSame($survivor, self::pidOn($byPid[$survivor]), 'the survivor still serves its connection');
+        $this->assertTrue($s->isRunning(), 'the parent is untouched');
+    }
+
+    public function testFatalErrorInAWebSocketCallbackReplacesTheWorker(): void
+    {
+        // The same fatal error in accept()'s callback: that worker's clients lose their TCP
+        // connection (no close frame can be sent); the other worker's clients stay connected and
+        // keep getting broadcasts; the replacement joins the cluster again (broadcasts cross
+        // between it and the survivor).
+        $s = $this->server('simultaneous', ['workers=2', 'debug']);
+        $workers = $this->workersReady($s, 2);
+        [[$victimClient, $victim], [$survivorClient, $survivor]] = $this->clientsOnTwoWorkers($s);
+
+        $victimClient->sendText('fatal');
+        $this->assertTrue($victimClient->waitEof(10.0), "the victim's client loses its connection");
+        $this->assertStringContainsString('Allowed memory size of 16777216 bytes exhausted', $s->stderr());
+
+        $survivorClient->sendText('still there?');
+        $this->assertSame('still there?', $survivorClient->receiveText(), 'the survivor keeps its client');
+
+        $replacement = $this->assertReplaced($s, $victim, $survivor, $workers);
+        $fresh = null;
+        $keep = [];
+        for ($i = 0; $i < 40 && $fresh === null; $i++) {
+            $c = WsClient::connect($s->wsUrl('/ws'));
+            $c->sendText('pid');
+            if ((int) $c->receiveText() === $replacement) {
+                $fresh = $c;
+            } else {
+                $keep[] = $c;
+            }
+        }
+        $this->assertNotNull($fresh, 'a WebSocket client reaches the replacement');
+        $survivorClient->sendText('broadcast:across after the fatal error');
+        $this->assertSame('across after the fatal error', $fresh->receiveText(), 'survivor -> replacement');
+        $this->assertSame('across after the fatal error', $survivorClient->receiveText());
+        foreach ($keep as $c) {
+            $this->assertSame('across after the fatal error', $c->receiveText());
+        }
+        $fresh->sendText('broadcast:and back');
+        $this->assertSame('and back', $survivorClient->receiveText(), 'replacement -> survivor');
     }
 
     public function testSigtermToTheParentEndsEverything(): void

@@ -27,7 +27,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 pub type HttpResponse = hyper::Response<Full<Bytes>>;
 
@@ -57,76 +57,89 @@ pub fn spawn_connection(shared: &Arc<Shared>, stream: tokio::net::TcpStream, pee
     }
     let guard = shared.enter();
     let conn_id = shared.next_conn_id.fetch_add(1, Ordering::Relaxed) + 1;
-    let activity = Arc::new(Activity::new(limits.idle_timeout, shared.clock.now_ms()));
-    // Registered before the task exists: a shutdown that begins from now on reaches it.
-    shared.conns.lock().insert(conn_id, activity.clone());
     let shared = shared.clone();
     tokio::spawn(async move {
         let _guard = guard;
-        let _registered = Registered(&shared, conn_id);
         stream.set_nodelay(true).ok();
         shared
             .log
             .debug(|| format!("conn {conn_id}: open from {peer}"));
-        let io = TokioIo::new(Timed {
-            inner: stream,
-            activity: activity.clone(),
-        });
-        let svc = {
+        serve_connection(shared, stream, conn_id, peer).await;
+    });
+}
+
+/// Serves one connection until it closes, is closed by the watchdog, or is upgraded (the
+/// WebSocket task then owns the stream). Generic over the stream so that the fuzz harness
+/// (`fuzz/`) can drive the real service over an in-memory pipe; the server passes a TcpStream.
+/// The idle and request-head timeouts need the server's `watchdog` task running.
+pub async fn serve_connection<S>(shared: Arc<Shared>, stream: S, conn_id: u64, peer: SocketAddr)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let limits = shared.limits.read().clone();
+    let activity = Arc::new(Activity::new(limits.idle_timeout));
+    shared.conns.lock().insert(conn_id, activity.clone());
+    let _registered = Registered(&shared, conn_id);
+    // Checked after registering: a shutdown that began before is seen here, one that begins
+    // after reaches the connection through the watchdog.
+    if *shared.stopping.borrow() {
+        activity.request_stop(STOP_GRACEFUL);
+    }
+    let io = TokioIo::new(Timed {
+        inner: stream,
+        activity: activity.clone(),
+    });
+    let svc = {
+        let shared = shared.clone();
+        let activity = activity.clone();
+        service_fn(move |req| {
             let shared = shared.clone();
             let activity = activity.clone();
-            service_fn(move |req| {
-                let shared = shared.clone();
-                let activity = activity.clone();
-                async move {
-                    Activity::bump(&activity.requests);
-                    activity.state.store(STATE_HANDLER, Ordering::Relaxed);
-                    let res = handle(&shared, &activity, conn_id, peer, req).await;
-                    activity.state.store(STATE_WAITING, Ordering::Relaxed);
-                    Ok::<_, Infallible>(res)
-                }
-            })
-        };
-        // No hyper timer: the idle and request-head timeouts are the watchdog's (see
-        // `Activity`), which costs nothing per request.
-        let mut builder = hyper::server::conn::http1::Builder::new();
-        builder.max_buf_size(limits.max_header_bytes);
-        // No `pipeline_flush`: with it, hyper skips flushing while unread bytes sit in its read
-        // buffer, so an answer given before the request was read whole (431, 413 on a chunked
-        // body) was dropped at close, never sent; it also lifted hyper's write-buffer cap.
-        let conn = builder.serve_connection(io, svc).with_upgrades();
-        tokio::pin!(conn);
-        if *shared.stopping.borrow() {
-            activity.request_stop(STOP_GRACEFUL);
-        }
-        let mut graceful = false;
-        // Polls the connection; between polls, looks only at the stop flag (an atomic load), so
-        // a request costs nothing here beyond hyper's own work.
-        let reason = std::future::poll_fn(|cx| {
-            activity.waker.register(cx.waker());
-            match activity.stop.load(Ordering::Acquire) {
-                STOP_NOW => return Poll::Ready(None),
-                STOP_GRACEFUL if !graceful => {
-                    graceful = true;
-                    conn.as_mut().graceful_shutdown();
-                }
-                _ => {}
+            async move {
+                Activity::bump(&activity.requests);
+                activity.state.store(STATE_HANDLER, Ordering::Relaxed);
+                let res = handle(&shared, &activity, conn_id, peer, req).await;
+                activity.state.store(STATE_WAITING, Ordering::Relaxed);
+                Ok::<_, Infallible>(res)
             }
-            std::future::Future::poll(conn.as_mut(), cx).map(Some)
         })
-        .await;
-        let reason = match reason {
-            Some(Ok(())) => "closed".to_string(),
-            Some(Err(e)) => format!("closed: {e}"),
-            None => activity
-                .mark
-                .lock()
-                .why
-                .take()
-                .unwrap_or_else(|| "closed by the watchdog".into()),
-        };
-        shared.log.debug(|| format!("conn {conn_id}: {reason}"));
-    });
+    };
+    // No hyper timer: the idle and request-head timeouts are the watchdog's (see `Activity`),
+    // which costs nothing per request.
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder.max_buf_size(limits.max_header_bytes);
+    // No `pipeline_flush`: with it, hyper skips flushing while unread bytes sit in its read
+    // buffer, so an answer given before the request was read whole (431, 413 on a chunked
+    // body) was dropped at close, never sent; it also lifted hyper's write-buffer cap.
+    let conn = builder.serve_connection(io, svc).with_upgrades();
+    tokio::pin!(conn);
+    let mut graceful = false;
+    // Polls the connection; between polls, looks only at the stop flag (an atomic load), so a
+    // request costs nothing here beyond hyper's own work.
+    let reason = std::future::poll_fn(|cx| {
+        activity.waker.register(cx.waker());
+        match activity.stop.load(Ordering::Acquire) {
+            STOP_NOW => return Poll::Ready(None),
+            STOP_GRACEFUL if !graceful => {
+                graceful = true;
+                conn.as_mut().graceful_shutdown();
+            }
+            _ => {}
+        }
+        std::future::Future::poll(conn.as_mut(), cx).map(Some)
+    })
+    .await;
+    let reason = match reason {
+        Some(Ok(())) => "closed".to_string(),
+        Some(Err(e)) => format!("closed: {e}"),
+        None => activity
+            .mark
+            .lock()
+            .why
+            .take()
+            .unwrap_or_else(|| "closed by the watchdog".into()),
+    };
+    shared.log.debug(|| format!("conn {conn_id}: {reason}"));
 }
 
 /// Removes a connection from the watchdog's table when its task ends (or is dropped).
@@ -158,7 +171,7 @@ pub async fn watchdog(shared: Arc<Shared>) {
                 }
             }
         }
-        let now = shared.clock.now_ms();
+        let now = tokio::time::Instant::now();
         let conns: Vec<Arc<Activity>> = shared.conns.lock().values().cloned().collect();
         for conn in conns {
             if graceful {

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::Instant as TokioInstant;
 
 /// Milliseconds since the engine's epoch; cheap (vDSO) and monotonic.
 #[derive(Clone, Copy)]
@@ -119,22 +120,22 @@ pub const STATE_BODY: u32 = 2;
 pub const STOP_GRACEFUL: u32 = 1;
 pub const STOP_NOW: u32 = 2;
 
-/// What the watchdog saw at its last look at a connection.
-#[derive(Default)]
+/// What the watchdog saw at its last look at a connection. Times are tokio's (which a test
+/// runtime may pause and advance).
 pub struct Mark {
     pub io: u64,
     pub reads: u64,
     pub requests: u64,
-    /// When bytes last moved (or the handler was last seen busy), ms on the engine clock.
-    pub quiet_since: u64,
+    /// When bytes last moved (or the handler was last seen busy).
+    pub quiet_since: TokioInstant,
     /// When bytes of a request head began to arrive without a head being completed since.
-    pub head_since: Option<u64>,
+    pub head_since: Option<TokioInstant>,
     /// Why the watchdog closed the connection (for the debug log).
     pub why: Option<String>,
 }
 
 impl Activity {
-    pub fn new(idle: Duration, now_ms: u64) -> Activity {
+    pub fn new(idle: Duration) -> Activity {
         Activity {
             reads: AtomicU64::new(0),
             writes: AtomicU64::new(0),
@@ -144,8 +145,12 @@ impl Activity {
             waker: AtomicWaker::new(),
             idle,
             mark: parking_lot::Mutex::new(Mark {
-                quiet_since: now_ms,
-                ..Mark::default()
+                io: 0,
+                reads: 0,
+                requests: 0,
+                quiet_since: TokioInstant::now(),
+                head_since: None,
+                why: None,
             }),
         }
     }
@@ -163,35 +168,34 @@ impl Activity {
         }
     }
 
-    /// The watchdog's verdict at `now_ms`: why the connection must close, if it must. Idle: no
+    /// The watchdog's verdict at `now`: why the connection must close, if it must. Idle: no
     /// byte moved and no handler ran for `idle`. Slow head: bytes of a request head kept coming
     /// for `idle` without a head being completed (slowloris); a body being read is not a head.
-    pub fn check(&self, now_ms: u64) -> Option<String> {
+    pub fn check(&self, now: TokioInstant) -> Option<String> {
         let reads = self.reads.load(Ordering::Relaxed);
         let io = reads + self.writes.load(Ordering::Relaxed);
         let requests = self.requests.load(Ordering::Relaxed);
         let state = self.state.load(Ordering::Relaxed);
-        let idle = self.idle.as_millis() as u64;
         let mut m = self.mark.lock();
         if io != m.io || state == STATE_HANDLER {
-            m.quiet_since = now_ms;
+            m.quiet_since = now;
         }
         if requests != m.requests || state != STATE_WAITING {
             m.head_since = None;
         } else if reads != m.reads && m.head_since.is_none() {
-            m.head_since = Some(now_ms);
+            m.head_since = Some(now);
         }
         m.io = io;
         m.reads = reads;
         m.requests = requests;
-        let quiet = now_ms.saturating_sub(m.quiet_since);
-        if quiet >= idle {
-            return Some(format!("idle for {quiet} ms, closed"));
+        let quiet = now.saturating_duration_since(m.quiet_since);
+        if quiet >= self.idle {
+            return Some(format!("idle for {quiet:?}, closed"));
         }
         match m.head_since {
-            Some(t) if now_ms.saturating_sub(t) >= idle => Some(format!(
-                "request head still incomplete after {} ms, closed",
-                now_ms - t
+            Some(t) if now.saturating_duration_since(t) >= self.idle => Some(format!(
+                "request head still incomplete after {:?}, closed",
+                now.saturating_duration_since(t)
             )),
             _ => None,
         }
@@ -272,38 +276,42 @@ mod tests {
 
     #[test]
     fn watchdog_rules() {
-        let a = Activity::new(Duration::from_millis(1000), 0);
-        assert_eq!(a.check(500), None);
+        let ms = |t0: TokioInstant, n: u64| t0 + Duration::from_millis(n);
+        let a = Activity::new(Duration::from_millis(1000));
+        let t0 = a.mark.lock().quiet_since;
+        assert_eq!(a.check(ms(t0, 500)), None);
         assert!(
-            a.check(1000).unwrap().starts_with("idle"),
+            a.check(ms(t0, 1000)).unwrap().starts_with("idle"),
             "no byte for 1 s"
         );
 
         // A slow head: bytes keep coming, no head completes.
-        let a = Activity::new(Duration::from_millis(1000), 0);
+        let a = Activity::new(Duration::from_millis(1000));
+        let t0 = a.mark.lock().quiet_since;
         for t in (250..=1000).step_by(250) {
             Activity::bump(&a.reads);
-            assert_eq!(a.check(t), None, "at {t} ms");
+            assert_eq!(a.check(ms(t0, t)), None, "at {t} ms");
         }
         Activity::bump(&a.reads);
-        assert!(a.check(1250).unwrap().starts_with("request head"));
+        assert!(a.check(ms(t0, 1250)).unwrap().starts_with("request head"));
 
         // Heads completing (keep-alive traffic) and a body trickling in are progress.
-        let a = Activity::new(Duration::from_millis(1000), 0);
+        let a = Activity::new(Duration::from_millis(1000));
+        let t0 = a.mark.lock().quiet_since;
         for t in (250..=5000).step_by(250) {
             Activity::bump(&a.reads);
             Activity::bump(&a.requests);
-            assert_eq!(a.check(t), None, "at {t} ms");
+            assert_eq!(a.check(ms(t0, t)), None, "at {t} ms");
         }
         a.state.store(STATE_BODY, Ordering::Relaxed);
         for t in (5250..=9000).step_by(250) {
             Activity::bump(&a.reads);
-            assert_eq!(a.check(t), None, "at {t} ms");
+            assert_eq!(a.check(ms(t0, t)), None, "at {t} ms");
         }
 
         // A slow handler is not idle; the stop request only ever rises.
         a.state.store(STATE_HANDLER, Ordering::Relaxed);
-        assert_eq!(a.check(20_000), None);
+        assert_eq!(a.check(ms(t0, 20_000)), None);
         a.request_stop(STOP_NOW);
         a.request_stop(STOP_GRACEFUL);
         assert_eq!(a.stop.load(Ordering::Relaxed), STOP_NOW);

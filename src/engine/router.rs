@@ -36,24 +36,40 @@ fn is_literal(s: &str) -> bool {
 
 /// Matches `segs` against `path[at..]` to the end, captures as short as possible from left to
 /// right: the semantics of the anchored regex with lazy `(.*?)` groups.
-fn match_simple(segs: &[Seg], path: &str, at: usize, out: &mut Vec<(usize, usize)>) -> bool {
+///
+/// Backtracking over several captures is polynomial in the path's length (`/{a}/{b}/{c}/x`
+/// against a path of slashes): each capture end tried costs one unit of `budget`, and `None`
+/// means it ran out, so that the caller asks the regex, whose time is linear in the path.
+fn match_simple(
+    segs: &[Seg],
+    path: &str,
+    at: usize,
+    out: &mut Vec<(usize, usize)>,
+    budget: &mut usize,
+) -> Option<bool> {
     match segs.split_first() {
-        None => at == path.len(),
+        None => Some(at == path.len()),
         Some((Seg::Lit(lit), rest)) => {
-            path[at..].starts_with(&**lit) && match_simple(rest, path, at + lit.len(), out)
+            if !path[at..].starts_with(&**lit) {
+                return Some(false);
+            }
+            match_simple(rest, path, at + lit.len(), out, budget)
         }
         Some((Seg::Capture, rest)) => {
-            for end in at..=path.len() {
-                if !path.is_char_boundary(end) || path[at..end].contains('\n') {
+            // `.` does not match `\n`: a capture ends at the first one.
+            let stop = path[at..].find('\n').map_or(path.len(), |i| at + i);
+            for end in at..=stop {
+                if !path.is_char_boundary(end) {
                     continue;
                 }
+                *budget = budget.checked_sub(1)?;
                 out.push((at, end));
-                if match_simple(rest, path, end, out) {
-                    return true;
+                if match_simple(rest, path, end, out, budget)? {
+                    return Some(true);
                 }
                 out.pop();
             }
-            false
+            Some(false)
         }
     }
 }
@@ -142,7 +158,11 @@ impl Pattern {
     pub fn matches(&self, path: &str) -> Option<Vec<(usize, usize)>> {
         if let Some(segs) = &self.simple {
             let mut out = Vec::new();
-            return match_simple(segs, path, 0, &mut out).then_some(out);
+            // Enough for any one-capture pattern and for usual paths with more captures.
+            let mut budget = 64 + 4 * path.len();
+            if let Some(found) = match_simple(segs, path, 0, &mut out, &mut budget) {
+                return found.then_some(out);
+            }
         }
         if self.names.is_empty() {
             return self.regex.is_match(path).then(Vec::new);
@@ -157,6 +177,24 @@ impl Pattern {
 
     pub fn names(&self) -> &Arc<[Option<Box<str>>]> {
         &self.names
+    }
+
+    /// Whether `matches` takes the regex-free path. For the fuzz harness's differential check.
+    #[doc(hidden)]
+    pub fn has_fast_path(&self) -> bool {
+        self.simple.is_some()
+    }
+
+    /// `matches` through the regex alone, whichever path `matches` takes: the oracle the fuzz
+    /// harness compares the fast path with.
+    #[doc(hidden)]
+    pub fn matches_regex(&self, path: &str) -> Option<Vec<(usize, usize)>> {
+        let caps = self.regex.captures(path)?;
+        Some(
+            (1..caps.len())
+                .map(|i| caps.get(i).map_or((0, 0), |m| (m.start(), m.end())))
+                .collect(),
+        )
     }
 }
 

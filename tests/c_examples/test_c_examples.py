@@ -410,6 +410,18 @@ def test_fork_after_start_two_children_share_the_port(start):
     assert "1 thread after hs_start" in ex.stderr()
 
 
+def test_abi_alloc_every_allocation_and_error_path():
+    """tests/c/abi_alloc.c checks itself (make sanitize also runs it under Valgrind)."""
+    binary = BUILD / "abi_alloc"
+    if not binary.exists():
+        pytest.fail(f"{binary} is missing: run `make examples` first")
+    out = subprocess.run([str(binary)], capture_output=True, timeout=120, stdin=subprocess.DEVNULL)
+    text = out.stdout.decode(errors="replace")
+    assert out.returncode == 0, text + out.stderr.decode(errors="replace")
+    checks = re.search(r"abi_alloc: (\d+) checks, 0 failed", text)
+    assert checks and int(checks.group(1)) > 1000, text
+
+
 # --------------------------------------------------------------------------------------------
 # The header, from C, C++ and PHP
 # --------------------------------------------------------------------------------------------

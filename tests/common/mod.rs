@@ -10,7 +10,22 @@ use httpsock::ffi::ws::*;
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
+use std::sync::Mutex;
 use std::time::Duration;
+
+/// What tests hand to the library as `user_data` (closures, channels): it must outlive the
+/// server and tests are short, so it is kept for the rest of the process. Kept in this static
+/// rather than leaked, so that a leak checker (`make sanitize` runs these tests under Valgrind)
+/// sees it as still reachable and anything lost is the library's own.
+static KEPT: Mutex<Vec<Box<dyn std::any::Any + Send>>> = Mutex::new(Vec::new());
+
+/// Keeps `v` for the rest of the process; returns its address for a `user_data` argument.
+pub fn keep<T: Send + 'static>(v: T) -> *mut c_void {
+    let b = Box::new(v);
+    let p = &*b as *const T as *mut c_void;
+    KEPT.lock().unwrap_or_else(|e| e.into_inner()).push(b);
+    p
+}
 
 /// `CString` for an argument.
 pub fn c(s: &str) -> CString {
@@ -86,8 +101,8 @@ impl Drop for TestServer {
     }
 }
 
-/// Registers a closure as an HTTP handler through `hs_route`. The closure is leaked (it must
-/// outlive the server; tests are short).
+/// Registers a closure as an HTTP handler through `hs_route`. The closure is kept for the rest of
+/// the process (`keep`).
 pub fn route<F>(server: *mut hs_server, methods: &str, pattern: &str, f: F) -> c_int
 where
     F: Fn(*const hs_request, *mut hs_response) + Send + Sync + 'static,
@@ -99,7 +114,7 @@ where
     ) {
         (*(ud as *const F))(req, res)
     }
-    let ud = Box::into_raw(Box::new(f)) as *mut c_void;
+    let ud = keep(f);
     let (m, p) = (c(methods), c(pattern));
     hs_route(server, m.as_ptr(), p.as_ptr(), Some(tramp::<F>), ud)
 }
@@ -193,7 +208,7 @@ pub fn accept(server: *mut hs_server, pattern: &str, cbs: WsCallbacks) -> c_int 
         on_message: Some(on_message),
         on_close: Some(on_close),
     };
-    let ud = Box::into_raw(Box::new(cbs)) as *mut c_void;
+    let ud = keep(cbs);
     let p = c(pattern);
     hs_accept(server, p.as_ptr(), &handlers, ud)
 }

@@ -22,6 +22,7 @@ use HttpSock\Exceptions\RuntimeException;
 final class Library
 {
     private static ?FFI $ffi = null;
+    private static ?FFI $libc = null;
 
     /** Error texts of `hs_error_type`, by value. */
     public const ERROR_TYPES = [
@@ -67,6 +68,16 @@ final class Library
         $message = (string) $ffi->hs_last_error();
         $status = $rc < 0 ? (string) $ffi->hs_status_str($rc) : '';
         return trim("{$what} failed" . ($status !== '' ? ": {$status}" : '') . ($message !== '' ? ": {$message}" : ''));
+    }
+
+    /**
+     * close(2) on a descriptor the engine owns but will never use again (the listening socket
+     * of a server abandoned by a fatal error: NativeServer::free()). libc's, through FFI.
+     */
+    public static function closeDescriptor(int $fd): void
+    {
+        self::$libc ??= FFI::cdef('int close(int fd);');
+        self::$libc->close($fd);
     }
 
     /** The engine's version, "MAJOR.MINOR.PATCH". */

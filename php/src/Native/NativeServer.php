@@ -29,6 +29,8 @@ final class NativeServer
     private ?CData $handle;
     private bool $polling = false;
     private bool $abandoned = false;
+    /** This server's own listening socket (hs_listener_fd right after start()), or -1. */
+    private int $listenerFd = -1;
 
     /** @var list<mixed> Closures and structs handed to the engine, alive as long as the handle. */
     private array $keep = [];
@@ -277,6 +279,11 @@ final class NativeServer
     public function start(): void
     {
         Library::check($this->ffi->hs_start($this->h()), 'start()');
+        // Known only between hs_start and the first poll; kept for free() after a fatal error.
+        $fd = $this->ffi->hs_listener_fd($this->h());
+        if ($fd >= 0) {
+            $this->listenerFd = $fd;
+        }
     }
 
     /** The bound port, or null before start(). */
@@ -320,6 +327,17 @@ final class NativeServer
         if ($this->polling) {
             $this->abandoned = true;
             $this->ffi->hs_shutdown($handle);
+            // A fatal error left a callback: the loop never runs again and the process is about
+            // to exit. Stop listening first. The kernel releases an exiting process's
+            // descriptors newest first, so its connections would close before its listening
+            // socket; a client that sees its connection drop and reconnects at once could land
+            // in this dying process's accept queue (a SO_REUSEPORT worker's own socket) and be
+            // reset. Once it is closed, the kernel sends new connections to the other sockets on
+            // the port. (Nothing uses the descriptor again: the engine is leaked, never run.)
+            if ($this->listenerFd >= 0) {
+                Library::closeDescriptor($this->listenerFd);
+                $this->listenerFd = -1;
+            }
         }
         $this->ffi->hs_free($handle);
         if (!$this->abandoned) {
