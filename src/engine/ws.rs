@@ -28,11 +28,10 @@ use parking_lot::Mutex;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
-use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -47,8 +46,7 @@ pub enum Outgoing {
 }
 
 struct Client {
-    tx: mpsc::Sender<Outgoing>,
-    signal: Arc<Signal>,
+    outbox: Arc<Outbox>,
     route_id: u32,
     peer: SocketAddr,
     path: Box<str>,
@@ -65,12 +63,18 @@ struct Signal {
 
 const KILL: u32 = 1;
 const STOP: u32 = 2;
+/// Something waits in the client's `Outbox`.
+const DATA: u32 = 4;
 
 impl Signal {
     fn raise(&self, flag: u32) {
         if self.flags.fetch_or(flag, Ordering::AcqRel) & flag == 0 {
             self.waker.wake();
         }
+    }
+
+    fn clear(&self, flag: u32) {
+        self.flags.fetch_and(!flag, Ordering::AcqRel);
     }
 
     /// Ready with the raised flags among `mask`.
@@ -80,6 +84,69 @@ impl Signal {
             0 => Poll::Pending,
             f => Poll::Ready(f),
         }
+    }
+}
+
+/// A client's outgoing messages, bounded by the send-queue limit. A plain deque under a lock
+/// rather than a channel: it allocates only while something waits (a tokio channel allocates a
+/// block of 32 slots per client up front: more than a KiB for each idle client) and is given
+/// back once drained.
+struct Outbox {
+    queue: Mutex<std::collections::VecDeque<Outgoing>>,
+    /// Set when the client's task ends: nothing more is taken.
+    closed: AtomicBool,
+    limit: usize,
+    signal: Signal,
+}
+
+impl Outbox {
+    fn new(limit: usize) -> Outbox {
+        Outbox {
+            queue: Mutex::new(std::collections::VecDeque::new()),
+            closed: AtomicBool::new(false),
+            limit: limit.max(1),
+            signal: Signal::default(),
+        }
+    }
+
+    /// Queues `out`; `Err(true)`: the queue is full (the client is being dropped), `Err(false)`:
+    /// the client's task has ended.
+    fn push(&self, out: Outgoing) -> std::result::Result<(), bool> {
+        let mut q = self.queue.lock();
+        if self.closed.load(Ordering::Relaxed) {
+            return Err(false);
+        }
+        if q.len() >= self.limit {
+            drop(q);
+            // A client that does not read must not hold memory or slow the others.
+            self.signal.raise(KILL);
+            return Err(true);
+        }
+        q.push_back(out);
+        drop(q);
+        self.signal.raise(DATA);
+        Ok(())
+    }
+
+    /// Takes up to `max` messages, oldest first (DATA stays raised if more remain).
+    fn take(&self, max: usize) -> Vec<Outgoing> {
+        self.signal.clear(DATA);
+        let mut q = self.queue.lock();
+        let n = q.len().min(max);
+        let taken: Vec<Outgoing> = q.drain(..n).collect();
+        if !q.is_empty() {
+            self.signal.raise(DATA);
+        } else if q.capacity() > 16 {
+            // A burst is over: give its memory back.
+            *q = std::collections::VecDeque::new();
+        }
+        taken
+    }
+
+    fn close(&self) {
+        let mut q = self.queue.lock();
+        self.closed.store(true, Ordering::Relaxed);
+        *q = std::collections::VecDeque::new();
     }
 }
 
@@ -135,15 +202,7 @@ pub fn valid_close_code(code: u16) -> bool {
 
 impl Hub {
     fn offer(client: &Client, msg: Outgoing) -> std::result::Result<(), bool> {
-        match client.tx.try_send(msg) {
-            Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                // A client that does not read must not hold memory or slow the others.
-                client.signal.raise(KILL);
-                Err(true)
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(false),
-        }
+        client.outbox.push(msg)
     }
 
     pub fn send(&self, id: u64, msg: Message) -> Result<()> {
@@ -198,7 +257,7 @@ impl Hub {
     /// Tells every client's task that the server is shutting down (each closes with 1001).
     pub fn stop_all(&self) {
         for client in self.clients.lock().values() {
-            client.signal.raise(STOP);
+            client.outbox.signal.raise(STOP);
         }
     }
 
@@ -224,13 +283,10 @@ impl Hub {
         let client = clients
             .get(&id)
             .ok_or_else(|| Error::not_found(format!("no WebSocket client with id {id}")))?;
-        if client
-            .tx
-            .try_send(Outgoing::Close(code, reason.to_string()))
-            .is_err()
-        {
-            client.signal.raise(KILL);
-        }
+        // A full queue drops the client (push raises KILL): it is closed either way.
+        let _ = client
+            .outbox
+            .push(Outgoing::Close(code, reason.to_string()));
         Ok(())
     }
 
@@ -434,9 +490,7 @@ struct Session {
     /// Set once we sent a Close (we wait, until this instant, for the peer's) or got the peer's
     /// (we only flush the echoing Close): from then on nothing else is written.
     closing: Option<Deadline>,
-    signal: Arc<Signal>,
-    /// The send-queue limit, which also bounds the replies to one delivery.
-    queue_limit: usize,
+    outbox: Arc<Outbox>,
 }
 
 /// How a write of queued messages ended.
@@ -471,42 +525,21 @@ impl Session {
         self.closing = Some(tokio::time::Instant::now() + grace);
     }
 
-    /// Writes `first`, whatever else is queued (up to 64 more), then `replies` (what the host
-    /// sent during a delivery: after what was queued before it), with one flush. Raced against
-    /// the hub's kill: a client that does not read blocks these writes, and a full queue must
-    /// still drop it.
-    async fn write(
-        &mut self,
-        first: Option<Message>,
-        rx: &mut mpsc::Receiver<Outgoing>,
-        replies: Vec<Outgoing>,
-    ) -> Written {
-        let signal = self.signal.clone();
+    /// Writes what waits in the outbox (up to 64 messages), then `replies` (what the host sent
+    /// during a delivery: after what was queued before it), with one flush. Raced against the
+    /// hub's kill: a client that does not read blocks these writes, and a full queue must still
+    /// drop it.
+    async fn write(&mut self, replies: Vec<Outgoing>) -> Written {
+        let outbox = self.outbox.clone();
         tokio::select! {
             biased;
-            _ = std::future::poll_fn(|cx| signal.poll(cx, KILL)) => Written::Killed,
-            w = self.write_inner(first, rx, replies) => w,
+            _ = std::future::poll_fn(|cx| outbox.signal.poll(cx, KILL)) => Written::Killed,
+            w = self.write_inner(replies) => w,
         }
     }
 
-    async fn write_inner(
-        &mut self,
-        first: Option<Message>,
-        rx: &mut mpsc::Receiver<Outgoing>,
-        replies: Vec<Outgoing>,
-    ) -> Written {
-        if let Some(m) = first {
-            if self.ws.feed(m).await.is_err() {
-                return Written::Failed;
-            }
-        }
-        let mut queued = Vec::new();
-        for _ in 0..64 {
-            match rx.try_recv() {
-                Ok(out) => queued.push(out),
-                Err(_) => break,
-            }
-        }
+    async fn write_inner(&mut self, replies: Vec<Outgoing>) -> Written {
+        let queued = self.outbox.take(64);
         for out in queued.into_iter().chain(replies) {
             match out {
                 Outgoing::Message(m) => {
@@ -538,7 +571,8 @@ impl Session {
         if self.closing.is_some() {
             return Some(Vec::new());
         }
-        DELIVERING.set((self.id, self.queue_limit));
+        // The send-queue limit also bounds the replies to one delivery.
+        DELIVERING.set((self.id, self.outbox.limit));
         let _ = host_call(|| handler.on_message(self.id, data, binary));
         DELIVERING.set((0, 0));
         // Taken, and the slot made ready (empty, not overflowed) for the next delivery.
@@ -561,14 +595,12 @@ async fn run_client(
         .max_frame_size(Some(limits.ws_max_message));
     let ws =
         WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
-    let (tx, mut rx) = mpsc::channel(limits.ws_send_queue.max(1));
-    let signal = Arc::new(Signal::default());
+    let outbox = Arc::new(Outbox::new(limits.ws_send_queue));
     let path = String::from_utf8_lossy(request.field(crate::engine::Field::Path)).into_owned();
     shared.hub.clients.lock().insert(
         id,
         Client {
-            tx,
-            signal: signal.clone(),
+            outbox: outbox.clone(),
             route_id: request.route_id,
             peer: request.peer,
             path: path.into(),
@@ -584,8 +616,7 @@ async fn run_client(
         code: 1006,
         reason: String::new(),
         closing: None,
-        signal,
-        queue_limit: limits.ws_send_queue.max(1),
+        outbox,
     };
     let shutdown_grace = limits.shutdown_grace.min(Duration::from_secs(2));
     // Registered in the hub before this check: a shutdown that begins later raises STOP.
@@ -611,23 +642,39 @@ async fn run_client(
         if wake_at < timer.deadline() || timer.is_elapsed() {
             timer.as_mut().reset(wake_at);
         }
-        let flags_wanted = if stop_seen || s.closing.is_some() {
+        // Once closing, nothing more is written (queued messages stay unsent) and a stop is moot.
+        let flags_wanted = if s.closing.is_some() {
             KILL
+        } else if stop_seen {
+            KILL | DATA
         } else {
-            KILL | STOP
+            KILL | STOP | DATA
         };
         // Biased: polled in this order, no random start (the flags first, then the socket).
         tokio::select! {
             biased;
-            flags = std::future::poll_fn(|cx| s.signal.poll(cx, flags_wanted)) => {
+            flags = std::future::poll_fn(|cx| s.outbox.signal.poll(cx, flags_wanted)) => {
                 if flags & KILL != 0 {
                     shared.log.debug(|| format!("ws {id}: send queue full; dropping the client"));
                     // Say why if its socket still takes a frame; never wait on it for long.
                     s.send_close(1008, "send queue full", Duration::from_millis(100)).await;
                     break;
                 }
-                stop_seen = true;
-                s.begin_close(1001, "server shutting down", shutdown_grace).await;
+                if flags & STOP != 0 {
+                    stop_seen = true;
+                    s.begin_close(1001, "server shutting down", shutdown_grace).await;
+                    continue;
+                }
+                match s.write(Vec::new()).await {
+                    Written::Ok => {}
+                    Written::Close(c, r) => s.begin_close(c, &r, limits.shutdown_grace).await,
+                    Written::Failed => break,
+                    Written::Killed => {
+                        shared.log.debug(|| format!("ws {id}: send queue full; dropping the client"));
+                        s.ends_with(1008, "send queue full");
+                        break;
+                    }
+                }
             }
             incoming = s.ws.next() => match incoming {
                 Some(Ok(msg)) => {
@@ -655,7 +702,7 @@ async fn run_client(
                     };
                     match replies {
                         Some(r) if r.is_empty() => {}
-                        Some(r) => match s.write(None, &mut rx, r).await {
+                        Some(r) => match s.write(r).await {
                             Written::Ok => {}
                             Written::Close(c, r) => s.begin_close(c, &r, limits.shutdown_grace).await,
                             Written::Failed => break,
@@ -681,20 +728,6 @@ async fn run_client(
                 }
                 None => break,
             },
-            out = rx.recv(), if s.closing.is_none() => match out {
-                Some(Outgoing::Message(m)) => match s.write(Some(m), &mut rx, Vec::new()).await {
-                    Written::Ok => {}
-                    Written::Close(c, r) => s.begin_close(c, &r, limits.shutdown_grace).await,
-                    Written::Failed => break,
-                    Written::Killed => {
-                        shared.log.debug(|| format!("ws {id}: send queue full; dropping the client"));
-                        s.ends_with(1008, "send queue full");
-                        break;
-                    }
-                },
-                Some(Outgoing::Close(c, r)) => s.begin_close(c, &r, limits.shutdown_grace).await,
-                None => break,
-            },
             _ = &mut timer => {
                 let now = tokio::time::Instant::now();
                 if s.closing.is_some_and(|d| now >= d) {
@@ -712,6 +745,7 @@ async fn run_client(
             }
         }
     }
+    s.outbox.close();
     shared.hub.clients.lock().remove(&id);
     shared.log.debug(|| format!("ws {id}: closed ({})", s.code));
     let _ = host_call(|| handler.on_close(id, s.code, &s.reason));
