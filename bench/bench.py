@@ -475,7 +475,7 @@ def report(R):
       "hosts so that workloads 2 and 3 are comparable: same JSON bodies; the engine's hosts also "
       "send Luminova's three default CORS headers, which the baseline does not), "
       "`tungstenite_echo.rs` (plain "
-      "tokio-tungstenite echo with the engine's WebSocket buffer settings: 4 KiB read buffer, "
+      "tokio-tungstenite echo with the engine's WebSocket buffer settings: 2 KiB read buffer, "
       "no write buffer; a text message starting with `broadcast` goes to every client).")
     P("- **Hosts**: C = `c-examples/hello` (HTTP), `c-examples/ws_echo` (echo), "
       "`bench/ws_bcast.c` (idle, broadcast: ws_echo without its logging, plus the broadcast "

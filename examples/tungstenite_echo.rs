@@ -4,7 +4,7 @@
 //! Every text/binary message comes back unchanged to its sender, except a text message starting
 //! with `broadcast`, which goes to every connected client (the sender included): the broadcast
 //! benchmark's trigger. Any path is accepted. The WebSocket configuration is the engine's own
-//! (4 KiB read buffer, no write buffering), so the comparison measures the engine, not a setting.
+//! (2 KiB read buffer, no write buffering), so the comparison measures the engine, not a setting.
 //!
 //! Usage: tungstenite_echo [port] [threads]   (threads 1 = current_thread runtime, the default)
 //! Prints `listening on http://127.0.0.1:PORT` once bound.
@@ -21,7 +21,7 @@ type Hub = Arc<Mutex<HashMap<u64, mpsc::UnboundedSender<Message>>>>;
 
 async fn client(stream: tokio::net::TcpStream, id: u64, hub: Hub) {
     let config = WebSocketConfig::default()
-        .read_buffer_size(4 * 1024)
+        .read_buffer_size(2 * 1024)
         .write_buffer_size(0);
     let Ok(mut ws) = tokio_tungstenite::accept_async_with_config(stream, Some(config)).await else {
         return;

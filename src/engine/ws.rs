@@ -1,9 +1,9 @@
 //! WebSocket: the upgrade handshake (RFC 6455 §4.2), one task per client, and the hub through
 //! which any thread sends, broadcasts and closes.
 //!
-//! Memory per idle client is kept small on purpose: tungstenite's read buffer starts at 4 KiB
-//! (not 128 KiB), the outgoing queue allocates only when used, and no per-client timer exists
-//! (the client task sleeps on one deadline).
+//! Memory per idle client is kept small on purpose: tungstenite's read buffer starts at 2 KiB
+//! (not 128 KiB), the outgoing queue allocates only when used, and one timer per client is moved
+//! only when a deadline comes earlier (no timer is made per message).
 
 use crate::engine::config::WS_READ_BUFFER;
 use crate::engine::error::{Error, ErrorKind, Result};
