@@ -40,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
@@ -359,6 +360,9 @@ typedef struct {
 } app_t;
 
 static pthread_mutex_t app_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Signalled when the repeating timer has fired its 3 times (the client waits for it before it
+ * shuts the server down: the client's requests can all be done in less than 3 periods). */
+static pthread_cond_t repeat_done = PTHREAD_COND_INITIALIZER;
 
 #define BAD(cond)                                                                              \
     do {                                                                                       \
@@ -501,8 +505,32 @@ static void on_response(void *ud, const hs_request *req, hs_response *res)
 static void on_repeat(void *ud)
 {
     app_t *app = ud;
-    if (++app->repeat_fired == 3)
+    int fired;
+    pthread_mutex_lock(&app_lock);
+    fired = ++app->repeat_fired;
+    pthread_mutex_unlock(&app_lock);
+    if (fired == 3) {
+        /* Not under app_lock: the engine may call on_log (which takes it) from here. */
         BAD(hs_cancel_timer(app->server, app->repeat_id) == HS_OK);
+        pthread_mutex_lock(&app_lock);
+        pthread_cond_broadcast(&repeat_done);
+        pthread_mutex_unlock(&app_lock);
+    }
+}
+
+/* Waits (at most 10 s) until the repeating timer has fired 3 times; 1 if it did. */
+static int wait_repeat_done(app_t *app)
+{
+    struct timespec until;
+    int done;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 10;
+    pthread_mutex_lock(&app_lock);
+    while (app->repeat_fired < 3 && pthread_cond_timedwait(&repeat_done, &app_lock, &until) == 0)
+        ;
+    done = app->repeat_fired >= 3;
+    pthread_mutex_unlock(&app_lock);
+    return done;
 }
 
 static void on_once(void *ud)
@@ -842,6 +870,7 @@ static void *client_main(void *arg)
         CLIENT_EXPECT(ws_send_frame(fd2, 1, "still here", 10) == 0);
         CLIENT_EXPECT(ws_expect(fd2, 1, "still here", 10));
     }
+    CLIENT_EXPECT(wait_repeat_done(app));
     CLIENT_EXPECT(hs_shutdown(app->server) == HS_OK); /* from another thread */
     if (fd2 >= 0) {
         CLIENT_EXPECT(ws_expect_close(fd2) == 1001);
