@@ -25,11 +25,7 @@ pub fn parse(raw: &[u8]) -> Result<RawResponse<'_>> {
             let status = parsed
                 .code
                 .ok_or_else(|| Error::invalid("raw response has no status"))?;
-            let headers = parsed
-                .headers
-                .iter()
-                .map(|h| (h.name, h.value))
-                .collect();
+            let headers = parsed.headers.iter().map(|h| (h.name, h.value)).collect();
             return Ok(RawResponse {
                 status,
                 headers,
