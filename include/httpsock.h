@@ -282,7 +282,7 @@ uint64_t hs_request_conn_id(const hs_request *r);
 // The id of the route that matched (as returned by `hs_route`/`hs_accept`), or -1 for none.
 int hs_request_route_id(const hs_request *r);
 
-// Sets the status code (100-999; default 200).
+// Sets the status code (200-999; default 200; a 1xx is interim only and gives a 500).
 int hs_response_set_status(hs_response *r, int status);
 
 // Adds a header field (copied). Several fields of one name are all sent. Content-Length and

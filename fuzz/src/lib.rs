@@ -105,8 +105,9 @@ pub fn raw_response(data: &[u8]) {
     assert_eq!(r2.status, r.status);
     assert_eq!(r2.headers, r.headers);
     assert_eq!(r2.body, r.body);
-    // What the engine sends for it: the status if in range, the headers but the framing ones.
-    let valid = (100..=999).contains(&r.status)
+    // What the engine sends for it: the status if in range (200-999: a 1xx is never a final
+    // answer), the headers but the framing ones.
+    let valid = (200..=999).contains(&r.status)
         && r.headers.iter().all(|(n, v)| {
             hyper_name_ok(n.as_bytes()) && v.iter().all(|&b| b == b'\t' || b >= 0x20 && b != 0x7f)
         });

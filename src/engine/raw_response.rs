@@ -16,6 +16,24 @@ pub struct RawResponse<'a> {
 /// the blank line lacks its `\n`. A head ended by `\r\n\r` followed by anything but `\n` is
 /// accepted, and the body starts after that `\r`.
 pub fn parse(raw: &[u8]) -> Result<RawResponse<'_>> {
+    // The common case: a head httparse finds the end of itself (lines ended by CRLF or, as RFC
+    // 9112 §2.2 lets a recipient accept, a bare LF); the body is everything after it.
+    {
+        let mut storage = [httparse::EMPTY_HEADER; 64];
+        let mut parsed = httparse::Response::new(&mut storage);
+        if let Ok(httparse::Status::Complete(n)) = parsed.parse(raw) {
+            let status = parsed
+                .code
+                .ok_or_else(|| Error::invalid("raw response has no status"))?;
+            let headers = parsed.headers.iter().map(|h| (h.name, h.value)).collect();
+            return Ok(RawResponse {
+                status,
+                headers,
+                body: &raw[n..],
+            });
+        }
+    }
+    // The rest: Luminova's typo below, a head without its blank line, or an error to report.
     let (head_len, body_start) = match find(raw, b"\r\n\r\n") {
         Some(i) => (i + 4, i + 4),
         None => match find(raw, b"\r\n\r") {
@@ -89,6 +107,18 @@ mod tests {
         assert_eq!(r.status, 200);
         assert_eq!(r.body, b"\\Hello World!");
         assert_eq!(r.headers.len(), 1);
+    }
+
+    /// FIXED (found by reading the parser while writing its fuzz target): a head with bare LF
+    /// line ends was taken whole as the head and its body silently dropped.
+    #[test]
+    fn bare_lf_head_keeps_its_body() {
+        let r = parse(b"HTTP/1.1 200 OK\nContent-Type: text/plain\n\nbody\r\n").unwrap();
+        assert_eq!(r.status, 200);
+        assert_eq!(r.headers, vec![("Content-Type", &b"text/plain"[..])]);
+        assert_eq!(r.body, b"body\r\n");
+        let r = parse(b"HTTP/1.1 204 No Content\n\n").unwrap();
+        assert_eq!((r.status, r.body), (204, &b""[..]));
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The response a handler fills in. Nonsense from the host (a status outside 100-999, a header
+//! The response a handler fills in. Nonsense from the host (a status outside 200-999, a header
 //! that is not valid HTTP, a raw response that does not parse) poisons it: the client gets a 500
 //! and a debug line says why, and the handler's call returns an error.
 
@@ -73,8 +73,12 @@ impl Response {
     }
 
     pub fn set_status(&mut self, status: i64) -> Result<()> {
-        if !(100..=999).contains(&status) {
-            return self.poison(format!("status {status} is outside 100-999"));
+        // 1xx are interim answers (RFC 9110 §15.2), never a final response: a handler's 101
+        // would tell the client the connection changed protocol when it did not.
+        if !(200..=999).contains(&status) {
+            return self.poison(format!(
+                "status {status} is outside 200-999 (1xx is interim only)"
+            ));
         }
         self.touched = true;
         self.status = status as u16;
@@ -189,6 +193,15 @@ mod tests {
         let mut r = Response::new();
         assert!(r.set_status(42).is_err());
         assert!(r.poisoned.is_some());
+        // FIXED (found by make fuzz, http_request): a handler's 101 went out as a final answer.
+        for interim in [100, 101, 103, 199] {
+            let mut r = Response::new();
+            assert!(r.set_status(interim).is_err(), "{interim}");
+            let mut r = Response::new();
+            assert!(r
+                .set_raw(format!("HTTP/1.1 {interim} X\r\n\r\n").as_bytes())
+                .is_err());
+        }
         let mut r = Response::new();
         assert!(r.add_header(b"Bad Name", b"x").is_err());
         let mut r = Response::new();

@@ -454,11 +454,11 @@ pub extern "C" fn hs_request_route_id(r: *const hs_request) -> c_int {
     })
 }
 
-// Response setters. A call with nonsense (status outside 100-999, an invalid header name or
+// Response setters. A call with nonsense (status outside 200-999, an invalid header name or
 // value, NULL data with a non-zero length, a raw response that does not parse) returns
 // HS_ERR_INVALID and turns the response into a 500 (the reason is a debug line).
 
-/// Sets the status code (100-999; default 200).
+/// Sets the status code (200-999; default 200; a 1xx is interim only and gives a 500).
 #[no_mangle]
 pub extern "C" fn hs_response_set_status(r: *mut hs_response, status: c_int) -> c_int {
     guard_int(|| {

@@ -18,7 +18,7 @@ namespace HttpSock\Http;
 class Response implements \Stringable
 {
     /**
-     * @param int $statusCode The HTTP status code (100-999).
+     * @param int $statusCode The HTTP status code (200-999; a 1xx gives a 500).
      * @param array<string|int,mixed> $headers Header name => value (a list value sends the header
      *        once per item); a list entry "Name: value" is also accepted.
      * @param mixed $body The response body: a string, or an array/object sent as JSON.
