@@ -538,6 +538,27 @@ impl Session {
         }
     }
 
+    /// Acts on how a write ended: a queued Close begins the closing handshake (within `grace`).
+    /// False when the client's loop must end.
+    async fn settle(&mut self, written: Written, grace: Duration) -> bool {
+        match written {
+            Written::Ok => true,
+            Written::Close(code, reason) => {
+                self.begin_close(code, &reason, grace).await;
+                true
+            }
+            Written::Failed => false,
+            Written::Killed => {
+                let id = self.id;
+                self.shared
+                    .log
+                    .debug(|| format!("ws {id}: send queue full; dropping the client"));
+                self.ends_with(1008, "send queue full");
+                false
+            }
+        }
+    }
+
     async fn write_inner(&mut self, replies: Vec<Outgoing>) -> Written {
         let queued = self.outbox.take(64);
         for out in queued.into_iter().chain(replies) {
@@ -665,15 +686,9 @@ async fn run_client(
                     s.begin_close(1001, "server shutting down", shutdown_grace).await;
                     continue;
                 }
-                match s.write(Vec::new()).await {
-                    Written::Ok => {}
-                    Written::Close(c, r) => s.begin_close(c, &r, limits.shutdown_grace).await,
-                    Written::Failed => break,
-                    Written::Killed => {
-                        shared.log.debug(|| format!("ws {id}: send queue full; dropping the client"));
-                        s.ends_with(1008, "send queue full");
-                        break;
-                    }
+                let written = s.write(Vec::new()).await;
+                if !s.settle(written, limits.shutdown_grace).await {
+                    break;
                 }
             }
             incoming = s.ws.next() => match incoming {
@@ -702,16 +717,12 @@ async fn run_client(
                     };
                     match replies {
                         Some(r) if r.is_empty() => {}
-                        Some(r) => match s.write(r).await {
-                            Written::Ok => {}
-                            Written::Close(c, r) => s.begin_close(c, &r, limits.shutdown_grace).await,
-                            Written::Failed => break,
-                            Written::Killed => {
-                                shared.log.debug(|| format!("ws {id}: send queue full; dropping the client"));
-                                s.ends_with(1008, "send queue full");
+                        Some(r) => {
+                            let written = s.write(r).await;
+                            if !s.settle(written, limits.shutdown_grace).await {
                                 break;
                             }
-                        },
+                        }
                         None => {
                             shared.log.debug(|| format!("ws {id}: replies overflowed the send queue; dropping the client"));
                             s.send_close(1008, "send queue full", Duration::from_millis(100)).await;
