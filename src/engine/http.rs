@@ -154,8 +154,8 @@ impl Drop for Registered<'_> {
 /// The server's one watchdog task: every quarter of the idle timeout it looks at each open HTTP
 /// connection and closes those idle or stuck in a request head for the timeout (so a connection
 /// closes between 1 and 1.25 timeouts after the fact); when shutdown begins it starts the
-/// graceful shutdown of every connection and tells every WebSocket client's task. One timer for the server instead of one per connection
-/// and one per request.
+/// graceful shutdown of every connection and tells every WebSocket client's task. One timer for
+/// the server instead of one per connection and one per request.
 pub async fn watchdog(shared: Arc<Shared>) {
     let mut stopping = shared.stopping.subscribe();
     let mut graceful = false;
@@ -473,41 +473,17 @@ pub fn finish(shared: &Shared, req: &Request, mut res: Response) -> HttpResponse
     let mut out = hyper::Response::new(Full::new(res.body));
     *out.status_mut() =
         StatusCode::from_u16(res.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut headers = {
-        let defaults = shared.default_headers.read();
-        let mut map = HeaderMap::with_capacity(defaults.len() + res.headers.len());
-        for (name, value) in defaults.iter() {
-            map.append(name.clone(), value.clone());
-        }
-        map
-    };
-    // The host's fields replace a default of the same name; several of one name are all sent.
-    // Which fields repeat an earlier name is found first, so the fields can then be moved into
-    // the map (a clone of a value copied from the host would allocate).
-    let list = res.headers;
-    let mut repeats = 0u64;
-    let mut repeats_beyond = Vec::new();
-    for i in 1..list.len() {
-        if list[..i].iter().any(|(n, _)| *n == list[i].0) {
-            if i < 64 {
-                repeats |= 1 << i;
-            } else {
-                repeats_beyond.push(i);
-            }
-        }
+    // The host's fields first (several of one name are all sent), then each default the host
+    // did not set: one hash per field either way, and the host's values are moved, not cloned.
+    let defaults = shared.default_headers.read();
+    let mut headers = HeaderMap::with_capacity(defaults.len() + res.headers.len());
+    for (name, value) in res.headers {
+        headers.append(name, value);
     }
-    for (i, (name, value)) in list.into_iter().enumerate() {
-        let repeat = if i < 64 {
-            repeats >> i & 1 == 1
-        } else {
-            repeats_beyond.contains(&i)
-        };
-        if repeat {
-            headers.append(name, value);
-        } else {
-            headers.insert(name, value);
-        }
+    for (name, value) in defaults.iter() {
+        headers.entry(name).or_insert_with(|| value.clone());
     }
+    drop(defaults);
     *out.headers_mut() = headers;
     shared
         .log

@@ -293,11 +293,18 @@ impl Request {
         w
     }
 
-    /// `wire()` kept for the life of the request (the pointer stays valid until it ends).
-    pub fn wire_kept(&self) -> &[u8] {
+    /// `wire()` followed by the NUL the C ABI's format promises after the buffer (not part of
+    /// the format's length: `len() - 1`).
+    pub fn wire_nul(&self) -> Vec<u8> {
         let mut v = self.wire();
         v.push(0);
-        self.keep(v)
+        v
+    }
+
+    /// `wire()` kept for the life of the request (the pointer stays valid until it ends); the
+    /// byte just past the slice is NUL.
+    pub fn wire_kept(&self) -> &[u8] {
+        self.keep(self.wire_nul())
     }
 
     pub fn header_count(&self) -> usize {

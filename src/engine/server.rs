@@ -64,10 +64,6 @@ pub enum PollState {
     Stopped,
 }
 
-/// The server's default headers, kept as the header map every response starts from (a clone
-/// per response is cheaper than inserting each default into an empty map).
-pub type HeaderList = HeaderMap;
-
 /// State shared by every task of one server. Everything here is safe to touch from any thread.
 pub struct Shared {
     pub log: Log,
@@ -76,7 +72,7 @@ pub struct Shared {
     pub routes: RwLock<Router<Arc<dyn HttpHandler>>>,
     pub ws_routes: RwLock<Router<Arc<dyn WsHandler>>>,
     pub ws_enabled: AtomicBool,
-    pub default_headers: RwLock<HeaderList>,
+    pub default_headers: RwLock<HeaderMap>,
     pub on_error: RwLock<Option<Arc<dyn ErrorHandler>>>,
     pub on_response: RwLock<Option<Arc<dyn ResponseFilter>>>,
     pub rate: RateLimiter,
@@ -106,9 +102,7 @@ pub struct Shared {
 
 /// Luminova's default server headers (CORS), on unless replaced.
 fn luminova_headers() -> HeaderMap {
-    // Room for the host's fields of a typical response too: a clone keeps the index table's
-    // size, so `finish` never grows the table of the map it starts from.
-    let mut map = HeaderMap::with_capacity(12);
+    let mut map = HeaderMap::new();
     for (n, v) in [
         ("access-control-allow-origin", "*"),
         ("access-control-allow-methods", "GET, POST, OPTIONS"),

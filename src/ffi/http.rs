@@ -129,11 +129,10 @@ struct CPackedHandler(
 
 impl HttpHandler for CPackedHandler {
     fn handle(&self, req: &Request, res: &mut Response) {
-        let mut wire = req.wire();
-        let len = wire.len();
         // The format (`hs_request_wire`) promises a NUL after the buffer, not counted in `len`:
         // without it a host reading the last field as a C string read past the data.
-        wire.push(0);
+        let wire = req.wire_nul();
+        let len = wire.len() - 1;
         // SAFETY: host-registered function and user_data; `wire` and `res` live for the call.
         unsafe { (self.0)(self.1 .0, wire.as_ptr(), len, res_ptr(res)) }
     }
