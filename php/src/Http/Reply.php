@@ -84,7 +84,19 @@ final class Reply
         if ($body === null && method_exists($response, 'getContents')) {
             $body = $response->getContents();
         }
-        $lines = self::headerLines($headers);
+        return self::parts($status, $headers, $body);
+    }
+
+    /**
+     * [status, header lines, body] from a response's parts: an array or object body becomes
+     * JSON (with a JSON Content-Type unless one is set), status 0 becomes 200.
+     *
+     * @param array<string|int,mixed> $headers
+     * @return array{0: int, 1: string, 2: string}
+     */
+    public static function parts(int $status, array $headers, mixed $body): array
+    {
+        $lines = $headers === [] ? '' : self::headerLines($headers);
         if (is_array($body) || $body instanceof \JsonSerializable || $body instanceof \stdClass) {
             $body = json_encode($body, self::JSON_FLAGS);
             if (stripos($lines, 'content-type:') === false) {

@@ -92,20 +92,7 @@ class Response implements \Stringable
      */
     public function reply(): array
     {
-        $lines = $this->headers === [] ? '' : Reply::headerLines($this->headers);
-        $body = $this->body;
-        if (!is_string($body)) {
-            if ($body === null) {
-                $body = $this->contents ?? '';
-            }
-            if (is_array($body) || $body instanceof \JsonSerializable || $body instanceof \stdClass) {
-                $body = json_encode($body, Reply::JSON_FLAGS);
-                if (stripos($lines, 'content-type:') === false) {
-                    $lines .= "Content-Type: application/json\r\n";
-                }
-            }
-        }
-        return [$this->statusCode === 0 ? 200 : $this->statusCode, $lines, (string) $body];
+        return Reply::parts($this->statusCode, $this->headers, $this->body ?? $this->contents);
     }
 
     /** The whole response as raw HTTP/1.1 text (status line, headers, blank line, body). */
