@@ -182,7 +182,9 @@ final class NativeServer
         $hook = static function ($userData, $req, $type, $res) use ($onError, $ffi): void {
             try {
                 $len = $ffi->new('size_t');
-                $wire = FFI::string($ffi->hs_request_wire($req, FFI::addr($len)), $len->cdata);
+                $wire = FFI::string($ffi->hs_request_packed($req, FFI::addr($len)), $len->cdata) . "\0";
+                $body = $ffi->hs_request_body($req, FFI::addr($len));
+                $wire .= $len->cdata > 0 ? FFI::string($body, $len->cdata) : '';
                 self::answer($ffi, $res, $onError($wire, (int) $type));
             } catch (\Throwable $e) {
                 self::lastResort($e);
@@ -200,7 +202,7 @@ final class NativeServer
         $filter = static function ($userData, $req, $res) use ($onFilter, $ffi): void {
             try {
                 $len = $ffi->new('size_t');
-                $wire = FFI::string($ffi->hs_request_wire($req, FFI::addr($len)), $len->cdata);
+                $wire = FFI::string($ffi->hs_request_packed($req, FFI::addr($len)), $len->cdata) . "\0";
                 $body = $ffi->hs_response_body($res, FFI::addr($len));
                 $body = $len->cdata > 0 ? FFI::string($body, $len->cdata) : '';
                 $new = $onFilter($wire, $body);
@@ -363,7 +365,7 @@ final class NativeServer
     /** How many processes holding the port were ended. */
     public static function freePort(int $port): int
     {
-        return Library::check(Library::ffi()->hs_free_port($port), 'freePortIfStuck()');
+        return Library::check(Library::ffi()->hs_kill_port_holders($port), 'freePortIfStuck()');
     }
 
     // ---- internals --------------------------------------------------------------------------
@@ -380,10 +382,10 @@ final class NativeServer
     {
         $onRequest = $this->onRequest;
         $ffi = $this->ffi;
-        return static function ($userData, $packed, $len, $res) use ($onRequest, $ffi): void {
+        return static function ($userData, $head, $headLen, $body, $bodyLen, $res) use ($onRequest, $ffi): void {
             try {
                 // answer(), inlined: this runs once per request.
-                $reply = $onRequest(FFI::string($packed, $len));
+                $reply = $onRequest(FFI::string($head, $headLen) . "\0" . ($bodyLen > 0 ? FFI::string($body, $bodyLen) : ''));
                 if (is_array($reply)) {
                     [$status, $headers, $body] = $reply;
                     $ffi->hs_respond($res, $status, $headers, strlen($headers), $body, strlen($body));
@@ -407,7 +409,7 @@ final class NativeServer
         $onOpen = static function ($userData, $id, $req) use ($open, $ffi): void {
             try {
                 $len = $ffi->new('size_t');
-                $open((int) $id, FFI::string($ffi->hs_request_wire($req, FFI::addr($len)), $len->cdata));
+                $open((int) $id, FFI::string($ffi->hs_request_packed($req, FFI::addr($len)), $len->cdata) . "\0");
             } catch (\Throwable $e) {
                 self::lastResort($e);
             }
