@@ -9,7 +9,7 @@
 //! worker owns the client. Route ids agree across workers when every worker registers its
 //! routes in the same order (the PHP supervisor replays one configuration in each).
 
-use crate::engine::error::{Error, Result};
+use crate::engine::error::{Error, ErrorKind, Result};
 use crate::engine::fanout::{Backplane, Local};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use std::os::linux::net::SocketAddrExt;
@@ -158,7 +158,7 @@ impl Cluster {
             .map_err(|e| Error::invalid(format!("cluster address: {e}")))?;
         let listener = std::os::unix::net::UnixListener::bind_addr(&addr).map_err(|e| {
             Error::new(
-                crate::engine::ErrorKind::Io,
+                ErrorKind::Io,
                 format!(
                     "cluster group '{}' slot {} is taken: {e}",
                     self.group, self.slot
@@ -166,12 +166,8 @@ impl Cluster {
             )
         })?;
         listener.set_nonblocking(true).ok();
-        let listener = tokio::net::UnixListener::from_std(listener).map_err(|e| {
-            Error::new(
-                crate::engine::ErrorKind::Io,
-                format!("cluster listener: {e}"),
-            )
-        })?;
+        let listener = tokio::net::UnixListener::from_std(listener)
+            .map_err(|e| Error::new(ErrorKind::Io, format!("cluster listener: {e}")))?;
         tokio::spawn(accept_peers(listener, local.clone()));
         for (slot, rx) in self.receivers.lock().drain(..) {
             tokio::spawn(write_peer(self.group.clone(), slot, rx, local.clone()));
