@@ -14,7 +14,9 @@ error_reporting(E_ALL);
 define('HS_TEST_ROOT', dirname(__DIR__, 2));            // repository root
 define('HS_PHP_ROOT', dirname(__DIR__));                 // php/
 define('HS_FIXTURES', __DIR__ . '/fixtures');
-define('HS_LIBRARY', HS_TEST_ROOT . '/target/release/libhttpsock.so');
+// The library the fixtures load: HTTPSOCK_LIB when set (as Native\Library reads it), else the
+// repository build.
+define('HS_LIBRARY', (string) (getenv('HTTPSOCK_LIB') ?: HS_TEST_ROOT . '/target/release/libhttpsock.so'));
 
 spl_autoload_register(static function (string $class): void {
     $prefix = 'HttpSock\\Tests\\';
