@@ -43,24 +43,48 @@
 
 
 
-// The error answers a host may shape with `hs_on_error`. Defaults (Luminova's texts, each with
-// `Content-Type: text/plain` and `X-Server-Response-Type: <NAME>`):
+// The engine's own answers: the kinds of the error hook (`hs_on_error`, 1-6) and the answers a
+// handler may send with `hs_response_answer`. Each is sent with `Content-Type: text/plain` and
+// `X-Server-Response-Type: <NAME>` (`hs_answer_name`); the texts are Luminova's.
 typedef enum {
-  // 404 "404 Not Found": no route matched (also a WebSocket upgrade with no accept route).
-  HS_NOT_FOUND = 1,
-  // 429 "Rate limit exceeded. Try again later." with Retry-After.
-  HS_REQUEST_LIMIT = 2,
-  // 400 "Client is not connected." (connection-required mode).
-  HS_NOT_CONNECTED = 3,
-  // 400 "Bad Request": a request hyper's parser let through but RFC 9112 refuses (missing,
-  // repeated or invalid Host in HTTP/1.1; authority- or asterisk-form with the wrong method;
-  // `chunked` twice), or a body that could not be read. The connection is closed after it.
-  HS_BAD_REQUEST = 4,
-  // 500 "An error occurred on the server.": an invalid response from a handler, or a panic.
-  HS_SERVER_ERROR = 5,
-  // 413 "Request body is too large." (over `HS_LIMIT_MAX_BODY_BYTES`).
-  HS_PAYLOAD_TOO_LARGE = 6,
-} hs_error_type;
+  // 404 "404 Not Found" (NOT_FOUND): no route matched (also a WebSocket upgrade with no
+  // accept route).
+  HS_ANSWER_NOT_FOUND = 1,
+  // 429 "Rate limit exceeded. Try again later." (REQUEST_LIMIT), with Retry-After.
+  HS_ANSWER_REQUEST_LIMIT = 2,
+  // 400 "Client is not connected." (NOT_CONNECTED): connection-required mode.
+  HS_ANSWER_NOT_CONNECTED = 3,
+  // 400 "Bad Request" (BAD_REQUEST): a request hyper's parser let through but RFC 9112
+  // refuses (missing, repeated or invalid Host in HTTP/1.1; authority- or asterisk-form with
+  // the wrong method; `chunked` twice), or a body that could not be read. The connection is
+  // closed after it.
+  HS_ANSWER_BAD_REQUEST = 4,
+  // 500 "An error occurred on the server." (SERVER_ERROR): a handler failed
+  // (`hs_response_fail`, an invalid response, a panic).
+  HS_ANSWER_SERVER_ERROR = 5,
+  // 413 "Request body is too large." (PAYLOAD_TOO_LARGE): over `HS_LIMIT_MAX_BODY_BYTES`.
+  HS_ANSWER_PAYLOAD_TOO_LARGE = 6,
+  // 200 "Hello world!" (DEFAULT): a handler that set nothing.
+  HS_ANSWER_DEFAULT = 7,
+  // 200 "Client successfully connected." (CONNECTED): `GET /connect`.
+  HS_ANSWER_CONNECTED = 8,
+  // 200 "Client successfully disconnected." (DISCONNECTED): `GET /disconnect`.
+  HS_ANSWER_DISCONNECTED = 9,
+  // 200 "PONG" (PING): a health check.
+  HS_ANSWER_PONG = 10,
+  // 501 "Transfer coding not implemented." (BAD_REQUEST): a coding other than chunked.
+  HS_ANSWER_NOT_IMPLEMENTED = 11,
+  // 503 "Too many connections. Try again later." (TOO_MANY_CONNECTIONS): over
+  // `HS_LIMIT_MAX_CONNECTIONS`, with Retry-After; the connection is closed.
+  HS_ANSWER_TOO_MANY_CONNECTIONS = 12,
+  // 405 "WebSocket upgrade needs GET." (BAD_REQUEST).
+  HS_ANSWER_UPGRADE_NEEDS_GET = 13,
+  // 400 "WebSocket key is missing or invalid." (INVALID_WS_KEY).
+  HS_ANSWER_BAD_WEBSOCKET_KEY = 14,
+  // 426 "Unsupported WebSocket version; use 13." (BAD_REQUEST), with
+  // `Sec-WebSocket-Version: 13`.
+  HS_ANSWER_BAD_WEBSOCKET_VERSION = 15,
+} hs_answer;
 
 // Status codes. Every `int`-returning function returns `HS_OK` (0) or a non-negative result on
 // success and one of these negative values on failure; `hs_last_error()` then tells why.
@@ -129,20 +153,25 @@ typedef struct hs_server hs_server;
 // a Rust host's panic is caught (answered with 500) instead of aborting.
 typedef void (*hs_handler)(void *user_data, const hs_request *req, hs_response *res);
 
-// An HTTP handler that receives the whole request as one buffer (see `hs_request_wire` for the
-// format) instead of a request handle: the fast path for hosts that pay for every call across
-// the boundary (PHP FFI: one `FFI::string` per request, no accessor calls). `packed` is valid
-// only during the call. Same thread rules as `hs_handler`.
+// An HTTP handler that receives the request packed in two buffers instead of a request
+// handle: the head (see `hs_request_packed` for its format) and the body. The fast path for
+// hosts that pay for every call across the boundary (PHP FFI: one `FFI::string` for the head,
+// one more only when there is a body, no accessor calls). `head` is followed by a NUL not
+// counted in `head_len`; `body` is bytes (not NUL-terminated; a valid pointer even when empty).
+// Both are valid only during the call. Same thread rules as `hs_handler`.
 typedef void (*hs_packed_handler)(void *user_data,
-                                  const uint8_t *packed,
-                                  size_t len,
+                                  const uint8_t *head,
+                                  size_t head_len,
+                                  const uint8_t *body,
+                                  size_t body_len,
                                   hs_response *res);
 
-// Shapes an error answer. `res` starts empty; if the callback sets nothing, the default for
-// `type` is sent. `req` has no body for errors found before the body was read.
+// Shapes an error answer (kinds `HS_ANSWER_NOT_FOUND` to `HS_ANSWER_PAYLOAD_TOO_LARGE`). `res`
+// starts empty; if the callback sets nothing, the engine's answer of that kind is sent. `req`
+// has no body for errors found before the body was read.
 typedef void (*hs_error_handler)(void *user_data,
                                  const hs_request *req,
-                                 hs_error_type error_type,
+                                 hs_answer kind,
                                  hs_response *res);
 
 // Sees every HTTP response (not the 101 of a WebSocket upgrade) before it is sent; may read and
@@ -255,14 +284,16 @@ const char *hs_request_param(const hs_request *r, size_t index, size_t *len);
 // The capture named `name` (`{id}` in the pattern gives `"id"`), NULL when there is none.
 const char *hs_request_param_named(const hs_request *r, const char *name, size_t *len);
 
-// The whole request packed in one buffer, valid until the callback returns. Fields are
-// NUL-terminated, in this order: route id (-1 for none), connection id, peer port, capture
-// count, method, path, query, URI, version (`HTTP/1.1`), peer IP, headers (`name: value\r\n`
-// per field, names in lower case); then one `name`, `value` pair per capture (an unnamed
-// capture has an empty name); then the body: every remaining byte up to `*len` (it may contain
-// NULs). A terminating NUL follows the buffer (not counted in `*len`).
-// Bytes (`uint8_t`), like the body.
-const uint8_t *hs_request_wire(const hs_request *r, size_t *len);
+// The request's head packed in one buffer (no body: `hs_request_body`), valid until the
+// callback returns. Fields are separated by NUL, in this order: route id (-1 for none),
+// connection id, peer port, capture count, method, path, query, URI, version (`HTTP/1.1`), peer
+// IP, headers (`name: value\r\n` per field, names in lower case); then one `name`, `value`
+// pair per capture (an unnamed capture has an empty name; values as in the path, not
+// percent-decoded). A NUL also follows the last field and is not counted in `*len`, so every
+// field is a C string and splitting on NUL gives exactly 11 + 2 × capture count fields.
+// Bytes (`uint8_t`), like the body. The same format reaches an `hs_packed_handler` and
+// `hs_ws_client_head`.
+const uint8_t *hs_request_packed(const hs_request *r, size_t *len);
 
 // The client's IP address as text (`"127.0.0.1"`, `"::1"`).
 const char *hs_request_peer_ip(const hs_request *r, size_t *len);
@@ -302,6 +333,21 @@ int hs_respond(hs_response *r,
 // used; the body is everything after the blank line. A malformed one gives a 500.
 int hs_response_set_raw(hs_response *r, const char *data, size_t len);
 
+// Replaces the response with the engine's answer of `kind` (an `hs_answer`): status,
+// `Content-Type: text/plain`, `X-Server-Response-Type` and text. The error hook is not called.
+// `HS_ERR_INVALID` for an unknown kind (the response is left as it was).
+int hs_response_answer(hs_response *r, int kind);
+
+// Declares that the handler failed (an exception in the host): the client gets
+// `HS_ANSWER_SERVER_ERROR`, shaped by the error hook when one is set (it runs after the handler
+// returned), and whatever the handler set is dropped. `reason` (may be NULL; copied) goes to
+// the debug log.
+int hs_response_fail(hs_response *r, const char *reason);
+
+// The `X-Server-Response-Type` name of an answer kind (`"NOT_FOUND"`, `"PING"`). Static
+// storage. NULL for an unknown kind.
+const char *hs_answer_name(int kind);
+
 // The current status (useful in a response filter).
 int hs_response_status(hs_response *r);
 
@@ -328,10 +374,10 @@ int hs_cancel_timer(hs_server *server, int64_t timer_id);
 // checked through loopback), 0 when nothing does, or a negative status.
 int hs_port_in_use(const char *address, int port);
 
-// Ends the processes (never this one) that listen on TCP `port`, found through /proc: SIGTERM,
-// then SIGKILL after 1 s for those still alive. Returns how many ended (0 if none held it), or a
-// negative status. Blocks up to about 3 s.
-int hs_free_port(int port);
+// Ends the OTHER processes (never this one) that listen on TCP `port`, found through /proc:
+// SIGTERM, then SIGKILL after 1 s for those still alive. Returns how many ended (0 if none held
+// it), or a negative status. Blocks up to about 3 s. Luminova's `freePortIfStuck()`.
+int hs_kill_port_holders(int port);
 
 // Debug output on (non-zero) or off: one line per connection, request, response, upgrade,
 // WebSocket frame and close, on stderr or to the `hs_set_log` sink.
@@ -353,12 +399,24 @@ const char *hs_version(void);
 // Creates a server for `address` and `port`. Nothing is bound yet (see `hs_start`) and no thread
 // is created.
 //
-// `address`: `127.0.0.1`, `localhost`, `::1`, `0.0.0.0`, a host name, or `tcp://host:port`
-// (`tcp://[::1]:8080` for IPv6). `port`: 0-65535; with a `tcp://` address, 0 takes the URL's port;
-// otherwise 0 asks for an ephemeral port (read it with `hs_port()` after `hs_start`).
+// `address`: `127.0.0.1`, `localhost`, `::1`, `[::1]`, `0.0.0.0`, a host name, or
+// `tcp://host:port` (`tcp://[::1]:8080` for IPv6); see `hs_parse_address`. `port`: 0-65535;
+// with a `tcp://` address, 0 takes the URL's port; otherwise 0 asks for an ephemeral port (read
+// it with `hs_port()` after `hs_start`).
 //
 // Returns a handle owned by the caller, to release with `hs_free()`; NULL on error.
 hs_server *hs_new(const char *address, int port);
+
+// Parses an address the way `hs_new` does, without creating a server: the one address parser,
+// for hosts that show the address before binding (PHP's `getAddress()`). Writes the host
+// (brackets removed; NUL-terminated, truncated to `host_cap`; `host` may be NULL when
+// `host_cap` is 0) and the port through `port_out` (may be NULL). `port`: -1 means Luminova's
+// default (the port of a `tcp://` address, else 8080); 0 takes the port of a `tcp://` address,
+// else 0 (ephemeral), as `hs_new` does; any other port wins over the address's.
+//
+// Returns the host's length (like snprintf), or `HS_ERR_INVALID` with the reason (empty
+// address, bad port, a scheme other than `tcp://`).
+int hs_parse_address(const char *address, int port, char *host, size_t host_cap, int *port_out);
 
 // Releases a server. Call it after `hs_run()` returned (or after the last `hs_poll()`); a
 // running server is shut down first. Open connections are dropped without their close
@@ -532,6 +590,13 @@ int hs_ws_client_peer(const hs_server *server,
 // Copies the path a client connected on into `buf` (NUL-terminated, truncated to `cap`).
 // Returns the path length (like snprintf), or `HS_ERR_NOT_FOUND`.
 int hs_ws_client_path(const hs_server *server, uint64_t conn_id, char *buf, size_t cap);
+
+// Copies the packed head of a client's upgrade request (the format of `hs_request_packed`)
+// into `buf`: at most `cap` bytes, no NUL added (`buf` may be NULL when `cap` is 0). Returns the
+// head's full length, so a caller with a small buffer can size one and call again; or
+// `HS_ERR_NOT_FOUND`. Works for the clients of this process (not another worker's), also inside
+// a client's own `on_close` callback, so a host needs no registry of its own.
+int hs_ws_client_head(const hs_server *server, uint64_t conn_id, uint8_t *buf, size_t cap);
 
 // Makes this server worker `slot` (0-based) of `slots` worker processes on this machine that
 // serve one port together (with `hs_set_reuse_port`): `hs_ws_broadcast*` then reaches the

@@ -1,4 +1,5 @@
-//! The ABI added for hosts like PHP: packed requests (`hs_route_packed`, `hs_request_wire`)
+//! The ABI added for hosts like PHP: packed requests (`hs_route_packed`, `hs_request_packed`,
+//! `hs_ws_client_head`)
 //! and worker clusters (`hs_cluster_join`), through the C ABI with real clients.
 mod common;
 use common::*;
@@ -30,35 +31,40 @@ fn next_text(ws: &mut Ws) -> String {
     }
 }
 
-/// Splits a wire buffer into its 11 fixed fields, the capture pairs and the body.
-fn split_wire(w: &[u8]) -> (Vec<String>, Vec<(String, String)>, Vec<u8>) {
-    let mut parts = w.splitn(12, |&b| b == 0);
-    let fixed: Vec<String> = (0..11)
-        .map(|_| String::from_utf8_lossy(parts.next().unwrap()).into_owned())
+/// Splits a packed head into its 11 fixed fields and the capture pairs; checks that splitting on
+/// NUL gives exactly 11 + 2 * captures fields, as the format promises.
+fn split_head(w: &[u8]) -> (Vec<String>, Vec<(String, String)>) {
+    let all: Vec<String> = w
+        .split(|&b| b == 0)
+        .map(|f| String::from_utf8_lossy(f).into_owned())
         .collect();
-    let rest = parts.next().unwrap_or(b"");
-    let ncaps: usize = fixed[3].parse().unwrap();
-    let mut it = rest.splitn(2 * ncaps + 1, |&b| b == 0);
-    let caps = (0..ncaps)
-        .map(|_| {
-            let n = String::from_utf8_lossy(it.next().unwrap()).into_owned();
-            let v = String::from_utf8_lossy(it.next().unwrap()).into_owned();
-            (n, v)
-        })
+    assert!(all.len() >= 11, "{} fields: {all:?}", all.len());
+    let ncaps: usize = all[3].parse().unwrap();
+    assert_eq!(all.len(), 11 + 2 * ncaps, "{all:?}");
+    let caps = all[11..]
+        .chunks(2)
+        .map(|p| (p[0].clone(), p[1].clone()))
         .collect();
-    (fixed, caps, it.next().unwrap_or(b"").to_vec())
+    (all[..11].to_vec(), caps)
 }
 
 #[test]
-fn packed_route_gets_the_whole_request_in_one_buffer() {
+fn packed_route_gets_the_head_and_the_body() {
     unsafe extern "C-unwind" fn handler(
         ud: *mut c_void,
-        packed: *const u8,
-        len: usize,
+        head: *const u8,
+        head_len: usize,
+        body: *const u8,
+        body_len: usize,
         res: *mut hs_response,
     ) {
-        let wire = std::slice::from_raw_parts(packed, len).to_vec();
-        (*(ud as *const mpsc::Sender<Vec<u8>>)).send(wire).unwrap();
+        assert_eq!(*head.add(head_len), 0, "NUL after the head");
+        assert!(!body.is_null(), "a valid body pointer even when empty");
+        let head = std::slice::from_raw_parts(head, head_len).to_vec();
+        let body = std::slice::from_raw_parts(body, body_len).to_vec();
+        (*(ud as *const mpsc::Sender<(Vec<u8>, Vec<u8>)>))
+            .send((head, body))
+            .unwrap();
         let body = b"packed ok";
         hs_respond(
             res,
@@ -69,7 +75,7 @@ fn packed_route_gets_the_whole_request_in_one_buffer() {
             body.len(),
         );
     }
-    let (tx, rx) = mpsc::channel::<Vec<u8>>();
+    let (tx, rx) = mpsc::channel::<(Vec<u8>, Vec<u8>)>();
     let tx = keep(tx);
     let mut route_id = -1;
     let srv = TestServer::start(|s| {
@@ -86,8 +92,8 @@ fn packed_route_gets_the_whole_request_in_one_buffer() {
     raw.extend_from_slice(body);
     let r = raw_request(srv.port, &raw).expect("response");
     assert_eq!((r.status, r.text().as_str()), (201, "packed ok"));
-    let wire = rx.recv_timeout(Duration::from_secs(5)).unwrap();
-    let (f, caps, b) = split_wire(&wire);
+    let (head, b) = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    let (f, caps) = split_head(&head);
     assert_eq!(f[0], route_id.to_string());
     assert!(f[1].parse::<u64>().unwrap() > 0, "conn id");
     assert!(f[2].parse::<u16>().unwrap() > 0, "peer port");
@@ -121,29 +127,63 @@ fn packed_route_gets_the_whole_request_in_one_buffer() {
 }
 
 #[test]
-fn request_wire_matches_in_a_websocket_open_callback() {
-    let (tx, rx) = mpsc::channel::<Vec<u8>>();
+fn packed_head_in_a_websocket_open_callback_and_from_the_hub() {
+    let (tx, rx) = mpsc::channel::<(u64, Vec<u8>)>();
     let tx = std::sync::Mutex::new(tx);
+    let (closed_tx, closed) = mpsc::channel::<c_int>();
+    let closed_tx = std::sync::Mutex::new(closed_tx);
     let srv = TestServer::start(|s| {
         assert_eq!(hs_websocket(s, 1), 0);
+        let server = s as usize;
         let cbs = WsCallbacks {
-            open: Box::new(move |_, req| {
+            close: Box::new(move |id, _, _| {
+                // Out of the hub already, yet still readable during its own close callback.
+                let n = hs_ws_client_head(server as *const hs_server, id, std::ptr::null_mut(), 0);
+                closed_tx.lock().unwrap().send(n).unwrap();
+            }),
+            open: Box::new(move |id, req| {
                 let mut len = 0;
-                let p = hs_request_wire(req, &mut len);
+                let p = hs_request_packed(req, &mut len);
                 let w = unsafe { std::slice::from_raw_parts(p, len) }.to_vec();
                 assert_eq!(unsafe { *p.add(len) }, 0, "NUL after the buffer");
-                tx.lock().unwrap().send(w).unwrap();
+                tx.lock().unwrap().send((id, w)).unwrap();
             }),
             ..Default::default()
         };
         assert!(accept(s, "/room/{name}", cbs) >= 0);
     });
     let _ws = ws_connect(srv.port, "/room/blue?k=v");
-    let (f, caps, body) = split_wire(&rx.recv_timeout(Duration::from_secs(5)).unwrap());
+    let (id, head) = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    let (f, caps) = split_head(&head);
     assert_eq!(&f[4..8], ["GET", "/room/blue", "k=v", "/room/blue?k=v"]);
     assert!(f[10].contains("sec-websocket-key: "));
     assert_eq!(caps, vec![("name".to_string(), "blue".to_string())]);
-    assert!(body.is_empty());
+    // The hub keeps the same head for the client's life: a host needs no registry of its own.
+    let full = hs_ws_client_head(srv.raw(), id, std::ptr::null_mut(), 0);
+    assert_eq!(full as usize, head.len());
+    let mut small = [0u8; 8];
+    assert_eq!(
+        hs_ws_client_head(srv.raw(), id, small.as_mut_ptr(), 8),
+        full
+    );
+    assert_eq!(&small[..], &head[..8], "truncated to the capacity");
+    let mut buf = vec![0u8; full as usize];
+    assert_eq!(
+        hs_ws_client_head(srv.raw(), id, buf.as_mut_ptr(), buf.len()),
+        full
+    );
+    assert_eq!(buf, head);
+    assert_eq!(
+        hs_ws_client_head(srv.raw(), id + 1000, buf.as_mut_ptr(), buf.len()),
+        hs_status::HS_ERR_NOT_FOUND as c_int
+    );
+    drop(_ws);
+    assert_eq!(closed.recv_timeout(Duration::from_secs(10)).unwrap(), full);
+    assert_eq!(
+        hs_ws_client_head(srv.raw(), id, std::ptr::null_mut(), 0),
+        hs_status::HS_ERR_NOT_FOUND as c_int,
+        "gone after its close callback"
+    );
 }
 
 struct Worker {
@@ -187,8 +227,8 @@ fn cluster_forwards_broadcast_send_and_close_between_workers() {
     let id_a = w0.opened.recv_timeout(Duration::from_secs(5)).unwrap();
     let id_b = w1.opened.recv_timeout(Duration::from_secs(5)).unwrap();
     assert_ne!(id_a, id_b, "ids are unique across workers");
-    assert_eq!(httpsock::engine::cluster::slot_of(id_a), Some(0));
-    assert_eq!(httpsock::engine::cluster::slot_of(id_b), Some(1));
+    assert_eq!(httpsock::engine::fanout::slot_of(id_a), Some(0));
+    assert_eq!(httpsock::engine::fanout::slot_of(id_b), Some(1));
 
     // A broadcast from worker 0 reaches its own client and worker 1's.
     let msg = b"to everyone";
@@ -232,7 +272,7 @@ fn cluster_forwards_broadcast_send_and_close_between_workers() {
         }
     }
     // An id of a slot that does not exist is refused; invalid codes are refused before forwarding.
-    let bogus = httpsock::engine::cluster::first_id(7) + 1;
+    let bogus = httpsock::engine::fanout::first_id(7) + 1;
     let m = b"x";
     assert_eq!(
         hs_ws_send(w0.srv.raw(), bogus, m.as_ptr().cast(), 1, 0),

@@ -126,12 +126,12 @@ fn set_limit(s: *mut hs_server, which: hs_limit, value: u64) {
 
 fn on_error<F>(s: *mut hs_server, f: F)
 where
-    F: Fn(*const hs_request, hs_error_type, *mut hs_response) + Send + Sync + 'static,
+    F: Fn(*const hs_request, hs_answer, *mut hs_response) + Send + Sync + 'static,
 {
-    unsafe extern "C-unwind" fn tramp<F: Fn(*const hs_request, hs_error_type, *mut hs_response)>(
+    unsafe extern "C-unwind" fn tramp<F: Fn(*const hs_request, hs_answer, *mut hs_response)>(
         ud: *mut c_void,
         req: *const hs_request,
-        kind: hs_error_type,
+        kind: hs_answer,
         res: *mut hs_response,
     ) {
         (*(ud as *const F))(req, kind, res)
@@ -989,7 +989,7 @@ fn error_hook_shapes_not_found_or_leaves_the_default() {
     assert_eq!(r.header("x-hook"), None);
     // Routes are not affected.
     assert_eq!(get(srv.port, "/ok").text(), "ok");
-    let not_found = hs_error_type::HS_NOT_FOUND as i32;
+    let not_found = hs_answer::HS_ANSWER_NOT_FOUND as i32;
     assert_eq!(*kinds.lock().unwrap(), vec![not_found, not_found]);
 }
 
@@ -1005,7 +1005,7 @@ fn error_hook_sees_server_error_and_payload_too_large() {
         must_route(s, "POST", "/up", echo);
         on_error(s, move |_, kind, res| {
             out.lock().unwrap().push(kind as i32);
-            if matches!(kind, hs_error_type::HS_SERVER_ERROR) {
+            if matches!(kind, hs_answer::HS_ANSWER_SERVER_ERROR) {
                 assert_eq!(respond(res, 503, "", b"custom failure"), 0);
             }
         });
@@ -1017,8 +1017,8 @@ fn error_hook_sees_server_error_and_payload_too_large() {
     assert_eq!(
         *kinds.lock().unwrap(),
         vec![
-            hs_error_type::HS_SERVER_ERROR as i32,
-            hs_error_type::HS_PAYLOAD_TOO_LARGE as i32
+            hs_answer::HS_ANSWER_SERVER_ERROR as i32,
+            hs_answer::HS_ANSWER_PAYLOAD_TOO_LARGE as i32
         ]
     );
 }

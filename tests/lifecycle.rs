@@ -807,7 +807,7 @@ impl Drop for Child {
 }
 
 #[test]
-fn free_port_ends_our_listening_child() {
+fn kill_port_holders_ends_our_listening_child() {
     use std::io::BufRead;
     let script = "import socket,sys,time\n\
                   s=socket.socket()\n\
@@ -830,7 +830,7 @@ fn free_port_ends_our_listening_child() {
     let port: c_int = line.trim().parse().expect("a port");
     let lo = c("127.0.0.1");
     assert_eq!(hs_port_in_use(lo.as_ptr(), port), 1);
-    assert_eq!(hs_free_port(port), 1);
+    assert_eq!(hs_kill_port_holders(port), 1);
     let deadline = Instant::now() + WAIT;
     let status = loop {
         if let Some(st) = child.0.try_wait().unwrap() {
@@ -841,8 +841,8 @@ fn free_port_ends_our_listening_child() {
     };
     assert!(!status.success());
     assert_eq!(hs_port_in_use(lo.as_ptr(), port), 0);
-    assert_eq!(hs_free_port(port), 0);
-    assert_eq!(hs_free_port(0), INVALID);
+    assert_eq!(hs_kill_port_holders(port), 0);
+    assert_eq!(hs_kill_port_holders(0), INVALID);
 }
 
 // ---------------------------------------------------------------------------------------------

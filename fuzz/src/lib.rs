@@ -10,10 +10,10 @@
 //!   and engine pipeline over an in-memory pipe on virtual time; the answer is a well-formed
 //!   stream of HTTP/1.1 responses, and the connection always ends.
 
-use httpsock::engine::raw_response;
-use httpsock::engine::router::{normalize_path, Pattern};
+use httpsock::engine::http::raw_response;
+use httpsock::engine::http::router::{normalize_path, Pattern};
 use httpsock::engine::{
-    ErrorHandler, ErrorType, Field, Request, Response, ResponseFilter, Server, WsHandler,
+    Answer, ErrorHandler, Field, Request, Response, ResponseFilter, Server, WsHandler,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -187,8 +187,8 @@ struct NoWs;
 struct Hook;
 
 impl ErrorHandler for Hook {
-    fn on_error(&self, _: &Request, kind: ErrorType, res: &mut Response) {
-        if kind != ErrorType::NotFound {
+    fn on_error(&self, _: &Request, kind: Answer, res: &mut Response) {
+        if kind != Answer::NotFound {
             let _ = res.set_status(599);
             res.set_body("hooked".into());
         }
@@ -242,7 +242,12 @@ pub fn fuzz_server(setup: Setup) -> Server {
     route("POST", "/headers", |req, res| {
         let _ = res.add_header_block(&req.body);
     });
-    route("ALL", "/wire", |req, res| res.set_body(req.wire().into()));
+    route("ALL", "/wire", |req, res| {
+        let mut packed = Vec::new();
+        req.write_packed_head(&mut packed);
+        packed.extend_from_slice(&req.body);
+        res.set_body(packed.into())
+    });
     route("DELETE", "/status/{code}", |req, res| {
         let code = std::str::from_utf8(req.capture(0).unwrap_or_default())
             .ok()
@@ -284,7 +289,7 @@ pub fn serve_bytes(input: &[u8]) -> Vec<u8> {
     };
     let setup = Setup(first);
     let server = fuzz_server(setup);
-    let shared = server.shared().clone();
+    let http = server.http().clone();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .start_paused(true)
@@ -297,9 +302,12 @@ pub fn serve_bytes(input: &[u8]) -> Vec<u8> {
         let (client, conn) = tokio::io::duplex(1 << 20);
         let peer = "127.0.0.1:40000".parse().unwrap();
         // The idle and request-head timeouts are the server's watchdog task's.
-        tokio::spawn(httpsock::engine::http::watchdog(shared.clone()));
-        tokio::spawn(httpsock::engine::http::serve_connection(
-            shared, conn, 1, peer,
+        tokio::spawn(httpsock::engine::transport::watchdog(
+            http.base.clone(),
+            http.conns.clone(),
+        ));
+        tokio::spawn(httpsock::engine::http::serve::serve_connection(
+            http, conn, 1, peer,
         ));
         let (mut rx, mut tx) = tokio::io::split(client);
         let writer = tokio::spawn(async move {

@@ -100,7 +100,7 @@ fn alive(pid: i32) -> bool {
 
 /// Ends the processes listening on `port`: SIGTERM, then SIGKILL for those still alive after
 /// `grace`. Never this process. Returns how many were ended.
-pub fn free(port: u16, grace: Duration) -> Result<usize> {
+pub fn kill_holders(port: u16, grace: Duration) -> Result<usize> {
     if port == 0 {
         return Err(Error::invalid("port 0 is not a port to free"));
     }

@@ -75,7 +75,7 @@ impl Timers {
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 ticks.tick().await;
-                let _ = crate::engine::host_call(|| callback());
+                let _ = crate::engine::context::host_call(|| callback());
                 if !repeat {
                     if let Some(t) = timers.upgrade() {
                         t.entries.lock().remove(&id);

@@ -220,6 +220,19 @@ pub(crate) fn check_port(port: c_int) -> Result<u16> {
     u16::try_from(port).map_err(|_| Error::invalid(format!("port {port} is outside 0-65535")))
 }
 
+/// Copies `src` into `buf` (NUL-terminated, truncated to `cap`); returns the full length.
+pub(crate) unsafe fn copy_out(src: &str, buf: *mut c_char, cap: usize) -> Result<c_int> {
+    if buf.is_null() && cap > 0 {
+        return Err(Error::invalid("buffer is NULL but cap is not 0"));
+    }
+    if cap > 0 {
+        let n = src.len().min(cap - 1);
+        std::ptr::copy_nonoverlapping(src.as_ptr(), buf.cast(), n);
+        *buf.add(n) = 0;
+    }
+    Ok(src.len() as c_int)
+}
+
 /// Host pointers that cross threads only as the host allowed (see the header's thread rules).
 #[derive(Clone, Copy)]
 pub(crate) struct UserData(pub *mut std::ffi::c_void);

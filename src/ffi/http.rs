@@ -2,7 +2,7 @@
 
 use super::boundary::*;
 use crate::engine::{
-    Error, ErrorHandler, ErrorType, Field, HttpHandler, Request, Response, ResponseFilter, Result,
+    Answer, Error, ErrorHandler, Field, HttpHandler, Request, Response, ResponseFilter, Result,
 };
 use bytes::Bytes;
 use std::ffi::{c_char, c_int, c_void};
@@ -26,37 +26,75 @@ pub struct hs_response {
     _opaque: [u8; 0],
 }
 
-/// The error answers a host may shape with `hs_on_error`. Defaults (Luminova's texts, each with
-/// `Content-Type: text/plain` and `X-Server-Response-Type: <NAME>`):
+/// The engine's own answers: the kinds of the error hook (`hs_on_error`, 1-6) and the answers a
+/// handler may send with `hs_response_answer`. Each is sent with `Content-Type: text/plain` and
+/// `X-Server-Response-Type: <NAME>` (`hs_answer_name`); the texts are Luminova's.
 #[repr(C)]
 #[allow(non_camel_case_types)]
 #[derive(Debug, Clone, Copy)]
-pub enum hs_error_type {
-    /// 404 "404 Not Found": no route matched (also a WebSocket upgrade with no accept route).
-    HS_NOT_FOUND = 1,
-    /// 429 "Rate limit exceeded. Try again later." with Retry-After.
-    HS_REQUEST_LIMIT = 2,
-    /// 400 "Client is not connected." (connection-required mode).
-    HS_NOT_CONNECTED = 3,
-    /// 400 "Bad Request": a request hyper's parser let through but RFC 9112 refuses (missing,
-    /// repeated or invalid Host in HTTP/1.1; authority- or asterisk-form with the wrong method;
-    /// `chunked` twice), or a body that could not be read. The connection is closed after it.
-    HS_BAD_REQUEST = 4,
-    /// 500 "An error occurred on the server.": an invalid response from a handler, or a panic.
-    HS_SERVER_ERROR = 5,
-    /// 413 "Request body is too large." (over `HS_LIMIT_MAX_BODY_BYTES`).
-    HS_PAYLOAD_TOO_LARGE = 6,
+pub enum hs_answer {
+    /// 404 "404 Not Found" (NOT_FOUND): no route matched (also a WebSocket upgrade with no
+    /// accept route).
+    HS_ANSWER_NOT_FOUND = 1,
+    /// 429 "Rate limit exceeded. Try again later." (REQUEST_LIMIT), with Retry-After.
+    HS_ANSWER_REQUEST_LIMIT = 2,
+    /// 400 "Client is not connected." (NOT_CONNECTED): connection-required mode.
+    HS_ANSWER_NOT_CONNECTED = 3,
+    /// 400 "Bad Request" (BAD_REQUEST): a request hyper's parser let through but RFC 9112
+    /// refuses (missing, repeated or invalid Host in HTTP/1.1; authority- or asterisk-form with
+    /// the wrong method; `chunked` twice), or a body that could not be read. The connection is
+    /// closed after it.
+    HS_ANSWER_BAD_REQUEST = 4,
+    /// 500 "An error occurred on the server." (SERVER_ERROR): a handler failed
+    /// (`hs_response_fail`, an invalid response, a panic).
+    HS_ANSWER_SERVER_ERROR = 5,
+    /// 413 "Request body is too large." (PAYLOAD_TOO_LARGE): over `HS_LIMIT_MAX_BODY_BYTES`.
+    HS_ANSWER_PAYLOAD_TOO_LARGE = 6,
+    /// 200 "Hello world!" (DEFAULT): a handler that set nothing.
+    HS_ANSWER_DEFAULT = 7,
+    /// 200 "Client successfully connected." (CONNECTED): `GET /connect`.
+    HS_ANSWER_CONNECTED = 8,
+    /// 200 "Client successfully disconnected." (DISCONNECTED): `GET /disconnect`.
+    HS_ANSWER_DISCONNECTED = 9,
+    /// 200 "PONG" (PING): a health check.
+    HS_ANSWER_PONG = 10,
+    /// 501 "Transfer coding not implemented." (BAD_REQUEST): a coding other than chunked.
+    HS_ANSWER_NOT_IMPLEMENTED = 11,
+    /// 503 "Too many connections. Try again later." (TOO_MANY_CONNECTIONS): over
+    /// `HS_LIMIT_MAX_CONNECTIONS`, with Retry-After; the connection is closed.
+    HS_ANSWER_TOO_MANY_CONNECTIONS = 12,
+    /// 405 "WebSocket upgrade needs GET." (BAD_REQUEST).
+    HS_ANSWER_UPGRADE_NEEDS_GET = 13,
+    /// 400 "WebSocket key is missing or invalid." (INVALID_WS_KEY).
+    HS_ANSWER_BAD_WEBSOCKET_KEY = 14,
+    /// 426 "Unsupported WebSocket version; use 13." (BAD_REQUEST), with
+    /// `Sec-WebSocket-Version: 13`.
+    HS_ANSWER_BAD_WEBSOCKET_VERSION = 15,
 }
 
-fn error_type(kind: ErrorType) -> hs_error_type {
+fn answer_of(kind: Answer) -> hs_answer {
+    use hs_answer::*;
     match kind {
-        ErrorType::NotFound => hs_error_type::HS_NOT_FOUND,
-        ErrorType::RequestLimit => hs_error_type::HS_REQUEST_LIMIT,
-        ErrorType::NotConnected => hs_error_type::HS_NOT_CONNECTED,
-        ErrorType::BadRequest => hs_error_type::HS_BAD_REQUEST,
-        ErrorType::ServerError => hs_error_type::HS_SERVER_ERROR,
-        ErrorType::PayloadTooLarge => hs_error_type::HS_PAYLOAD_TOO_LARGE,
+        Answer::NotFound => HS_ANSWER_NOT_FOUND,
+        Answer::RequestLimit => HS_ANSWER_REQUEST_LIMIT,
+        Answer::NotConnected => HS_ANSWER_NOT_CONNECTED,
+        Answer::BadRequest => HS_ANSWER_BAD_REQUEST,
+        Answer::ServerError => HS_ANSWER_SERVER_ERROR,
+        Answer::PayloadTooLarge => HS_ANSWER_PAYLOAD_TOO_LARGE,
+        Answer::Default => HS_ANSWER_DEFAULT,
+        Answer::Connected => HS_ANSWER_CONNECTED,
+        Answer::Disconnected => HS_ANSWER_DISCONNECTED,
+        Answer::Pong => HS_ANSWER_PONG,
+        Answer::NotImplemented => HS_ANSWER_NOT_IMPLEMENTED,
+        Answer::TooManyConnections => HS_ANSWER_TOO_MANY_CONNECTIONS,
+        Answer::UpgradeNeedsGet => HS_ANSWER_UPGRADE_NEEDS_GET,
+        Answer::BadWebSocketKey => HS_ANSWER_BAD_WEBSOCKET_KEY,
+        Answer::BadWebSocketVersion => HS_ANSWER_BAD_WEBSOCKET_VERSION,
     }
+}
+
+fn answer_arg(kind: c_int) -> Result<Answer> {
+    Answer::from_code(kind).ok_or_else(|| Error::invalid(format!("unknown answer kind {kind}")))
 }
 
 /// An HTTP handler: read `req`, fill `res` (an untouched `res` sends Luminova's default
@@ -72,28 +110,33 @@ pub type hs_handler = Option<
     ),
 >;
 
-/// An HTTP handler that receives the whole request as one buffer (see `hs_request_wire` for the
-/// format) instead of a request handle: the fast path for hosts that pay for every call across
-/// the boundary (PHP FFI: one `FFI::string` per request, no accessor calls). `packed` is valid
-/// only during the call. Same thread rules as `hs_handler`.
+/// An HTTP handler that receives the request packed in two buffers instead of a request
+/// handle: the head (see `hs_request_packed` for its format) and the body. The fast path for
+/// hosts that pay for every call across the boundary (PHP FFI: one `FFI::string` for the head,
+/// one more only when there is a body, no accessor calls). `head` is followed by a NUL not
+/// counted in `head_len`; `body` is bytes (not NUL-terminated; a valid pointer even when empty).
+/// Both are valid only during the call. Same thread rules as `hs_handler`.
 #[allow(non_camel_case_types)]
 pub type hs_packed_handler = Option<
     unsafe extern "C-unwind" fn(
         user_data: *mut c_void,
-        packed: *const u8,
-        len: usize,
+        head: *const u8,
+        head_len: usize,
+        body: *const u8,
+        body_len: usize,
         res: *mut hs_response,
     ),
 >;
 
-/// Shapes an error answer. `res` starts empty; if the callback sets nothing, the default for
-/// `type` is sent. `req` has no body for errors found before the body was read.
+/// Shapes an error answer (kinds `HS_ANSWER_NOT_FOUND` to `HS_ANSWER_PAYLOAD_TOO_LARGE`). `res`
+/// starts empty; if the callback sets nothing, the engine's answer of that kind is sent. `req`
+/// has no body for errors found before the body was read.
 #[allow(non_camel_case_types)]
 pub type hs_error_handler = Option<
     unsafe extern "C-unwind" fn(
         user_data: *mut c_void,
         req: *const hs_request,
-        error_type: hs_error_type,
+        kind: hs_answer,
         res: *mut hs_response,
     ),
 >;
@@ -123,30 +166,50 @@ impl HttpHandler for CHandler {
 }
 
 struct CPackedHandler(
-    unsafe extern "C-unwind" fn(*mut c_void, *const u8, usize, *mut hs_response),
+    unsafe extern "C-unwind" fn(*mut c_void, *const u8, usize, *const u8, usize, *mut hs_response),
     UserData,
 );
 
+thread_local! {
+    /// The buffer the packed head is written into, reused from request to request on a thread
+    /// (taken while in use, so a nested use could only get a new one).
+    static HEAD: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
 impl HttpHandler for CPackedHandler {
     fn handle(&self, req: &Request, res: &mut Response) {
-        // The format (`hs_request_wire`) promises a NUL after the buffer, not counted in `len`:
-        // without it a host reading the last field as a C string read past the data.
-        let wire = req.wire_nul();
-        let len = wire.len() - 1;
-        // SAFETY: host-registered function and user_data; `wire` and `res` live for the call.
-        unsafe { (self.0)(self.1 .0, wire.as_ptr(), len, res_ptr(res)) }
+        let mut head = HEAD.take();
+        head.clear();
+        // Written with the NUL the format promises after the head (not counted in head_len).
+        req.write_packed_head(&mut head);
+        let body = bytes_out(&req.body, std::ptr::null_mut());
+        // SAFETY: host-registered function and user_data; `head`, the body and `res` live for
+        // the call.
+        unsafe {
+            (self.0)(
+                self.1 .0,
+                head.as_ptr(),
+                head.len() - 1,
+                body,
+                req.body.len(),
+                res_ptr(res),
+            )
+        }
+        if head.capacity() <= 64 * 1024 {
+            HEAD.set(head);
+        }
     }
 }
 
 struct CErrorHandler(
-    unsafe extern "C-unwind" fn(*mut c_void, *const hs_request, hs_error_type, *mut hs_response),
+    unsafe extern "C-unwind" fn(*mut c_void, *const hs_request, hs_answer, *mut hs_response),
     UserData,
 );
 
 impl ErrorHandler for CErrorHandler {
-    fn on_error(&self, req: &Request, kind: ErrorType, res: &mut Response) {
+    fn on_error(&self, req: &Request, kind: Answer, res: &mut Response) {
         // SAFETY: as for CHandler.
-        unsafe { (self.0)(self.1 .0, req_ptr(req), error_type(kind), res_ptr(res)) }
+        unsafe { (self.0)(self.1 .0, req_ptr(req), answer_of(kind), res_ptr(res)) }
     }
 }
 
@@ -408,16 +471,18 @@ pub extern "C" fn hs_request_param_named(
     })
 }
 
-/// The whole request packed in one buffer, valid until the callback returns. Fields are
-/// NUL-terminated, in this order: route id (-1 for none), connection id, peer port, capture
-/// count, method, path, query, URI, version (`HTTP/1.1`), peer IP, headers (`name: value\r\n`
-/// per field, names in lower case); then one `name`, `value` pair per capture (an unnamed
-/// capture has an empty name); then the body: every remaining byte up to `*len` (it may contain
-/// NULs). A terminating NUL follows the buffer (not counted in `*len`).
-/// Bytes (`uint8_t`), like the body.
+/// The request's head packed in one buffer (no body: `hs_request_body`), valid until the
+/// callback returns. Fields are separated by NUL, in this order: route id (-1 for none),
+/// connection id, peer port, capture count, method, path, query, URI, version (`HTTP/1.1`), peer
+/// IP, headers (`name: value\r\n` per field, names in lower case); then one `name`, `value`
+/// pair per capture (an unnamed capture has an empty name; values as in the path, not
+/// percent-decoded). A NUL also follows the last field and is not counted in `*len`, so every
+/// field is a C string and splitting on NUL gives exactly 11 + 2 × capture count fields.
+/// Bytes (`uint8_t`), like the body. The same format reaches an `hs_packed_handler` and
+/// `hs_ws_client_head`.
 #[no_mangle]
-pub extern "C" fn hs_request_wire(r: *const hs_request, len: *mut usize) -> *const u8 {
-    guard_ptr(|| Ok(bytes_out(unsafe { req(r) }?.wire_kept(), len)))
+pub extern "C" fn hs_request_packed(r: *const hs_request, len: *mut usize) -> *const u8 {
+    guard_ptr(|| Ok(bytes_out(unsafe { req(r) }?.packed_head(), len)))
 }
 
 /// The client's IP address as text (`"127.0.0.1"`, `"::1"`).
@@ -556,6 +621,43 @@ pub extern "C" fn hs_response_set_raw(
         response.set_raw(raw)?;
         ok()
     })
+}
+
+/// Replaces the response with the engine's answer of `kind` (an `hs_answer`): status,
+/// `Content-Type: text/plain`, `X-Server-Response-Type` and text. The error hook is not called.
+/// `HS_ERR_INVALID` for an unknown kind (the response is left as it was).
+#[no_mangle]
+pub extern "C" fn hs_response_answer(r: *mut hs_response, kind: c_int) -> c_int {
+    guard_int(|| {
+        let response = unsafe { res(r) }?;
+        *response = answer_arg(kind)?.response();
+        ok()
+    })
+}
+
+/// Declares that the handler failed (an exception in the host): the client gets
+/// `HS_ANSWER_SERVER_ERROR`, shaped by the error hook when one is set (it runs after the handler
+/// returned), and whatever the handler set is dropped. `reason` (may be NULL; copied) goes to
+/// the debug log.
+#[no_mangle]
+pub extern "C" fn hs_response_fail(r: *mut hs_response, reason: *const c_char) -> c_int {
+    guard_int(|| {
+        let response = unsafe { res(r) }?;
+        let reason = if reason.is_null() {
+            "the handler failed"
+        } else {
+            unsafe { text(reason, "reason") }.unwrap_or("the handler failed (reason not UTF-8)")
+        };
+        response.fail(reason);
+        ok()
+    })
+}
+
+/// The `X-Server-Response-Type` name of an answer kind (`"NOT_FOUND"`, `"PING"`). Static
+/// storage. NULL for an unknown kind.
+#[no_mangle]
+pub extern "C" fn hs_answer_name(kind: c_int) -> *const c_char {
+    guard_ptr(|| Ok(answer_arg(kind)?.name_with_nul().as_ptr().cast()))
 }
 
 /// The current status (useful in a response filter).

@@ -65,14 +65,14 @@ pub extern "C" fn hs_port_in_use(address: *const c_char, port: c_int) -> c_int {
     })
 }
 
-/// Ends the processes (never this one) that listen on TCP `port`, found through /proc: SIGTERM,
-/// then SIGKILL after 1 s for those still alive. Returns how many ended (0 if none held it), or a
-/// negative status. Blocks up to about 3 s.
+/// Ends the OTHER processes (never this one) that listen on TCP `port`, found through /proc:
+/// SIGTERM, then SIGKILL after 1 s for those still alive. Returns how many ended (0 if none held
+/// it), or a negative status. Blocks up to about 3 s. Luminova's `freePortIfStuck()`.
 #[no_mangle]
-pub extern "C" fn hs_free_port(port: c_int) -> c_int {
+pub extern "C" fn hs_kill_port_holders(port: c_int) -> c_int {
     guard_int(|| {
         let port = check_port(port)?;
-        Ok(ports::free(port, Duration::from_secs(1))? as c_int)
+        Ok(ports::kill_holders(port, Duration::from_secs(1))? as c_int)
     })
 }
 
@@ -81,10 +81,7 @@ pub extern "C" fn hs_free_port(port: c_int) -> c_int {
 #[no_mangle]
 pub extern "C" fn hs_set_debug(server: *mut hs_server, enable: c_int) -> c_int {
     guard_int(|| {
-        unsafe { live_server(server) }?
-            .shared()
-            .log
-            .set_debug(flag(enable));
+        unsafe { live_server(server) }?.set_debug(flag(enable));
         ok()
     })
 }
@@ -105,9 +102,9 @@ pub extern "C" fn hs_set_log(
                 let c = CString::new(line.replace('\0', "?")).unwrap_or_default();
                 // SAFETY: host-registered function and user_data; `c` lives for the call.
                 unsafe { cb(ud.0, c.as_ptr()) }
-            }) as crate::engine::log::LogSink
+            }) as crate::engine::LogSink
         });
-        s.shared().log.set_sink(sink);
+        s.set_log_sink(sink);
         ok()
     })
 }

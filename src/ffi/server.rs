@@ -37,9 +37,10 @@ pub enum hs_limit {
 /// Creates a server for `address` and `port`. Nothing is bound yet (see `hs_start`) and no thread
 /// is created.
 ///
-/// `address`: `127.0.0.1`, `localhost`, `::1`, `0.0.0.0`, a host name, or `tcp://host:port`
-/// (`tcp://[::1]:8080` for IPv6). `port`: 0-65535; with a `tcp://` address, 0 takes the URL's port;
-/// otherwise 0 asks for an ephemeral port (read it with `hs_port()` after `hs_start`).
+/// `address`: `127.0.0.1`, `localhost`, `::1`, `[::1]`, `0.0.0.0`, a host name, or
+/// `tcp://host:port` (`tcp://[::1]:8080` for IPv6); see `hs_parse_address`. `port`: 0-65535;
+/// with a `tcp://` address, 0 takes the URL's port; otherwise 0 asks for an ephemeral port (read
+/// it with `hs_port()` after `hs_start`).
 ///
 /// Returns a handle owned by the caller, to release with `hs_free()`; NULL on error.
 #[no_mangle]
@@ -55,6 +56,41 @@ pub extern "C" fn hs_new(address: *const c_char, port: c_int) -> *mut hs_server 
         }
         Ok(p as *const hs_server)
     }) as *mut hs_server
+}
+
+/// A port argument: 0-65535, or -1 for "the default" (`None`).
+fn port_arg(port: c_int) -> crate::engine::Result<Option<u16>> {
+    if port == -1 {
+        Ok(None)
+    } else {
+        check_port(port).map(Some)
+    }
+}
+
+/// Parses an address the way `hs_new` does, without creating a server: the one address parser,
+/// for hosts that show the address before binding (PHP's `getAddress()`). Writes the host
+/// (brackets removed; NUL-terminated, truncated to `host_cap`; `host` may be NULL when
+/// `host_cap` is 0) and the port through `port_out` (may be NULL). `port`: -1 means Luminova's
+/// default (the port of a `tcp://` address, else 8080); 0 takes the port of a `tcp://` address,
+/// else 0 (ephemeral), as `hs_new` does; any other port wins over the address's.
+///
+/// Returns the host's length (like snprintf), or `HS_ERR_INVALID` with the reason (empty
+/// address, bad port, a scheme other than `tcp://`).
+#[no_mangle]
+pub extern "C" fn hs_parse_address(
+    address: *const c_char,
+    port: c_int,
+    host: *mut c_char,
+    host_cap: usize,
+    port_out: *mut c_int,
+) -> c_int {
+    guard_int(|| {
+        let address = unsafe { text(address, "address") }?;
+        let (h, p) = crate::engine::transport::parse_address(address, port_arg(port)?)?;
+        let n = unsafe { copy_out(&h, host, host_cap) }?;
+        unsafe { put(port_out, p as c_int) };
+        Ok(n)
+    })
 }
 
 /// Releases a server. Call it after `hs_run()` returned (or after the last `hs_poll()`); a

@@ -230,12 +230,7 @@ fn route_filter(route_id: c_int) -> Option<u32> {
 /// How many WebSocket clients are connected (to route `route_id`, or all with -1).
 #[no_mangle]
 pub extern "C" fn hs_ws_count(server: *const hs_server, route_id: c_int) -> c_int {
-    guard_int(|| {
-        Ok(unsafe { live_server(server) }?
-            .shared()
-            .hub
-            .count(route_filter(route_id)) as c_int)
-    })
+    guard_int(|| Ok(unsafe { live_server(server) }?.ws_count(route_filter(route_id)) as c_int))
 }
 
 /// Lists connected client ids (of route `route_id`, or all with -1), in connection order. Writes
@@ -253,26 +248,13 @@ pub extern "C" fn hs_ws_clients(
         if ids.is_null() && cap > 0 {
             return Err(Error::invalid("ids is NULL but cap is not 0"));
         }
-        let list = s.shared().hub.list(route_filter(route_id));
+        let list = s.ws_clients(route_filter(route_id));
         for (i, c) in list.iter().take(cap).enumerate() {
             // SAFETY: the caller provides `cap` writable slots.
             unsafe { *ids.add(i) = c.id };
         }
         Ok(list.len() as c_int)
     })
-}
-
-/// Copies `src` into `buf` (NUL-terminated, truncated to `cap`); returns the full length.
-unsafe fn copy_out(src: &str, buf: *mut c_char, cap: usize) -> Result<c_int> {
-    if buf.is_null() && cap > 0 {
-        return Err(Error::invalid("buffer is NULL but cap is not 0"));
-    }
-    if cap > 0 {
-        let n = src.len().min(cap - 1);
-        std::ptr::copy_nonoverlapping(src.as_ptr(), buf.cast(), n);
-        *buf.add(n) = 0;
-    }
-    Ok(src.len() as c_int)
 }
 
 /// Copies a client's IP address into `buf` (NUL-terminated, truncated to `cap`) and its port into
@@ -287,10 +269,9 @@ pub extern "C" fn hs_ws_client_peer(
 ) -> c_int {
     guard_int(|| {
         let s = unsafe { live_server(server) }?;
-        let info =
-            s.shared().hub.info(conn_id).ok_or_else(|| {
-                Error::not_found(format!("no WebSocket client with id {conn_id}"))
-            })?;
+        let info = s
+            .ws_client(conn_id)
+            .ok_or_else(|| Error::not_found(format!("no WebSocket client with id {conn_id}")))?;
         unsafe { put(port, info.peer.port()) };
         unsafe { copy_out(&info.peer.ip().to_string(), buf, cap) }
     })
@@ -307,11 +288,37 @@ pub extern "C" fn hs_ws_client_path(
 ) -> c_int {
     guard_int(|| {
         let s = unsafe { live_server(server) }?;
-        let info =
-            s.shared().hub.info(conn_id).ok_or_else(|| {
-                Error::not_found(format!("no WebSocket client with id {conn_id}"))
-            })?;
+        let info = s
+            .ws_client(conn_id)
+            .ok_or_else(|| Error::not_found(format!("no WebSocket client with id {conn_id}")))?;
         unsafe { copy_out(&info.path, buf, cap) }
+    })
+}
+
+/// Copies the packed head of a client's upgrade request (the format of `hs_request_packed`)
+/// into `buf`: at most `cap` bytes, no NUL added (`buf` may be NULL when `cap` is 0). Returns the
+/// head's full length, so a caller with a small buffer can size one and call again; or
+/// `HS_ERR_NOT_FOUND`. Works for the clients of this process (not another worker's), also inside
+/// a client's own `on_close` callback, so a host needs no registry of its own.
+#[no_mangle]
+pub extern "C" fn hs_ws_client_head(
+    server: *const hs_server,
+    conn_id: u64,
+    buf: *mut u8,
+    cap: usize,
+) -> c_int {
+    guard_int(|| {
+        let s = unsafe { live_server(server) }?;
+        if buf.is_null() && cap > 0 {
+            return Err(Error::invalid("buf is NULL but cap is not 0"));
+        }
+        s.ws_client_head(conn_id, |head| {
+            let n = head.len().min(cap);
+            // SAFETY: the caller provides `cap` writable bytes.
+            unsafe { std::ptr::copy_nonoverlapping(head.as_ptr(), buf, n) };
+            head.len() as c_int
+        })
+        .ok_or_else(|| Error::not_found(format!("no WebSocket client with id {conn_id}")))
     })
 }
 

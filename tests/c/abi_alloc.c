@@ -148,7 +148,7 @@ static void errors_without_server(void)
     EXPECT_ERR(hs_ws_count(NULL, -1), HS_ERR_INVALID, "NULL");
     EXPECT_ERR(hs_port_in_use(NULL, 80), HS_ERR_INVALID, "address is NULL");
     EXPECT_ERR(hs_port_in_use("127.0.0.1", 70000), HS_ERR_INVALID, "70000");
-    EXPECT_ERR(hs_free_port(-1), HS_ERR_INVALID, "-1");
+    EXPECT_ERR(hs_kill_port_holders(-1), HS_ERR_INVALID, "-1");
 
     /* Request and response accessors refuse a NULL handle. */
     EXPECT_NULL(hs_request_method(NULL, &len), "request handle is NULL");
@@ -417,7 +417,7 @@ static void on_info(void *ud, const hs_request *req, hs_response *res)
     p = hs_request_param_named(req, "id", &len);
     BAD(eq(p, len, "42"));
     BAD(hs_request_param_named(req, "nope", &len) == NULL);
-    wire = hs_request_wire(req, &wire_len);
+    wire = hs_request_packed(req, &wire_len);
     BAD(wire != NULL && wire_len > 20 && wire[wire_len] == '\0');
     p = hs_request_peer_ip(req, &len);
     BAD(eq(p, len, "127.0.0.1"));
@@ -453,11 +453,13 @@ static void on_raw(void *ud, const hs_request *req, hs_response *res)
 }
 
 /* GET /packed (hs_route_packed) */
-static void on_packed(void *ud, const uint8_t *packed, size_t len, hs_response *res)
+static void on_packed(void *ud, const uint8_t *head, size_t len, const uint8_t *body,
+                      size_t body_len, hs_response *res)
 {
     app_t *app = ud;
     app->handled++;
-    BAD(packed != NULL && len > 20 && packed[len] == '\0'); /* the NUL after the buffer */
+    BAD(head != NULL && len > 20 && head[len] == '\0'); /* the NUL after the head */
+    BAD(body != NULL && body_len == 0);
     BAD(hs_respond(res, 200, NULL, 0, "packed", 6) == HS_OK);
 }
 
@@ -479,12 +481,12 @@ static void on_timer_route(void *ud, const hs_request *req, hs_response *res)
     BAD(hs_respond(res, 200, NULL, 0, "timer", 5) == HS_OK);
 }
 
-static void on_error(void *ud, const hs_request *req, hs_error_type type, hs_response *res)
+static void on_error(void *ud, const hs_request *req, hs_answer type, hs_response *res)
 {
     app_t *app = ud;
     (void)req;
     app->error_hook++;
-    if (type == HS_NOT_FOUND)
+    if (type == HS_ANSWER_NOT_FOUND)
         BAD(hs_respond(res, 404, NULL, 0, "custom 404", 10) == HS_OK);
     /* other types: untouched, the engine's default answer */
 }

@@ -19,8 +19,8 @@
 typedef void (*any_fn)(void);
 
 static void handler(void *ud, const hs_request *req, hs_response *res) { (void)ud; (void)req; (void)res; }
-static void err_handler(void *ud, const hs_request *req, hs_error_type t, hs_response *res) { (void)ud; (void)req; (void)t; (void)res; }
-static void packed(void *ud, const uint8_t *p, size_t n, hs_response *res) { (void)ud; (void)p; (void)n; (void)res; }
+static void err_handler(void *ud, const hs_request *req, hs_answer t, hs_response *res) { (void)ud; (void)req; (void)t; (void)res; }
+static void packed(void *ud, const uint8_t *h, size_t hn, const uint8_t *b, size_t bn, hs_response *res) { (void)ud; (void)h; (void)hn; (void)b; (void)bn; (void)res; }
 static void timer_cb(void *ud) { (void)ud; }
 static void log_cb(void *ud, const char *line) { (void)ud; (void)line; }
 static void ws_open(void *ud, uint64_t id, const hs_request *req) { (void)ud; (void)id; (void)req; }
@@ -38,9 +38,9 @@ int main(void)
     hs_ws_handlers wh = {ws_open, ws_msg, ws_close};
     hs_status st = HS_ERR_PANIC;
     hs_limit lim = HS_LIMIT_SHUTDOWN_GRACE_MS;
-    hs_error_type et = HS_PAYLOAD_TOO_LARGE;
+    hs_answer et = HS_ANSWER_PAYLOAD_TOO_LARGE;
     const any_fn fns[] = {
-        (any_fn)&hs_route, (any_fn)&hs_route_packed, (any_fn)&hs_request_wire,
+        (any_fn)&hs_route, (any_fn)&hs_route_packed, (any_fn)&hs_request_packed,
         (any_fn)&hs_cluster_join, (any_fn)&hs_listener_fd, (any_fn)&hs_adopt_listener,
         (any_fn)&hs_on_error, (any_fn)&hs_on_response,
         (any_fn)&hs_request_method, (any_fn)&hs_request_path,
@@ -56,7 +56,7 @@ int main(void)
         (any_fn)&hs_response_set_raw, (any_fn)&hs_response_status,
         (any_fn)&hs_response_body, (any_fn)&hs_add_timer,
         (any_fn)&hs_cancel_timer, (any_fn)&hs_port_in_use,
-        (any_fn)&hs_free_port, (any_fn)&hs_set_debug, (any_fn)&hs_set_log,
+        (any_fn)&hs_kill_port_holders, (any_fn)&hs_set_debug, (any_fn)&hs_set_log,
         (any_fn)&hs_last_error, (any_fn)&hs_status_str, (any_fn)&hs_version,
         (any_fn)&hs_new, (any_fn)&hs_free, (any_fn)&hs_start,
         (any_fn)&hs_port, (any_fn)&hs_run, (any_fn)&hs_poll,
@@ -71,6 +71,8 @@ int main(void)
         (any_fn)&hs_ws_broadcast_route, (any_fn)&hs_ws_close,
         (any_fn)&hs_ws_count, (any_fn)&hs_ws_clients,
         (any_fn)&hs_ws_client_peer, (any_fn)&hs_ws_client_path,
+        (any_fn)&hs_ws_client_head, (any_fn)&hs_parse_address,
+        (any_fn)&hs_response_answer, (any_fn)&hs_response_fail, (any_fn)&hs_answer_name,
     };
     size_t i, missing = 0;
     for (i = 0; i < sizeof fns / sizeof fns[0]; i++)

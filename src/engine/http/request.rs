@@ -231,13 +231,15 @@ impl Request {
         Some(self.keep(v))
     }
 
-    /// The whole request in one buffer, for hosts that pay per boundary crossing (PHP FFI).
-    /// Fields are NUL-terminated, in this order:
+    /// Appends the packed head: the request without its body in one buffer, for hosts that pay
+    /// per boundary crossing (PHP FFI). Fields are separated by NUL, in this order:
     /// `route_id, conn_id, peer_port, capture_count, method, path, query, uri, version, peer_ip,
-    /// headers` then `capture_count` pairs `name, value` (an unnamed capture has an empty name),
-    /// then the body: all the remaining bytes (it may contain NULs). `headers` is
-    /// `name: value\r\n` per field, names in lower case, in received order per name.
-    pub fn wire(&self) -> Vec<u8> {
+    /// headers`, then `capture_count` pairs `name, value` (an unnamed capture has an empty name;
+    /// values as in the path). `headers` is `name: value\r\n` per field, names in lower case, in
+    /// received order per name. A NUL also follows the last field; it is not part of the head
+    /// (`packed_head_len` = bytes appended - 1), so every field is a C string and splitting the
+    /// head on NUL gives exactly `11 + 2 * capture_count` fields. The body is not included.
+    pub fn write_packed_head(&self, w: &mut Vec<u8>) {
         let head = &self.head;
         let path = head.uri.path();
         let uri = head.uri.path_and_query().map_or(path, |pq| pq.as_str());
@@ -248,9 +250,7 @@ impl Request {
             .map(|(n, v)| n.as_str().len() + v.len() + 4)
             .sum();
         let caps_len: usize = self.matched.captures.iter().map(|(a, b)| b - a + 2).sum();
-        let mut w = Vec::with_capacity(
-            96 + path.len() + query.len() + uri.len() + head_len + caps_len + self.body.len(),
-        );
+        w.reserve(96 + path.len() + query.len() + uri.len() + head_len + caps_len);
         // itoa, not `write!`: the formatting machinery costs several times more per number.
         let mut num = itoa::Buffer::new();
         if self.route_id == u32::MAX {
@@ -274,7 +274,7 @@ impl Request {
         } else {
             b"HTTP/1.1\0"
         });
-        push_ip(&mut w, self.peer.ip());
+        push_ip(w, self.peer.ip());
         w.push(0);
         for (name, value) in head.headers.iter() {
             w.extend_from_slice(name.as_str().as_bytes());
@@ -289,22 +289,14 @@ impl Request {
             w.extend_from_slice(self.capture_raw(i));
             w.push(0);
         }
-        w.extend_from_slice(&self.body);
-        w
     }
 
-    /// `wire()` followed by the NUL the C ABI's format promises after the buffer (not part of
-    /// the format's length: `len() - 1`).
-    pub fn wire_nul(&self) -> Vec<u8> {
-        let mut v = self.wire();
-        v.push(0);
-        v
-    }
-
-    /// `wire()` kept for the life of the request (the pointer stays valid until it ends); the
-    /// byte just past the slice is NUL.
-    pub fn wire_kept(&self) -> &[u8] {
-        self.keep(self.wire_nul())
+    /// The packed head (`write_packed_head`), made once and kept for the life of the request;
+    /// the byte just past the slice is NUL.
+    pub fn packed_head(&self) -> &[u8] {
+        let mut v = Vec::new();
+        self.write_packed_head(&mut v);
+        self.keep(v)
     }
 
     pub fn header_count(&self) -> usize {

@@ -1,93 +1,16 @@
-//! Per-client-IP limits (rate limit, connection-required mode) and the per-connection activity
-//! counters that the idle and request-head timeouts sample.
+//! Per-connection activity counters, sampled by the watchdog (`transport::watchdog`) for the idle
+//! and request-head timeouts, and the table of open connections it walks.
 
 use futures_util::task::AtomicWaker;
 use parking_lot::Mutex;
-use std::collections::{HashMap, HashSet};
-use std::net::IpAddr;
+use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant as TokioInstant;
-
-/// Milliseconds since the engine's epoch; cheap (vDSO) and monotonic.
-#[derive(Clone, Copy)]
-pub struct Clock(Instant);
-
-impl Default for Clock {
-    fn default() -> Clock {
-        Clock(Instant::now())
-    }
-}
-
-impl Clock {
-    #[inline]
-    pub fn now_ms(&self) -> u64 {
-        self.0.elapsed().as_millis() as u64
-    }
-}
-
-/// Fixed-window counter per client IP: at most `max` requests per `window`, then 429 with
-/// Retry-After (the seconds left in the window). Off while `max` is 0, which is the default: see
-/// the README for why we do not copy Luminova's always-on 100/60 s.
-#[derive(Default)]
-pub struct RateLimiter {
-    max: AtomicU32,
-    window_ms: AtomicU64,
-    table: Mutex<HashMap<IpAddr, (u64, u32)>>,
-}
-
-impl RateLimiter {
-    pub fn configure(&self, max: u32, window_ms: u64) {
-        self.max.store(max, Ordering::Relaxed);
-        self.window_ms.store(window_ms.max(1), Ordering::Relaxed);
-        self.table.lock().clear();
-    }
-
-    /// Counts one request; `Err(retry_after_seconds)` when over the limit. The clock is read
-    /// only when the limit is on.
-    pub fn check(&self, ip: IpAddr, now_ms: impl FnOnce() -> u64) -> Result<(), u64> {
-        let max = self.max.load(Ordering::Relaxed);
-        if max == 0 {
-            return Ok(());
-        }
-        let now_ms = now_ms();
-        let window = self.window_ms.load(Ordering::Relaxed);
-        let mut table = self.table.lock();
-        if table.len() > 65_536 {
-            table.retain(|_, (start, _)| now_ms.saturating_sub(*start) < window);
-        }
-        let entry = table.entry(ip).or_insert((now_ms, 0));
-        if now_ms.saturating_sub(entry.0) >= window {
-            *entry = (now_ms, 0);
-        }
-        if entry.1 >= max {
-            let left_ms = window.saturating_sub(now_ms - entry.0);
-            return Err(left_ms.div_ceil(1000).max(1));
-        }
-        entry.1 += 1;
-        Ok(())
-    }
-}
-
-/// Client IPs marked connected (`GET /connect`, `hs_client_on`).
-#[derive(Default)]
-pub struct Connected(Mutex<HashSet<IpAddr>>);
-
-impl Connected {
-    pub fn on(&self, ip: IpAddr) {
-        self.0.lock().insert(ip);
-    }
-    pub fn off(&self, ip: IpAddr) -> bool {
-        self.0.lock().remove(&ip)
-    }
-    pub fn contains(&self, ip: &IpAddr) -> bool {
-        self.0.lock().contains(ip)
-    }
-}
 
 /// One HTTP connection as the watchdog (`http::watchdog`) sees it. The connection's task
 /// writes the counters (one writer: plain loads and stores, no locked instructions on the hot
@@ -257,22 +180,35 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Timed<T> {
     }
 }
 
+/// The open connections the watchdog looks after, by connection id.
+#[derive(Default)]
+pub struct Connections(Mutex<HashMap<u64, Arc<Activity>>>);
+
+impl Connections {
+    /// Registers a connection until the returned guard drops (its task ends or is dropped).
+    pub fn register(&self, conn_id: u64, activity: Arc<Activity>) -> Registered<'_> {
+        self.0.lock().insert(conn_id, activity);
+        Registered(self, conn_id)
+    }
+
+    /// A snapshot of the open connections (the lock is not held while they are examined).
+    pub fn snapshot(&self) -> Vec<Arc<Activity>> {
+        self.0.lock().values().cloned().collect()
+    }
+}
+
+/// Removes a connection from the table when dropped.
+pub struct Registered<'a>(&'a Connections, u64);
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        self.0 .0.lock().remove(&self.1);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rate_limit_window() {
-        let r = RateLimiter::default();
-        let ip: IpAddr = "127.0.0.1".parse().unwrap();
-        assert!(r.check(ip, || 0).is_ok(), "off by default");
-        r.configure(2, 10_000);
-        assert!(r.check(ip, || 0).is_ok());
-        assert!(r.check(ip, || 1).is_ok());
-        assert_eq!(r.check(ip, || 2_500), Err(8));
-        assert!(r.check("::1".parse().unwrap(), || 2_500).is_ok(), "per IP");
-        assert!(r.check(ip, || 10_000).is_ok(), "new window");
-    }
 
     #[test]
     fn watchdog_rules() {

@@ -3,7 +3,7 @@
 //! and a debug line says why, and the handler's call returns an error.
 
 use crate::engine::error::{Error, Result};
-use crate::engine::raw_response;
+use crate::engine::http::raw_response;
 use bytes::Bytes;
 use hyper::header::{HeaderName, HeaderValue, CONTENT_LENGTH, TRANSFER_ENCODING};
 use std::cell::RefCell;
@@ -70,6 +70,13 @@ impl Response {
         self.touched = true;
         self.poisoned.get_or_insert(msg.clone());
         Err(Error::invalid(msg))
+    }
+
+    /// The handler failed (an exception in the host): the client gets the server-error answer,
+    /// shaped by the error hook if there is one; `reason` goes to the debug log.
+    pub fn fail(&mut self, reason: impl Into<String>) {
+        self.touched = true;
+        self.poisoned.get_or_insert_with(|| reason.into());
     }
 
     pub fn set_status(&mut self, status: i64) -> Result<()> {

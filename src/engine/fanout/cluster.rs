@@ -1,4 +1,5 @@
-//! Several worker processes on one machine acting as one server for WebSocket delivery: a
+//! The local backplane: several worker processes on one machine acting as one server for
+//! WebSocket delivery: a
 //! broadcast reaches the clients of every worker, and a send or close addressed to a client of
 //! another worker is forwarded to it. No external service: each worker listens on an abstract
 //! Unix socket named after the group and its slot; only peers with our uid are accepted
@@ -9,11 +10,10 @@
 //! routes in the same order (the PHP supervisor replays one configuration in each).
 
 use crate::engine::error::{Error, Result};
-use crate::engine::server::Shared;
+use crate::engine::fanout::{Backplane, Local};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::SocketAddr as UnixAddr;
-use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
@@ -153,7 +153,7 @@ impl Cluster {
     }
 
     /// Starts the listener and the peer writers on the running loop.
-    pub fn start(self: &Arc<Self>, shared: &Arc<Shared>) -> Result<()> {
+    fn start_links(&self, local: &Local) -> Result<()> {
         let addr = address(&self.group, self.slot)
             .map_err(|e| Error::invalid(format!("cluster address: {e}")))?;
         let listener = std::os::unix::net::UnixListener::bind_addr(&addr).map_err(|e| {
@@ -172,41 +172,84 @@ impl Cluster {
                 format!("cluster listener: {e}"),
             )
         })?;
-        tokio::spawn(accept_peers(listener, shared.clone()));
+        tokio::spawn(accept_peers(listener, local.clone()));
         for (slot, rx) in self.receivers.lock().drain(..) {
-            tokio::spawn(write_peer(self.group.clone(), slot, rx, shared.clone()));
+            tokio::spawn(write_peer(self.group.clone(), slot, rx, local.clone()));
         }
         Ok(())
     }
 }
 
-async fn accept_peers(listener: tokio::net::UnixListener, shared: Arc<Shared>) {
+impl Backplane for Cluster {
+    fn start(&self, local: &Local) -> Result<()> {
+        self.start_links(local)
+    }
+
+    fn first_conn_id(&self) -> u64 {
+        first_id(self.slot)
+    }
+
+    fn is_local(&self, conn_id: u64) -> bool {
+        slot_of(conn_id).is_none_or(|s| s == self.slot)
+    }
+
+    fn send(&self, conn_id: u64, msg: &Message) -> Result<()> {
+        match slot_of(conn_id) {
+            Some(slot) if slot < self.slots => {
+                self.forward_send(slot, conn_id, msg);
+                Ok(())
+            }
+            _ => Err(Error::not_found(format!(
+                "no WebSocket client with id {conn_id}"
+            ))),
+        }
+    }
+
+    fn close(&self, conn_id: u64, code: u16, reason: &str) -> Result<()> {
+        match slot_of(conn_id) {
+            Some(slot) if slot < self.slots => {
+                self.forward_close(slot, conn_id, code, reason);
+                Ok(())
+            }
+            _ => Err(Error::not_found(format!(
+                "no WebSocket client with id {conn_id}"
+            ))),
+        }
+    }
+
+    fn broadcast(&self, msg: &Message, except: Option<u64>, route: Option<u32>) {
+        self.forward_broadcast(msg, except, route);
+    }
+}
+
+async fn accept_peers(listener: tokio::net::UnixListener, local: Local) {
     // SAFETY: getuid(2) cannot fail.
     let uid = unsafe { libc::getuid() };
-    let mut stopping = shared.stopping.subscribe();
+    let mut stopping = local.base.life.stopping();
     loop {
         tokio::select! {
             accepted = listener.accept() => {
                 let Ok((stream, _)) = accepted else { continue };
                 if stream.peer_cred().map(|c| c.uid()).ok() != Some(uid) {
-                    shared.log.debug(|| "cluster: refused a peer of another user".into());
+                    local.base.log.debug(|| "cluster: refused a peer of another user".into());
                     continue;
                 }
-                tokio::spawn(read_peer(stream, shared.clone()));
+                tokio::spawn(read_peer(stream, local.clone()));
             }
             _ = stopping.changed() => break,
         }
     }
 }
 
-async fn read_peer(mut stream: tokio::net::UnixStream, shared: Arc<Shared>) {
-    let max = shared.limits.read().ws_max_message + 64;
+async fn read_peer(mut stream: tokio::net::UnixStream, local: Local) {
+    let max = local.base.limit(|l| l.ws_max_message) + 64;
     loop {
         let Ok(len) = stream.read_u32_le().await else {
             return;
         };
         if len as usize > max || len == 0 {
-            shared
+            local
+                .base
                 .log
                 .debug(|| format!("cluster: frame of {len} bytes refused"));
             return;
@@ -215,7 +258,7 @@ async fn read_peer(mut stream: tokio::net::UnixStream, shared: Arc<Shared>) {
         if stream.read_exact(&mut buf).await.is_err() {
             return;
         }
-        apply(&shared, Bytes::from(buf));
+        apply(&local, Bytes::from(buf));
     }
 }
 
@@ -230,8 +273,9 @@ fn message(binary: u8, data: Bytes) -> Option<Message> {
 }
 
 /// Delivers a frame from a peer to this worker's clients.
-fn apply(shared: &Shared, mut f: Bytes) {
-    shared
+fn apply(local: &Local, mut f: Bytes) {
+    local
+        .base
         .log
         .debug(|| format!("cluster: frame of {} bytes from a peer", f.len()));
     if f.remaining() < 1 {
@@ -244,7 +288,7 @@ fn apply(shared: &Shared, mut f: Bytes) {
             let except = f.get_u64_le();
             if let Some(msg) = message(binary, f) {
                 let route = (route != u32::MAX).then_some(route);
-                shared
+                local
                     .hub
                     .broadcast(msg, (except != 0).then_some(except), route);
             }
@@ -253,16 +297,17 @@ fn apply(shared: &Shared, mut f: Bytes) {
             let binary = f.get_u8();
             let id = f.get_u64_le();
             if let Some(msg) = message(binary, f) {
-                let _ = shared.hub.send(id, msg);
+                let _ = local.hub.send(id, msg);
             }
         }
         CLOSE if f.remaining() >= 10 => {
             let code = f.get_u16_le();
             let id = f.get_u64_le();
             let reason = String::from_utf8_lossy(&f).into_owned();
-            let _ = shared.hub.close(id, code, &reason);
+            let _ = local.hub.close(id, code, &reason);
         }
-        _ => shared
+        _ => local
+            .base
             .log
             .debug(|| "cluster: malformed frame ignored".into()),
     }
@@ -270,10 +315,11 @@ fn apply(shared: &Shared, mut f: Bytes) {
 
 /// Keeps a connection to one peer and writes its frames; frames for a peer that is down (not
 /// started yet, restarting) are dropped, and the connection is retried with the next frame.
-async fn write_peer(group: String, slot: u16, mut rx: mpsc::Receiver<Bytes>, shared: Arc<Shared>) {
+async fn write_peer(group: String, slot: u16, mut rx: mpsc::Receiver<Bytes>, local: Local) {
     let mut conn: Option<tokio::net::UnixStream> = None;
     while let Some(frame) = rx.recv().await {
-        shared
+        local
+            .base
             .log
             .debug(|| format!("cluster: {} bytes for slot {slot}", frame.len()));
         if conn.is_none() {
@@ -285,7 +331,8 @@ async fn write_peer(group: String, slot: u16, mut rx: mpsc::Receiver<Bytes>, sha
                 })
                 .ok();
             if conn.is_none() {
-                shared
+                local
+                    .base
                     .log
                     .debug(|| format!("cluster: slot {slot} is not reachable; frame dropped"));
                 continue;

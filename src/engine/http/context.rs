@@ -1,0 +1,109 @@
+//! What the HTTP layer of one server holds (`HttpContext`), and the host's side of it: the
+//! handler, error hook and response filter traits, and the `Upgrade` the layer above installs.
+
+use crate::engine::context::Base;
+use crate::engine::http::access::Access;
+use crate::engine::http::answers::Answer;
+use crate::engine::http::request::Request;
+use crate::engine::http::response::Response;
+use crate::engine::http::router::Router;
+use crate::engine::http::service::HttpResponse;
+use crate::engine::transport::Connections;
+use hyper::body::Incoming;
+use hyper::header::{HeaderMap, HeaderName, HeaderValue};
+use hyper::http::request::Parts;
+use parking_lot::RwLock;
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+
+/// Handles one HTTP request: read `req`, fill `res`. Runs on the loop thread (or on one of the
+/// opted-in worker threads), never concurrently with another callback unless threads were opted in.
+pub trait HttpHandler: Send + Sync {
+    fn handle(&self, req: &Request, res: &mut Response);
+}
+
+impl<F: Fn(&Request, &mut Response) + Send + Sync> HttpHandler for F {
+    fn handle(&self, req: &Request, res: &mut Response) {
+        self(req, res)
+    }
+}
+
+/// Shapes an error answer: called with a hooked `Answer` kind and an empty `res`; a `res` left
+/// untouched keeps the engine's answer.
+pub trait ErrorHandler: Send + Sync {
+    fn on_error(&self, req: &Request, kind: Answer, res: &mut Response);
+}
+
+/// Sees every HTTP response before it is sent and may rewrite it (Luminova's `onResponse`).
+pub trait ResponseFilter: Send + Sync {
+    fn filter(&self, req: &Request, res: &mut Response);
+}
+
+/// Takes over a request that asks to change protocol (installed by the WebSocket layer).
+pub trait Upgrade: Send + Sync {
+    /// Whether this request is one for it (cheap: called for every request).
+    fn wants(&self, head: &Parts) -> bool;
+    /// Answers it: the 101 (and takes the connection over), or a refusal.
+    fn upgrade(
+        &self,
+        http: &Arc<HttpContext>,
+        conn_id: u64,
+        peer: SocketAddr,
+        req: hyper::Request<Incoming>,
+    ) -> HttpResponse;
+}
+
+/// What the host sets around its handlers: default headers, the error hook, the response filter.
+pub struct Hooks {
+    pub default_headers: RwLock<HeaderMap>,
+    pub on_error: RwLock<Option<Arc<dyn ErrorHandler>>>,
+    pub on_response: RwLock<Option<Arc<dyn ResponseFilter>>>,
+}
+
+impl Default for Hooks {
+    fn default() -> Hooks {
+        Hooks {
+            default_headers: RwLock::new(luminova_headers()),
+            on_error: RwLock::new(None),
+            on_response: RwLock::new(None),
+        }
+    }
+}
+
+/// Luminova's default server headers (CORS), on unless replaced.
+fn luminova_headers() -> HeaderMap {
+    let mut map = HeaderMap::new();
+    for (n, v) in [
+        ("access-control-allow-origin", "*"),
+        ("access-control-allow-methods", "GET, POST, OPTIONS"),
+        ("access-control-allow-headers", "Content-Type"),
+    ] {
+        map.insert(HeaderName::from_static(n), HeaderValue::from_static(v));
+    }
+    map
+}
+
+/// What the HTTP layer of one server needs, and nothing else.
+pub struct HttpContext {
+    pub base: Arc<Base>,
+    pub routes: RwLock<Router<Arc<dyn HttpHandler>>>,
+    pub hooks: Hooks,
+    pub access: Access,
+    /// Open connections, for the watchdog.
+    pub conns: Arc<Connections>,
+    /// The protocol upgrade's owner, installed once by the server.
+    pub upgrade: OnceLock<Arc<dyn Upgrade>>,
+}
+
+impl HttpContext {
+    pub fn new(base: Arc<Base>) -> HttpContext {
+        HttpContext {
+            base,
+            routes: RwLock::new(Router::default()),
+            hooks: Hooks::default(),
+            access: Access::default(),
+            conns: Arc::new(Connections::default()),
+            upgrade: OnceLock::new(),
+        }
+    }
+}

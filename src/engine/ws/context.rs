@@ -1,0 +1,40 @@
+//! What the WebSocket layer of one server holds (`WsContext`), and the host's side of it (the
+//! `WsHandler` trait).
+
+use crate::engine::context::Base;
+use crate::engine::http::request::Request;
+use crate::engine::http::router::Router;
+use crate::engine::ws::hub::Hub;
+use parking_lot::RwLock;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+/// WebSocket events of the clients of one accept route.
+pub trait WsHandler: Send + Sync {
+    /// The upgrade is done; `req` is the upgrade request (valid only during the call).
+    fn on_open(&self, conn_id: u64, req: &Request);
+    /// A whole message (fragments joined).
+    fn on_message(&self, conn_id: u64, data: &[u8], binary: bool);
+    /// The client is gone; `code` is the close code received or sent, 1006 when none was.
+    fn on_close(&self, conn_id: u64, code: u16, reason: &str);
+}
+
+/// What the WebSocket layer of one server needs.
+pub struct WsContext {
+    pub base: Arc<Base>,
+    pub routes: RwLock<Router<Arc<dyn WsHandler>>>,
+    /// Off by default, as in Luminova: upgrade requests are then routed as plain HTTP.
+    pub enabled: AtomicBool,
+    pub hub: Arc<Hub>,
+}
+
+impl WsContext {
+    pub fn new(base: Arc<Base>) -> WsContext {
+        WsContext {
+            base,
+            routes: RwLock::new(Router::default()),
+            enabled: AtomicBool::new(false),
+            hub: Arc::new(Hub::default()),
+        }
+    }
+}

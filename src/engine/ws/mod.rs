@@ -1,0 +1,15 @@
+//! WebSocket: the layer over `http`. The handshake (`handshake`), one task per client
+//! (`session`), its outgoing queue (`outbox`), and the clients of this process (`hub`).
+//!
+//! Depends on `context` and `http` (the handshake answers refusals as HTTP, with the engine's
+//! answers). It plugs into HTTP as the `http::Upgrade`; delivery to clients of other processes
+//! is the business of `fanout`, above.
+
+pub mod context;
+pub mod handshake;
+pub mod hub;
+pub mod outbox;
+pub mod session;
+
+pub use context::{WsContext, WsHandler};
+pub use hub::{valid_close_code, ClientInfo, Hub};
