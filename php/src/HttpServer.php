@@ -491,7 +491,7 @@ class HttpServer
      */
     public function ping(): void
     {
-        $this->route('GET', '/ping(?:/.*)?', static fn () => Answer::PING);
+        $this->route('GET', '/ping(?:/.*)?', static fn () => Answer::PONG);
     }
 
     /**

@@ -7,7 +7,6 @@ namespace HttpSock\Native;
 use Closure;
 use FFI;
 use FFI\CData;
-use HttpSock\Answer;
 use HttpSock\Exceptions\InvalidArgumentException;
 use HttpSock\Exceptions\RuntimeException;
 use HttpSock\Exceptions\StateException;
@@ -16,13 +15,17 @@ use HttpSock\Exceptions\StateException;
  * One native `hs_server` and the trampolines through which the engine calls PHP.
  *
  * Every HTTP route shares one packed-request trampoline: the engine matches the route and hands
- * over the request head (one string, {@see \HttpSock\Http\Wire}) and the body; the answer goes
- * back in one call. Every trampoline catches \Throwable: a throw that escapes an FFI callback
- * is fatal in PHP.
+ * over the request head (one string, {@see \HttpSock\Http\Wire}) and the body apart; the answer
+ * goes back in one call (hs_respond, hs_response_set_raw or hs_response_answer). Every
+ * trampoline catches \Throwable: a throw that escapes an FFI callback is fatal in PHP. A
+ * handler's throw is answered by hs_response_fail: the engine sends its SERVER_ERROR answer,
+ * shaped by the error hook, so PHP keeps no answer text.
  *
  * A reply, as the PHP-side dispatchers return it: null (the engine's default stays), a string
  * (a raw HTTP response, parsed by the engine), [int $status, string $headerLines, string $body],
- * or an {@see Answer} (the engine's own answer of that kind).
+ * or an {@see \HttpSock\Answer} (the engine's own answer of that kind).
+ *
+ * The engine keeps the WebSocket clients (wsClients(), wsClientHead()): PHP keeps no registry.
  *
  * Together with {@see Library} this is the only code that touches FFI.
  *
@@ -46,12 +49,9 @@ final class NativeServer
     /** @var Closure(\Throwable): ?string */
     private Closure $onFailure;
 
-    /**
-     * PHASE-A SHIM (today's ABI, until hs_response_answer, hs_response_fail and
-     * hs_ws_client_head exist): 'error' => the error hook closure (fail() calls it),
-     * 'heads' => client id => packed head of its upgrade request.
-     */
-    private \ArrayObject $legacy;
+    /** A buffer for hs_ws_client_head, grown to the longest head asked for. */
+    private ?CData $headBuffer = null;
+    private int $headCapacity = 0;
 
     /**
      * @param Closure(string $head, string $body): mixed $onRequest Answers a matched HTTP request.
@@ -70,7 +70,6 @@ final class NativeServer
         $this->handle = $handle;
         $this->onRequest = $onRequest;
         $this->onFailure = $onFailure;
-        $this->legacy = new \ArrayObject(['error' => null, 'heads' => []]);
     }
 
     /** Whether a callback of this server may be running (we are inside hs_poll). */
@@ -188,11 +187,12 @@ final class NativeServer
     public function onError(Closure $hook): void
     {
         $ffi = $this->ffi;
-        $legacy = $this->legacy;
-        $legacy['error'] = $hook;
         $trampoline = static function ($userData, $req, $kind, $res) use ($hook, $ffi): void {
             try {
-                [$head, $body] = self::legacySplit(self::requestWire($ffi, $req));
+                $len = $ffi->new('size_t');
+                $head = FFI::string($ffi->hs_request_packed($req, FFI::addr($len)), $len->cdata);
+                $body = $ffi->hs_request_body($req, FFI::addr($len));
+                $body = $len->cdata > 0 ? FFI::string($body, $len->cdata) : '';
                 self::reply($ffi, $res, $hook($head, $body, (int) $kind));
             } catch (\Throwable $e) {
                 self::lastResort($e);
@@ -211,8 +211,8 @@ final class NativeServer
         $ffi = $this->ffi;
         $trampoline = static function ($userData, $req, $res) use ($filter, $ffi): void {
             try {
-                [$head] = self::legacySplit(self::requestWire($ffi, $req));
                 $len = $ffi->new('size_t');
+                $head = FFI::string($ffi->hs_request_packed($req, FFI::addr($len)), $len->cdata);
                 $body = $ffi->hs_response_body($res, FFI::addr($len));
                 $body = $len->cdata > 0 ? FFI::string($body, $len->cdata) : '';
                 $new = $filter($head, $body);
@@ -235,15 +235,11 @@ final class NativeServer
     public function accept(string $pattern, Closure $open, Closure $message, Closure $close): int
     {
         $ffi = $this->ffi;
-        $heads = $this->legacy;
         $handlers = $ffi->new('hs_ws_handlers');
-        $onOpen = static function ($userData, $id, $req) use ($open, $ffi, $heads): void {
+        $onOpen = static function ($userData, $id, $req) use ($open, $ffi): void {
             try {
-                [$head] = self::legacySplit(self::requestWire($ffi, $req));
-                $all = $heads['heads'];
-                $all[(int) $id] = $head;
-                $heads['heads'] = $all;
-                $open((int) $id, $head);
+                $len = $ffi->new('size_t');
+                $open((int) $id, FFI::string($ffi->hs_request_packed($req, FFI::addr($len)), $len->cdata));
             } catch (\Throwable $e) {
                 self::lastResort($e);
             }
@@ -255,15 +251,12 @@ final class NativeServer
                 self::lastResort($e);
             }
         };
-        $onClose = static function ($userData, $id, $code, $reason) use ($close, $heads): void {
+        $onClose = static function ($userData, $id, $code, $reason) use ($close): void {
             try {
                 $close((int) $id, (int) $code, (string) $reason);
             } catch (\Throwable $e) {
                 self::lastResort($e);
             }
-            $all = $heads['heads'];
-            unset($all[(int) $id]);
-            $heads['heads'] = $all;
         };
         $handlers->on_open = $onOpen;
         $handlers->on_message = $onMessage;
@@ -348,10 +341,22 @@ final class NativeServer
         }
     }
 
-    /** The packed head of a client's upgrade request, or null when the client is unknown. */
+    /**
+     * The packed head of a client's upgrade request (this process's clients; also inside its
+     * close callback), or null when the client is unknown.
+     */
     public function wsClientHead(int $id): ?string
     {
-        return $this->legacy['heads'][$id] ?? null;
+        if ($this->handle === null) {
+            return null;
+        }
+        $len = $this->ffi->hs_ws_client_head($this->handle, $id, $this->headBuffer, $this->headCapacity);
+        if ($len > $this->headCapacity) {
+            $this->headCapacity = max(4096, $len);
+            $this->headBuffer = $this->ffi->new("uint8_t[{$this->headCapacity}]");
+            $len = $this->ffi->hs_ws_client_head($this->handle, $id, $this->headBuffer, $this->headCapacity);
+        }
+        return $len < 0 ? null : ($len === 0 ? '' : FFI::string($this->headBuffer, $len));
     }
 
     // ---- lifecycle --------------------------------------------------------------------------
@@ -423,7 +428,6 @@ final class NativeServer
         if (!$this->abandoned) {
             $this->keep = [];
             $this->packedTrampoline = null;
-            $this->legacy['heads'] = [];
         }
     }
 
@@ -443,7 +447,38 @@ final class NativeServer
     /** Ends the other processes listening on the port; returns how many ended. */
     public static function killPortHolders(int $port): int
     {
-        return Library::check(Library::ffi()->hs_free_port($port), 'freePortIfStuck()');
+        return Library::check(Library::ffi()->hs_kill_port_holders($port), 'freePortIfStuck()');
+    }
+
+    /**
+     * The engine's address parser (hs_parse_address): [host without brackets, port]. `$port`
+     * -1 means the default (the port of a `tcp://` address, else 8080).
+     *
+     * @return array{0: string, 1: int}
+     * @throws InvalidArgumentException For an address or port the engine refuses.
+     */
+    public static function parseAddress(string $address, int $port): array
+    {
+        $ffi = Library::ffi();
+        $out = $ffi->new('int');
+        for ($cap = 256;;) {
+            $host = $ffi->new("char[{$cap}]");
+            $len = Library::check(
+                $ffi->hs_parse_address($address, $port, $host, $cap, FFI::addr($out)),
+                "Parsing the address \"{$address}\""
+            );
+            if ($len < $cap) {
+                return [FFI::string($host, $len), (int) $out->cdata];
+            }
+            $cap = $len + 1; // truncated: the full length is known now
+        }
+    }
+
+    /** The X-Server-Response-Type name of an answer kind (hs_answer_name), or null. */
+    public static function answerName(int $kind): ?string
+    {
+        $name = Library::ffi()->hs_answer_name($kind);
+        return $name === null ? null : (string) $name;
     }
 
     // ---- internals --------------------------------------------------------------------------
@@ -462,12 +497,9 @@ final class NativeServer
         $onRequest = $this->onRequest;
         $onFailure = $this->onFailure;
         $ffi = $this->ffi;
-        $legacy = $this->legacy;
-        return static function ($userData, $packed, $len, $res) use ($onRequest, $onFailure, $ffi, $legacy): void {
-            $head = '';
+        return static function ($userData, $head, $headLen, $body, $bodyLen, $res) use ($onRequest, $onFailure, $ffi): void {
             try {
-                [$head, $body] = self::legacySplit(FFI::string($packed, $len));
-                $reply = $onRequest($head, $body);
+                $reply = $onRequest(FFI::string($head, $headLen), $bodyLen > 0 ? FFI::string($body, $bodyLen) : '');
                 // reply(), inlined: this runs once per request.
                 if (is_array($reply)) {
                     [$status, $headers, $body] = $reply;
@@ -475,34 +507,34 @@ final class NativeServer
                 } elseif (is_string($reply)) {
                     $ffi->hs_response_set_raw($res, $reply, strlen($reply));
                 } elseif ($reply !== null) {
-                    self::answer($ffi, $res, $reply);
+                    $ffi->hs_response_answer($res, $reply->value);
                 }
             } catch (\Throwable $e) {
-                self::fail($ffi, $res, $onFailure, $e, $legacy, $head);
+                self::fail($ffi, $res, $onFailure, $e);
             }
         };
     }
 
-    /** The handler failed: the client gets the 500 answer (shaped by the error hook). */
-    private static function fail(FFI $ffi, CData $res, Closure $onFailure, \Throwable $e, \ArrayObject $legacy, string $head): void
+    /**
+     * The handler threw: the client gets the engine's SERVER_ERROR answer, shaped by the error
+     * hook (the engine calls it after the handler returned); the reason goes to its debug log.
+     */
+    private static function fail(FFI $ffi, CData $res, Closure $onFailure, \Throwable $e): void
     {
         try {
-            $onFailure($e);
+            $reason = $onFailure($e);
         } catch (\Throwable $e2) {
             self::lastResort($e2);
+            $reason = null;
         }
-        // PHASE-A SHIM for hs_response_fail(): the error hook, then the engine's 500 text.
-        try {
-            $hook = $legacy['error'];
-            $reply = $hook === null ? null : $hook($head, '', Answer::SERVER_ERROR->value);
-            self::reply($ffi, $res, $reply ?? Answer::SERVER_ERROR);
-        } catch (\Throwable $e3) {
-            self::lastResort($e3);
-            self::answer($ffi, $res, Answer::SERVER_ERROR);
-        }
+        $ffi->hs_response_fail($res, $reason);
     }
 
-    /** Hands a reply to the engine in one call (none for null: the engine's default stays). */
+    /**
+     * Hands a reply to the engine in one call (none for null: the engine's default stays).
+     *
+     * @param null|string|\HttpSock\Answer|array{0: int, 1: string, 2: string} $reply
+     */
     private static function reply(FFI $ffi, CData $res, mixed $reply): void
     {
         if ($reply === null) {
@@ -514,51 +546,8 @@ final class NativeServer
             [$status, $headers, $body] = $reply;
             $ffi->hs_respond($res, $status, $headers, strlen($headers), $body, strlen($body));
         } else {
-            self::answer($ffi, $res, $reply);
+            $ffi->hs_response_answer($res, $reply->value);
         }
-    }
-
-    /** PHASE-A SHIM for hs_response_answer(): the engine's texts, until it answers them itself. */
-    private static function answer(FFI $ffi, CData $res, Answer $kind): void
-    {
-        [$status, $text] = match ($kind) {
-            Answer::NOT_FOUND => [404, '404 Not Found'],
-            Answer::REQUEST_LIMIT => [429, 'Rate limit exceeded. Try again later.'],
-            Answer::NOT_CONNECTED => [400, 'Client is not connected.'],
-            Answer::BAD_REQUEST => [400, 'Bad Request'],
-            Answer::SERVER_ERROR => [500, 'An error occurred on the server.'],
-            Answer::PAYLOAD_TOO_LARGE => [413, 'Request body is too large.'],
-            Answer::DEFAULT => [200, 'Hello world!'],
-            Answer::CONNECTED => [200, 'Client successfully connected.'],
-            Answer::DISCONNECTED => [200, 'Client successfully disconnected.'],
-            Answer::PING => [200, 'PONG'],
-        };
-        $headers = "Content-Type: text/plain\r\nX-Server-Response-Type: {$kind->name}\r\n";
-        $ffi->hs_respond($res, $status, $headers, strlen($headers), $text, strlen($text));
-    }
-
-    /** PHASE-A SHIM: today's hs_request_wire (head and body in one buffer). */
-    private static function requestWire(FFI $ffi, CData $req): string
-    {
-        $len = $ffi->new('size_t');
-        return FFI::string($ffi->hs_request_wire($req, FFI::addr($len)), $len->cdata);
-    }
-
-    /**
-     * PHASE-A SHIM: today's packed buffer (head fields NUL-terminated, then the body) as the
-     * new ABI hands it over: [head (fields separated by NUL), body].
-     *
-     * @return array{0: string, 1: string}
-     */
-    private static function legacySplit(string $packed): array
-    {
-        $parts = explode("\0", $packed, 12);
-        $body = $parts[11] ?? '';
-        $count = (int) ($parts[3] ?? 0);
-        if ($count > 0) {
-            $body = explode("\0", $body, 2 * $count + 1)[2 * $count] ?? '';
-        }
-        return [substr($packed, 0, strlen($packed) - strlen($body) - 1), $body];
     }
 
     /** A dispatcher itself failed: never let it escape (fatal in PHP); tell stderr. */

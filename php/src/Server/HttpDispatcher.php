@@ -102,7 +102,7 @@ final class HttpDispatcher
         }
         try {
             $request = Request::fromHead($head, $body, $this->serverPort);
-            return Reply::from(($this->errorHandler)($request, Answer::tryFrom($kind)?->name ?? 'SERVER_ERROR'));
+            return Reply::from(($this->errorHandler)($request, Answer::tryFrom($kind)?->typeName() ?? 'SERVER_ERROR'));
         } catch (\Throwable $e) {
             $this->log->exception('error callback', $e);
             return null;

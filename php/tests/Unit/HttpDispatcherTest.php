@@ -49,9 +49,9 @@ final class HttpDispatcherTest extends TestCase
     public function testAnAnswerPassesThroughAndAThrowIsNotCaught(): void
     {
         $d = new HttpDispatcher(new DebugLog());
-        $d->addRoute(0, static fn () => Answer::PING);
+        $d->addRoute(0, static fn () => Answer::PONG);
         $d->addRoute(1, static fn () => throw new \DomainException('boom'));
-        $this->assertSame(Answer::PING, $d->request(self::head(0), ''));
+        $this->assertSame(Answer::PONG, $d->request(self::head(0), ''));
         try {
             $d->request(self::head(1), '');
             $this->fail('the throw reaches the trampoline');
