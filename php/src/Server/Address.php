@@ -5,6 +5,7 @@ declare(strict_types=1);
 namespace HttpSock\Server;
 
 use HttpSock\Exceptions\InvalidArgumentException;
+use HttpSock\Native\NativeServer;
 
 /**
  * The host and port a server binds to, as the constructor's address and port give them.
@@ -21,28 +22,19 @@ final class Address
 
     /**
      * `127.0.0.1` + port, `localhost`, `::1`, `[::1]`, `0.0.0.0`, a host name, `tcp://host:port`,
-     * `tcp://[::1]:port`. A null port means the port of a `tcp://` address, else 8080; an
-     * explicit port wins over the URL's.
+     * `tcp://[::1]:port`, parsed by the engine (hs_parse_address, the parser hs_new uses). A
+     * null port means the port of a `tcp://` address, else 8080; 0 the port of a `tcp://`
+     * address, else any free port; another port wins over the address's.
      *
-     * @throws InvalidArgumentException For an address or port that cannot be used.
+     * @throws InvalidArgumentException For an address or port the engine refuses.
      */
     public static function parse(string $address, ?int $port): self
     {
-        if ($port !== null && ($port < 0 || $port > 65535)) {
-            throw new InvalidArgumentException("Invalid port: {$port}", InvalidArgumentException::STATUS);
+        if ($port === -1) {
+            throw new InvalidArgumentException('Invalid port: -1', InvalidArgumentException::STATUS);
         }
-        if (str_contains($address, '://')) {
-            $url = parse_url($address);
-            if ($url === false || !isset($url['host'])) {
-                throw new InvalidArgumentException("Invalid address: {$address}", InvalidArgumentException::STATUS);
-            }
-            return new self(trim($url['host'], '[]'), $port ?? (int) ($url['port'] ?? 8080));
-        }
-        $host = trim($address, '[]');
-        if ($host === '') {
-            throw new InvalidArgumentException('Invalid address: empty', InvalidArgumentException::STATUS);
-        }
-        return new self($host, $port ?? 8080);
+        [$host, $port] = NativeServer::parseAddress($address, $port ?? -1);
+        return new self($host, $port);
     }
 
     /** `tcp://host:port` (brackets around an IPv6 host). */

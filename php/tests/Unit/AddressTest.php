@@ -8,7 +8,8 @@ use HttpSock\Server\Address;
 use PHPUnit\Framework\TestCase;
 
 /**
- * The constructor's address forms and the default port (Server\Address).
+ * The constructor's address forms and the default port: Server\Address, through the engine's
+ * parser (hs_parse_address; libhttpsock is loaded into the test process, nothing is run).
  */
 final class AddressTest extends TestCase
 {
@@ -32,6 +33,7 @@ final class AddressTest extends TestCase
             'tcp:// without port' => ['tcp://127.0.0.1', null, '127.0.0.1', 8080],
             'tcp:// IPv6' => ['tcp://[::1]:9006', null, '::1', 9006],
             'an explicit port wins over the URL' => ['tcp://127.0.0.1:9007', 9008, '127.0.0.1', 9008],
+            'port 0 takes the URL\'s port' => ['tcp://127.0.0.1:9009', 0, '127.0.0.1', 9009],
         ];
     }
 
@@ -50,6 +52,8 @@ final class AddressTest extends TestCase
             'empty' => ['', 8080],
             'port above 65535' => ['127.0.0.1', 65536],
             'negative port' => ['127.0.0.1', -2],
+            '-1 (the ABI\'s "default") is no port either' => ['127.0.0.1', -1],
+            'another scheme' => ['udp://127.0.0.1:9000', null],
         ];
     }
 
