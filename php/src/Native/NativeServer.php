@@ -8,7 +8,6 @@ use Closure;
 use FFI;
 use FFI\CData;
 use HttpSock\Exceptions\InvalidArgumentException;
-use HttpSock\Exceptions\RuntimeException;
 use HttpSock\Exceptions\StateException;
 
 /**

@@ -59,17 +59,33 @@ final class WsDispatcher
         $this->closeHandler = $handler;
     }
 
-    /** Registers an accept() route on `$native`, with a message trampoline of its own. */
+    /**
+     * Registers an accept() route on `$native`, with a message trampoline of its own: the
+     * route's callback is bound in it (no lookup per message).
+     */
     public function accept(NativeServer $native, string $pattern, Closure $callback): int
     {
-        $route = $native->accept(
-            $pattern,
-            $this->opened(...),
-            function (int $id, string $message, bool $binary) use ($callback): void {
-                $this->message($callback, $id, $message, $binary);
-            },
-            $this->closed(...)
-        );
+        $message = function (int $id, string $message, bool $binary) use ($callback): void {
+            try {
+                // The text payload is built once per client (on its first text message), not
+                // per message; an idle client never pays for it.
+                $payload = $binary
+                    ? $this->payload($id, $this->native?->wsClientHead($id)) + ['binary' => true]
+                    : ($this->textPayload[$id] ??= $this->payload($id, $this->native?->wsClientHead($id)) + ['binary' => false]);
+                $reply = $callback($message, $payload);
+                if (is_array($reply) || $reply instanceof \JsonSerializable) {
+                    $this->native?->wsSend($id, json_encode($reply, Reply::JSON_FLAGS), false);
+                } elseif (is_string($reply) || $reply instanceof \Stringable) {
+                    $rc = $this->native?->wsSend($id, (string) $reply, $binary) ?? 0;
+                    if ($rc < 0) {
+                        $this->log->line('httpsock:', "reply to WebSocket client {$id} failed: " . Library::failure('send', $rc));
+                    }
+                }
+            } catch (\Throwable $e) {
+                $this->log->exception('accept callback', $e);
+            }
+        };
+        $route = $native->accept($pattern, $this->opened(...), $message, $this->closed(...));
         $this->patterns[$route] = $pattern;
         return $route;
     }
@@ -123,26 +139,6 @@ final class WsDispatcher
             ($this->openHandler)($this->payload($id, $head));
         } catch (\Throwable $e) {
             $this->log->exception('onOpen callback', $e);
-        }
-    }
-
-    private function message(Closure $callback, int $id, string $message, bool $binary): void
-    {
-        try {
-            $payload = $binary
-                ? $this->payload($id, $this->native?->wsClientHead($id)) + ['binary' => true]
-                : ($this->textPayload[$id] ??= $this->payload($id, $this->native?->wsClientHead($id)) + ['binary' => false]);
-            $reply = $callback($message, $payload);
-            if (is_array($reply) || $reply instanceof \JsonSerializable) {
-                $this->native?->wsSend($id, json_encode($reply, Reply::JSON_FLAGS), false);
-            } elseif (is_string($reply) || $reply instanceof \Stringable) {
-                $rc = $this->native?->wsSend($id, (string) $reply, $binary) ?? 0;
-                if ($rc < 0) {
-                    $this->log->line('httpsock:', "reply to WebSocket client {$id} failed: " . Library::failure('send', $rc));
-                }
-            }
-        } catch (\Throwable $e) {
-            $this->log->exception('accept callback', $e);
         }
     }
 
