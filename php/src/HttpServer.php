@@ -99,8 +99,11 @@ class HttpServer
         $this->ws = new WsDispatcher($this->log);
         $this->clients = new ClientList();
         $this->pool = new WorkerPool($this->log);
-        $this->loop = new Loop(fn (): ?NativeServer => $this->native);
-        $this->config = new Config($this->fresh(...));
+        // Weak: nothing the server owns holds the server, so dropping the last reference to it
+        // shuts it down at once (__destruct), not at the next garbage collection.
+        $self = \WeakReference::create($this);
+        $this->loop = new Loop(static fn (): ?NativeServer => $self->get()?->native);
+        $this->config = new Config(static fn (): NativeServer => $self->get()->fresh());
         if ($autostart) {
             $this->start();
         }
