@@ -83,12 +83,14 @@ class HttpServer
      * @param string $address The connection IP address, hostname or a valid TCP connection string to bind to
      *        (e.g., `127.0.0.1`, `example.com`, or `tcp://127.0.0.1:8080`).
      * @param int|null $port Optional port number to bind to (default: null: the port of a `tcp://` address,
-     *        else 8080; 0 picks a free port, see getAddress()).
+     *        else 8080; 0 picks a free port, see getAddress(); a port given here wins over the address's).
      * @param bool $autostart Whether to start the server automatically upon initialization (default: true).
      * @param resource|array|null $options Accepted for compatibility; stream context options do not apply
      *        (the engine owns the socket; no TLS).
      *
-     * @throws RuntimeException If the server fails to create a valid socket.
+     * @throws RuntimeException If the server fails to create a valid socket (InvalidArgumentException for an
+     *         address or port that cannot be used, IoException when binding fails with autostart,
+     *         EnvironmentException when FFI or libhttpsock is missing).
      */
     public function __construct(string $address, ?int $port = null, bool $autostart = true, mixed $options = null)
     {
@@ -258,7 +260,7 @@ class HttpServer
      * @param int $max The number of worker processes.
      *
      * @return self Returns instance of HttpServer.
-     * @throws RuntimeException Throw if `$max` is not a positive integer.
+     * @throws RuntimeException Throw if `$max` is not a positive integer (InvalidArgumentException).
      */
     public function setMaxProcesses(int $max): self
     {
@@ -342,7 +344,8 @@ class HttpServer
      *
      * @return self Returns the Http Server instance after the socket is successfully created.
      *
-     * @throws RuntimeException If the server cannot bind to the address or port, or if the port is already in use.
+     * @throws RuntimeException If the server cannot bind to the address or port, or if the port is already in use
+     *         (IoException).
      */
     public function start(): self
     {
@@ -553,7 +556,8 @@ class HttpServer
      * @param string $pattern URI pattern (e.g, `/`, `/user/{id}`); an anchored regular expression.
      * @param Closure $response The response callback.
      *
-     * @throws RuntimeException For an invalid method list or a pattern that does not compile.
+     * @throws RuntimeException For an invalid method list (InvalidArgumentException) or a pattern that does not
+     *         compile (PatternException).
      */
     public function route(string $methods, string $pattern, Closure $response): void
     {
