@@ -2,8 +2,10 @@
 /**
  * Bootstrap of the PHP wrapper tests.
  *
- * The tests never load the wrapper into the PHPUnit process: each one starts a server script
- * (php/tests/fixtures/*.php or an example) as a child process and talks to it over 127.0.0.1.
+ * The server tests start a server script (php/tests/fixtures/*.php or an example) as a child
+ * process and talk to it over 127.0.0.1. The unit tests (php/tests/Unit) load the wrapper, and
+ * libhttpsock through FFI, into the PHPUnit process, but never run an event loop there (no
+ * thread exists before hs_poll, so the processes the server tests fork are unaffected).
  * Only the test helpers are loaded here.
  */
 
