@@ -5,20 +5,31 @@ declare(strict_types=1);
 namespace HttpSock;
 
 use Closure;
+use HttpSock\Exceptions\InvalidArgumentException;
 use HttpSock\Exceptions\RuntimeException;
 use HttpSock\Http\Reply;
 use HttpSock\Http\Request;
 use HttpSock\Native\Library;
 use HttpSock\Native\NativeServer;
-use HttpSock\Process\Supervisor;
+use HttpSock\Server\Address;
+use HttpSock\Server\ClientList;
+use HttpSock\Server\Config;
+use HttpSock\Server\DebugLog;
+use HttpSock\Server\HttpDispatcher;
+use HttpSock\Server\Loop;
+use HttpSock\Server\WorkerPool;
+use HttpSock\Server\WorkerSlot;
+use HttpSock\Server\WsDispatcher;
 
 /**
  * Luminova's HttpServer API, served by libhttpsock: a keep-alive HTTP/1.1 and RFC 6455
  * WebSocket server whose routing, parsing and I/O run in Rust, with handlers in PHP.
  *
- * Every call that configures the server is also recorded, so that a fresh native server can be
- * built from the same configuration (for each worker of simultaneous mode, or start() after
- * shutdown()).
+ * This class is the API; the work is done by small internal classes: Server\Config (the
+ * configuration, replayed onto every fresh native server: each worker of simultaneous mode,
+ * start() after shutdown()), Server\Loop (the event loop and signals), Server\WorkerPool
+ * (simultaneous mode), Server\HttpDispatcher and Server\WsDispatcher (the callbacks), and
+ * Native\NativeServer (the only code that talks to the engine).
  *
  * @method void put(string $pattern, Closure $response) Define a route for PUT requests.
  * @method void patch(string $pattern, Closure $response) Define a route for PATCH requests.
@@ -34,7 +45,7 @@ class HttpServer
      */
     public string $guid = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
-    /** Limits for setLimit() (the engine's hs_limit values; defaults in README.md). */
+    /** Limits for setLimit(): the values of {@see Limit} (the engine's hs_limit; defaults in README.md). */
     public const LIMIT_IDLE_TIMEOUT_MS = 1;
     public const LIMIT_MAX_CONNECTIONS = 2;
     public const LIMIT_MAX_HEADER_BYTES = 3;
@@ -45,54 +56,26 @@ class HttpServer
     public const LIMIT_WS_SEND_QUEUE = 8;
     public const LIMIT_SHUTDOWN_GRACE_MS = 9;
 
-    private const TEXT = "Content-Type: text/plain\r\n";
-    private const SERVER_ERROR = [500, self::TEXT . "X-Server-Response-Type: SERVER_ERROR\r\n", 'An error occurred on the server.'];
-    /** Fixed answers, as raw responses (handed to the engine as they are). */
-    private const PING = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Server-Response-Type: PING\r\n\r\nPONG";
-    private const CONNECTED = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Server-Response-Type: CONNECTED\r\n\r\n"
-        . 'Client successfully connected.';
-    private const DISCONNECTED = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Server-Response-Type: DISCONNECTED\r\n\r\n"
-        . 'Client successfully disconnected.';
-
     private static int $nextId = 0;
 
-    private string $host;
-    private int $port;
+    private readonly int $id;
+    private Address $address;
     private ?int $boundPort = null;
-    private int $id;
+    private int $maxProcesses = 0;
 
+    /** The live native server, if any. */
     private ?NativeServer $native = null;
     private bool $started = false;
-    private bool $running = false;
-    private bool $debug = false;
-    private int $maxProcesses = 0;
-    private ?Supervisor $supervisor = null;
     private bool $exitHookRegistered = false;
-
-    /** @var list<Closure(NativeServer): void> configuration, replayed on every fresh native server */
-    private array $config = [];
-    /** @var array<int, Closure> HTTP route id => callback */
-    private array $routes = [];
-    /** @var array<int, array{pattern: string, callback: Closure}> WebSocket route id => route */
-    private array $wsRoutes = [];
-    /**
-     * @var array<int, string> WebSocket client id => its packed upgrade request. The payload
-     * array is built from it when asked for (an idle client holds one string, not an array of
-     * arrays: about 1.5 KiB less per client).
-     */
-    private array $wsWire = [];
-    /** @var array<int, int> WebSocket client id => route id */
-    private array $wsClientRoute = [];
-    /** @var array<int, array<string, mixed>> client id => its payload plus 'binary' => false (from its first text message on) */
-    private array $wsTextPayload = [];
-    /** @var array<string, array<string, mixed>> client IP => Luminova-style client info */
-    private array $clients = [];
-
-    private ?Closure $errorHandler = null;
-    private ?Closure $responseFilter = null;
     private ?Closure $disconnectHandler = null;
-    private ?Closure $openHandler = null;
-    private ?Closure $closeHandler = null;
+
+    private readonly DebugLog $log;
+    private readonly Config $config;
+    private readonly HttpDispatcher $http;
+    private readonly WsDispatcher $ws;
+    private readonly ClientList $clients;
+    private readonly Loop $loop;
+    private readonly WorkerPool $pool;
 
     /**
      * Initializes the HTTP server by binding to the specified address and port.
@@ -100,17 +83,29 @@ class HttpServer
      * @param string $address The connection IP address, hostname or a valid TCP connection string to bind to
      *        (e.g., `127.0.0.1`, `example.com`, or `tcp://127.0.0.1:8080`).
      * @param int|null $port Optional port number to bind to (default: null: the port of a `tcp://` address,
-     *        else 8080; 0 picks a free port, see getAddress()).
+     *        else 8080; 0 picks a free port, see getAddress(); a port given here wins over the address's).
      * @param bool $autostart Whether to start the server automatically upon initialization (default: true).
      * @param resource|array|null $options Accepted for compatibility; stream context options do not apply
      *        (the engine owns the socket; no TLS).
      *
-     * @throws RuntimeException If the server fails to create a valid socket.
+     * @throws RuntimeException If the server fails to create a valid socket (InvalidArgumentException for an
+     *         address or port that cannot be used, IoException when binding fails with autostart,
+     *         EnvironmentException when FFI or libhttpsock is missing).
      */
     public function __construct(string $address, ?int $port = null, bool $autostart = true, mixed $options = null)
     {
-        [$this->host, $this->port] = self::parseAddress($address, $port);
+        $this->address = Address::parse($address, $port);
         $this->id = ++self::$nextId;
+        $this->log = new DebugLog();
+        $this->http = new HttpDispatcher($this->log);
+        $this->ws = new WsDispatcher($this->log);
+        $this->clients = new ClientList();
+        $this->pool = new WorkerPool($this->log);
+        // Weak: nothing the server owns holds the server, so dropping the last reference to it
+        // shuts it down at once (__destruct), not at the next garbage collection.
+        $self = \WeakReference::create($this);
+        $this->loop = new Loop(static fn (): ?NativeServer => $self->get()?->native);
+        $this->config = new Config(static fn (): NativeServer => $self->get()->fresh());
         if ($autostart) {
             $this->start();
         }
@@ -138,7 +133,7 @@ class HttpServer
      */
     public function debug(bool $debug = true): self
     {
-        $this->debug = $debug;
+        $this->log->enabled = $debug;
         $this->configure(static fn (NativeServer $n) => $n->setDebug($debug));
         return $this;
     }
@@ -177,7 +172,7 @@ class HttpServer
      */
     public function isConnected(): bool
     {
-        return $this->started && ($this->native?->isAlive() ?? false) || ($this->running && $this->supervisor !== null);
+        return ($this->started && ($this->native?->isAlive() ?? false)) || $this->pool->isSupervising();
     }
 
     /**
@@ -206,7 +201,7 @@ class HttpServer
     public function freePortIfStuck(?int $port = null): bool
     {
         $port ??= $this->getAddress()['port'];
-        return $port > 0 && NativeServer::freePort($port) > 0;
+        return $port > 0 && NativeServer::killPortHolders($port) > 0;
     }
 
     /**
@@ -242,14 +237,19 @@ class HttpServer
     }
 
     /**
-     * Sets one of the engine's limits (self::LIMIT_*): max connections, request head and body
-     * size, WebSocket message size, ping interval and timeout, send queue, shutdown grace.
+     * Sets one of the engine's limits: max connections, request head and body size, WebSocket
+     * message size, ping interval and timeout, send queue, shutdown grace, idle timeout.
      *
+     * @param Limit|int $limit A {@see Limit} case, or its value (self::LIMIT_*).
+     * @param int $value The new value (bytes, milliseconds or a count, as the limit says).
+     *
+     * @return self Returns instance of HttpServer.
      * @throws RuntimeException For an unknown limit or a value out of range.
      */
-    public function setLimit(int $limit, int $value): self
+    public function setLimit(Limit|int $limit, int $value): self
     {
-        $this->configure(static fn (NativeServer $n) => $n->setLimit($limit, $value));
+        $which = $limit instanceof Limit ? $limit->value : $limit;
+        $this->configure(static fn (NativeServer $n) => $n->setLimit($which, $value));
         return $this;
     }
 
@@ -260,12 +260,15 @@ class HttpServer
      * @param int $max The number of worker processes.
      *
      * @return self Returns instance of HttpServer.
-     * @throws RuntimeException Throw if `$max` is not a positive integer.
+     * @throws RuntimeException Throw if `$max` is not a positive integer (InvalidArgumentException).
      */
     public function setMaxProcesses(int $max): self
     {
         if ($max <= 0) {
-            throw new RuntimeException('The maximum number of client processes must be a positive integer.');
+            throw new InvalidArgumentException(
+                'The maximum number of client processes must be a positive integer.',
+                InvalidArgumentException::STATUS
+            );
         }
         $this->maxProcesses = $max;
         return $this;
@@ -333,7 +336,7 @@ class HttpServer
      */
     public function getAddress(): array
     {
-        return ['address' => $this->host, 'port' => $this->boundPort ?? $this->port];
+        return ['address' => $this->address->host, 'port' => $this->boundPort ?? $this->address->port];
     }
 
     /**
@@ -341,24 +344,27 @@ class HttpServer
      *
      * @return self Returns the Http Server instance after the socket is successfully created.
      *
-     * @throws RuntimeException If the server cannot bind to the address or port, or if the port is already in use.
+     * @throws RuntimeException If the server cannot bind to the address or port, or if the port is already in use
+     *         (IoException).
      */
     public function start(): self
     {
         if ($this->started && $this->native !== null) {
             return $this;
         }
-        $native = $this->native ?? $this->build();
+        $native = $this->native ?? $this->config->build();
         try {
             $native->start();
         } catch (RuntimeException $e) {
             $native->free();
             $this->native = null;
-            throw new RuntimeException($e->getMessage(), $e->getCode(), $e);
+            throw $e;
         }
         $this->native = $native;
         $this->started = true;
         $this->boundPort = $native->port();
+        $this->http->setServerPort($this->boundPort);
+        $this->ws->setServerPort($this->boundPort);
         $this->registerExitHook();
         return $this;
     }
@@ -388,7 +394,7 @@ class HttpServer
         if ($native === null) {
             return;
         }
-        $this->serve($native, null);
+        $this->loop->serve($native);
         if ($this->native === $native) {
             $this->release();
             $this->notifyDisconnect();
@@ -405,7 +411,7 @@ class HttpServer
      */
     public function shutdown(bool $kill = false): void
     {
-        $this->supervisor?->stop();
+        $this->pool->stop();
         $native = $this->native;
         if ($native !== null) {
             $native->shutdown();
@@ -414,9 +420,8 @@ class HttpServer
             }
             // From a signal handler between poll slices, or outside run(): finish it here, so
             // that `shutdown(); exit;` is still graceful.
-            if ($this->running) {
-                while ($native->isAlive() && $native->poll(100) === 1) {
-                }
+            if ($this->loop->isRunning() || $this->pool->isSupervising()) {
+                $this->loop->drain($native);
             }
             $this->release();
             $this->notifyDisconnect();
@@ -435,9 +440,7 @@ class HttpServer
     public function on(?string $address = null): void
     {
         $this->configure(static fn (NativeServer $n) => $n->clientOn($address));
-        $ip = $address ?? $this->host;
-        $this->clients[$ip] = ($this->clients[$ip] ?? self::clientInfo($ip, null)) + ['connected' => true];
-        $this->clients[$ip]['connected'] = true;
+        $this->clients->on($address ?? $this->address->host);
     }
 
     /**
@@ -449,7 +452,7 @@ class HttpServer
     public function off(?string $address = null): void
     {
         $this->configure(static fn (NativeServer $n) => $n->clientOff($address));
-        unset($this->clients[$address ?? $this->host]);
+        $this->clients->off($address ?? $this->address->host);
     }
 
     /**
@@ -463,9 +466,8 @@ class HttpServer
      */
     public function accept(string $pattern, Closure $response): void
     {
-        $this->configure(function (NativeServer $n) use ($pattern, $response): void {
-            $this->wsRoutes[$n->accept($pattern)] = ['pattern' => $pattern, 'callback' => $response];
-        });
+        $ws = $this->ws;
+        $this->configure(static fn (NativeServer $n) => $ws->accept($n, $pattern, $response));
     }
 
     /**
@@ -495,7 +497,7 @@ class HttpServer
      */
     public function ping(): void
     {
-        $this->route('GET', '/ping(?:/.*)?', static fn () => self::PING);
+        $this->route('GET', '/ping(?:/.*)?', static fn () => Answer::PONG);
     }
 
     /**
@@ -507,8 +509,9 @@ class HttpServer
      */
     public function error(Closure $response): void
     {
-        $this->errorHandler = $response;
-        $this->configure(static fn (NativeServer $n) => $n->enableErrorHook());
+        $this->http->setErrorHandler($response);
+        $http = $this->http;
+        $this->configure(static fn (NativeServer $n) => $n->onError($http->error(...)));
     }
 
     /**
@@ -520,11 +523,10 @@ class HttpServer
      */
     public function connect(?Closure $response = null): void
     {
-        $this->route('GET', '/connect(?:/.*)?', function (Request $request) use ($response): mixed {
-            $ip = $request->getIp();
-            $this->clients[$ip] = self::clientInfo($ip, $request->getClientPort()) + ['connected' => true];
-            $result = $response?->__invoke($this->clients[$ip], $this->clients);
-            return $result ?? self::CONNECTED;
+        $clients = $this->clients;
+        $this->route('GET', '/connect(?:/.*)?', static function (Request $request) use ($response, $clients): mixed {
+            $client = $clients->connect($request->getIp(), $request->getClientPort());
+            return $response?->__invoke($client, $clients->all()) ?? Answer::CONNECTED;
         });
     }
 
@@ -539,13 +541,10 @@ class HttpServer
     public function disconnect(?Closure $response = null): void
     {
         $this->disconnectHandler = $response;
-        $this->route('GET', '/disconnect(?:/.*)?', function (Request $request) use ($response): mixed {
-            $ip = $request->getIp();
-            $client = ($this->clients[$ip] ?? self::clientInfo($ip, $request->getClientPort()));
-            $client['connected'] = false;
-            unset($this->clients[$ip]);
-            $result = $response?->__invoke($client, $this->clients);
-            return $result ?? self::DISCONNECTED;
+        $clients = $this->clients;
+        $this->route('GET', '/disconnect(?:/.*)?', static function (Request $request) use ($response, $clients): mixed {
+            $client = $clients->disconnect($request->getIp(), $request->getClientPort());
+            return $response?->__invoke($client, $clients->all()) ?? Answer::DISCONNECTED;
         });
     }
 
@@ -557,14 +556,14 @@ class HttpServer
      * @param string $pattern URI pattern (e.g, `/`, `/user/{id}`); an anchored regular expression.
      * @param Closure $response The response callback.
      *
-     * @throws RuntimeException For an invalid method list or a pattern that does not compile.
+     * @throws RuntimeException For an invalid method list (InvalidArgumentException) or a pattern that does not
+     *         compile (PatternException).
      */
     public function route(string $methods, string $pattern, Closure $response): void
     {
         $methods = strtoupper($methods);
-        $this->configure(function (NativeServer $n) use ($methods, $pattern, $response): void {
-            $this->routes[$n->route($methods, $pattern)] = $response;
-        });
+        $http = $this->http;
+        $this->configure(static fn (NativeServer $n) => $http->addRoute($n->route($methods, $pattern), $response));
     }
 
     /**
@@ -575,8 +574,9 @@ class HttpServer
      */
     public function onResponse(Closure $intercept): void
     {
-        $this->responseFilter = $intercept;
-        $this->configure(static fn (NativeServer $n) => $n->enableResponseFilter());
+        $this->http->setResponseFilter($intercept);
+        $http = $this->http;
+        $this->configure(static fn (NativeServer $n) => $n->onResponse($http->filter(...)));
     }
 
     // ---- additions: WebSocket clients and timers ------------------------------------------------
@@ -586,7 +586,7 @@ class HttpServer
      */
     public function onOpen(Closure $callback): self
     {
-        $this->openHandler = $callback;
+        $this->ws->setOpenHandler($callback);
         return $this;
     }
 
@@ -595,7 +595,7 @@ class HttpServer
      */
     public function onClose(Closure $callback): self
     {
-        $this->closeHandler = $callback;
+        $this->ws->setCloseHandler($callback);
         return $this;
     }
 
@@ -634,11 +634,7 @@ class HttpServer
      */
     public function getClients(): array
     {
-        $clients = [];
-        foreach ($this->wsWire as $id => $packed) {
-            $clients[$id] = $this->wsPayload($id, $packed);
-        }
-        return $clients;
+        return $this->ws->clients();
     }
 
     /**
@@ -651,9 +647,10 @@ class HttpServer
     {
         $ms = max(1, (int) round($seconds * 1000));
         $id = 0;
-        $this->configure(function (NativeServer $n) use ($ms, $callback, &$id): void {
+        // Added while the loop runs, a timer is for this run only (not replayed).
+        $this->configure(static function (NativeServer $n) use ($ms, $callback, &$id): void {
             $id = $n->addTimer($ms, true, $callback);
-        }, !$this->running);
+        }, !$this->loop->isRunning());
         return $id;
     }
 
@@ -679,149 +676,49 @@ class HttpServer
     /** Records a configuration step and applies it to the live native server, if any. */
     private function configure(Closure $step, bool $record = true): void
     {
-        if ($record) {
-            $this->config[] = $step;
-        }
-        if ($this->native !== null && $this->native->isAlive()) {
-            $step($this->native);
-        }
+        $this->config->add($step, $this->native, $record);
     }
 
-    /** A fresh native server with the whole configuration replayed. */
-    private function build(bool $reusePort = false, ?array $cluster = null): NativeServer
+    /** A native server with nothing configured, its callbacks wired to the dispatchers. */
+    private function fresh(): NativeServer
     {
         $native = new NativeServer(
-            $this->host,
-            $this->port,
-            $this->dispatch(...),
-            $this->dispatchError(...),
-            $this->filter(...),
-            [$this->wsOpen(...), $this->wsMessage(...), $this->wsClose(...)]
+            $this->address->host,
+            $this->address->port,
+            $this->http->request(...),
+            $this->http->failed(...)
         );
-        $this->routes = $this->wsRoutes = $this->wsWire = $this->wsClientRoute = $this->wsTextPayload = [];
-        if ($reusePort) {
-            $native->setReusePort(true);
-        }
-        foreach ($this->config as $step) {
-            $step($native);
-        }
-        if ($cluster !== null) {
-            $native->clusterJoin(...$cluster);
-        }
+        $this->http->reset();
+        $this->ws->attach($native);
         return $native;
-    }
-
-    /** The event loop, in slices, with PHP's signal handlers dispatched between them. */
-    private function serve(NativeServer $native, ?int $parentPid): void
-    {
-        $installed = $this->installSignalHandlers();
-        $dispatch = function_exists('pcntl_signal_dispatch');
-        $this->running = true;
-        $failure = null;
-        try {
-            while ($this->native === $native && $native->isAlive()) {
-                $rc = $native->poll(100);
-                if ($dispatch) {
-                    pcntl_signal_dispatch();
-                }
-                if ($rc <= 0) {
-                    if ($rc < 0) {
-                        $failure = Library::failure('run()', $rc);
-                    }
-                    break;
-                }
-                if ($parentPid !== null && posix_getppid() !== $parentPid) {
-                    $native->shutdown(); // the supervisor is gone: do not outlive it
-                    $parentPid = null;
-                }
-            }
-        } finally {
-            $this->running = false;
-            foreach ($installed as $signal => $previous) {
-                pcntl_signal($signal, $previous);
-            }
-        }
-        if ($failure !== null) {
-            throw new RuntimeException($failure);
-        }
-    }
-
-    /**
-     * Without handlers of the user's for SIGINT/SIGTERM, Ctrl+C and SIGTERM shut down gracefully.
-     *
-     * @return array<int, int> signal => the disposition it had, for the signals handled here
-     */
-    private function installSignalHandlers(): array
-    {
-        if (!function_exists('pcntl_signal') || !function_exists('pcntl_signal_get_handler')) {
-            return [];
-        }
-        $installed = [];
-        foreach ([SIGINT, SIGTERM] as $signal) {
-            // SIG_IGN too: a shell starts background jobs with SIGINT ignored.
-            $current = pcntl_signal_get_handler($signal);
-            if ($current === SIG_DFL || $current === SIG_IGN) {
-                pcntl_signal($signal, function (): void {
-                    $this->native?->shutdown();
-                });
-                $installed[$signal] = $current;
-            }
-        }
-        return $installed;
     }
 
     /** Simultaneous mode: the workers each build their own server on the shared port. */
     private function runWorkers(): void
     {
-        if (!function_exists('pcntl_fork') || !function_exists('posix_getppid')) {
-            throw new RuntimeException('Simultaneous mode needs the pcntl and posix extensions (PHP CLI).');
-        }
-        // The parent keeps the socket start() bound (it never runs a loop on it: no thread or
-        // event loop may exist before fork). It is marked SO_REUSEPORT so that each worker can
-        // bind its own socket on the port beside it, and every worker also serves it
-        // (hs_adopt_listener): the port is never without a listener, at startup or while a
-        // worker restarts, and the workers' own sockets spread the load.
         if (!$this->started) {
             $this->start();
         }
         $shared = $this->native;
-        $shared->setReusePort(true);
-        $sharedFd = $shared->listenerFd();
-        $workers = $this->maxProcesses > 0 ? $this->maxProcesses : self::cpuCount();
-        $parent = getmypid();
         // A port of 0 would give each worker a different port: all use the one start() bound.
-        $this->port = $this->boundPort = (int) $shared->port();
-        $group = "php-{$parent}-{$this->port}";
-        $debug = $this->debug;
-        $this->supervisor = new Supervisor(static function (string $line) use ($debug): void {
-            if ($debug) {
-                fwrite(STDERR, "[httpsock supervisor] {$line}\n");
-            }
-        });
-        $this->running = true;
+        $this->address = new Address($this->address->host, (int) $shared->port());
         try {
-            $this->supervisor->run(
-                $workers,
-                function (int $slot, int $slots) use ($group, $parent, $sharedFd): int {
-                    $this->supervisor = null;
-                    $native = $this->build(true, [$group, $slot, $slots]);
-                    $native->adoptListener($sharedFd);
+            $this->pool->run(
+                $shared,
+                $this->maxProcesses > 0 ? $this->maxProcesses : WorkerPool::cpuCount(),
+                function (WorkerSlot $worker): void {
+                    $native = $this->config->build($worker);
+                    $native->adoptListener($worker->listenerFd);
                     $native->start();
                     $this->native = $native;
                     $this->started = true;
-                    $this->serve($native, $parent);
+                    $this->loop->serve($native, $worker->parentPid);
                     if ($this->native === $native) {
                         $this->release();
                     }
-                    return 0;
-                },
-                function (): void {
-                    $this->running = false;
                 }
             );
         } finally {
-            $this->running = false;
-            $this->supervisor = null;
             // Only the parent gets here (workers exit inside the supervisor): every worker has
             // ended, so the shared socket can close.
             $this->release();
@@ -834,8 +731,8 @@ class HttpServer
         $native = $this->native;
         $this->native = null;
         $this->started = false;
+        $this->ws->attach(null);
         $native?->free();
-        $this->wsWire = $this->wsClientRoute = $this->wsTextPayload = [];
     }
 
     /** At exit (also after a fatal error inside a callback), release the engine safely. */
@@ -847,10 +744,7 @@ class HttpServer
         $this->exitHookRegistered = true;
         $server = \WeakReference::create($this);
         register_shutdown_function(static function () use ($server): void {
-            $self = $server->get();
-            if ($self !== null) {
-                $self->release();
-            }
+            $server->get()?->release();
         });
     }
 
@@ -861,222 +755,17 @@ class HttpServer
         }
         $handler = $this->disconnectHandler;
         $this->disconnectHandler = null; // once
+        $port = $this->getAddress()['port'];
         try {
-            $handler(['id' => $this->id, 'address' => $this->host, 'port' => $this->getAddress()['port'],
-                'endpoint' => "tcp://{$this->host}:{$this->getAddress()['port']}", 'connected' => false], $this->clients);
+            $handler([
+                'id' => $this->id,
+                'address' => $this->address->host,
+                'port' => $port,
+                'endpoint' => $this->address->endpoint($port),
+                'connected' => false,
+            ], $this->clients->all());
         } catch (\Throwable $e) {
-            $this->report('disconnect callback', $e);
+            $this->log->exception('disconnect callback', $e);
         }
-    }
-
-    // ---- callbacks from the engine (all inside try/catch: a throw here would be fatal) ----------
-
-    /** The hot path: one matched HTTP request → one reply. */
-    private function dispatch(string $packed): mixed
-    {
-        $wire = explode("\0", $packed, Request::FIELDS + 1);
-        $count = (int) $wire[Request::CAPTURES];
-        $args = [];
-        $params = [];
-        if ($count === 0) {
-            $body = $wire[Request::FIELDS] ?? '';
-        } else {
-            $parts = explode("\0", $wire[Request::FIELDS] ?? '', 2 * $count + 1);
-            for ($i = 0; $i < $count; $i++) {
-                $args[] = $value = rawurldecode($parts[2 * $i + 1] ?? '');
-                $name = $parts[2 * $i] ?? '';
-                $params[$name !== '' ? $name : $i] = $value;
-            }
-            $body = $parts[2 * $count] ?? '';
-        }
-        $request = new Request($wire, $body, $params, $this->boundPort);
-        $callback = $this->routes[(int) $wire[Request::ROUTE]] ?? null;
-        try {
-            if ($callback === null) {
-                return null;
-            }
-            return Reply::from($count === 0 ? $callback($request) : $callback($request, ...$args));
-        } catch (\Throwable $e) {
-            return $this->serverError($request, $e);
-        }
-    }
-
-    private function serverError(?Request $request, \Throwable $e): mixed
-    {
-        $this->report('handler', $e);
-        if ($this->errorHandler !== null) {
-            try {
-                $reply = Reply::from(($this->errorHandler)($request, 'SERVER_ERROR'));
-                if ($reply !== null) {
-                    return $reply;
-                }
-            } catch (\Throwable $e2) {
-                $this->report('error callback', $e2);
-            }
-        }
-        return self::SERVER_ERROR;
-    }
-
-    private function dispatchError(string $packed, int $type): mixed
-    {
-        if ($this->errorHandler === null) {
-            return null;
-        }
-        try {
-            $request = Request::fromWire($packed, $this->boundPort);
-            return Reply::from(($this->errorHandler)($request, Library::ERROR_TYPES[$type] ?? 'NOT_FOUND'));
-        } catch (\Throwable $e) {
-            $this->report('error callback', $e);
-            return null;
-        }
-    }
-
-    private function filter(string $packed, string $body): ?string
-    {
-        if ($this->responseFilter === null) {
-            return null;
-        }
-        try {
-            $headers = Request::fromWire($packed, $this->boundPort)->getHeaders();
-            $result = ($this->responseFilter)($body, $headers);
-            return is_string($result) ? $result : null;
-        } catch (\Throwable $e) {
-            $this->report('onResponse callback', $e);
-            return null;
-        }
-    }
-
-    private function wsOpen(int $id, string $packed): void
-    {
-        $route = (int) ($packed === '' ? -1 : strstr($packed, "\0", true));
-        $this->wsWire[$id] = $packed;
-        $this->wsClientRoute[$id] = $route;
-        if ($this->openHandler !== null) {
-            try {
-                ($this->openHandler)($this->wsPayload($id, $packed));
-            } catch (\Throwable $e) {
-                $this->report('onOpen callback', $e);
-            }
-        }
-    }
-
-    /**
-     * What WebSocket callbacks get about a client: id, address, port, uri, path, query, headers,
-     * params, route.
-     *
-     * @return array<string, mixed>
-     */
-    private function wsPayload(int $id, ?string $packed): array
-    {
-        if ($packed === null) {
-            return ['id' => $id];
-        }
-        $request = Request::fromWire($packed, $this->boundPort);
-        $route = $this->wsClientRoute[$id] ?? -1;
-        return [
-            'id' => $id,
-            'address' => $request->getIp(),
-            'port' => $request->getClientPort(),
-            'uri' => $request->getUri(),
-            'path' => $request->getPaths(),
-            'query' => $request->getQuery(),
-            'headers' => $request->getHeaders(),
-            'params' => $request->getParams(),
-            'route' => $this->wsRoutes[$route]['pattern'] ?? '',
-        ];
-    }
-
-    private function wsMessage(int $id, string $message, bool $binary): void
-    {
-        $callback = $this->wsRoutes[$this->wsClientRoute[$id] ?? -1]['callback'] ?? null;
-        if ($callback === null) {
-            return;
-        }
-        try {
-            // The text-message payload is built once per client (on its first message), not per
-            // message; an idle client never pays for it.
-            $payload = $binary
-                ? $this->wsPayload($id, $this->wsWire[$id] ?? null) + ['binary' => true]
-                : ($this->wsTextPayload[$id] ??= $this->wsPayload($id, $this->wsWire[$id] ?? null) + ['binary' => false]);
-            $reply = $callback($message, $payload);
-            if (is_array($reply) || $reply instanceof \JsonSerializable) {
-                $this->native?->wsSend($id, json_encode($reply, Reply::JSON_FLAGS), false);
-            } elseif (is_string($reply) || $reply instanceof \Stringable) {
-                $rc = $this->native?->wsSend($id, (string) $reply, $binary) ?? 0;
-                if ($rc < 0 && $this->debug) {
-                    fwrite(STDERR, 'httpsock: reply to WebSocket client ' . $id . ' failed: ' . Library::failure('send', $rc) . "\n");
-                }
-            }
-        } catch (\Throwable $e) {
-            $this->report('accept callback', $e);
-        }
-    }
-
-    private function wsClose(int $id, int $code, string $reason): void
-    {
-        $payload = $this->closeHandler === null ? null : $this->wsPayload($id, $this->wsWire[$id] ?? null);
-        unset($this->wsWire[$id], $this->wsClientRoute[$id], $this->wsTextPayload[$id]);
-        if ($this->closeHandler !== null) {
-            try {
-                ($this->closeHandler)($payload, $code, $reason);
-            } catch (\Throwable $e) {
-                $this->report('onClose callback', $e);
-            }
-        }
-    }
-
-    /** A throw from user code: on STDERR in debug mode. */
-    private function report(string $where, \Throwable $e): void
-    {
-        if ($this->debug) {
-            fwrite(STDERR, sprintf(
-                "httpsock: %s threw %s: %s in %s:%d\n",
-                $where,
-                $e::class,
-                $e->getMessage(),
-                $e->getFile(),
-                $e->getLine()
-            ));
-        }
-    }
-
-    /** @return array<string, mixed> Luminova's client record. */
-    private static function clientInfo(string $ip, ?int $port): array
-    {
-        return ['id' => uniqid(), 'address' => $ip, 'port' => $port, 'connection_time' => time()];
-    }
-
-    /**
-     * "127.0.0.1" + 8080, "tcp://host:port", "tcp://[::1]:8080", "host" (port 8080).
-     *
-     * @return array{0: string, 1: int}
-     */
-    private static function parseAddress(string $address, ?int $port): array
-    {
-        if (str_contains($address, '://')) {
-            $url = parse_url($address);
-            if ($url === false || !isset($url['host'])) {
-                throw new RuntimeException("Invalid address: {$address}");
-            }
-            $host = trim($url['host'], '[]');
-            return [$host, (int) ($url['port'] ?? $port ?? 8080)];
-        }
-        $host = trim($address, '[]');
-        if ($port !== null && ($port < 0 || $port > 65535)) {
-            throw new RuntimeException("Invalid port: {$port}");
-        }
-        return [$host === '' ? '127.0.0.1' : $host, $port ?? 8080];
-    }
-
-    private static function cpuCount(): int
-    {
-        $n = 0;
-        if (is_readable('/proc/cpuinfo')) {
-            $n = preg_match_all('/^processor\s*:/m', (string) file_get_contents('/proc/cpuinfo'));
-        }
-        if ($n < 1 && function_exists('shell_exec')) {
-            $n = (int) @shell_exec('nproc 2>/dev/null');
-        }
-        return max(1, (int) $n);
     }
 }

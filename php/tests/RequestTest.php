@@ -101,9 +101,9 @@ final class RequestTest extends ServerTestCase
         $checked = 0;
         foreach ($blocks as $block) {
             foreach ($names as $name) {
-                $wire = array_fill(0, \HttpSock\Http\Request::FIELDS, '');
-                $wire[\HttpSock\Http\Request::METHOD] = 'GET';
-                $wire[\HttpSock\Http\Request::HEADERS] = $block;
+                $wire = array_fill(0, \HttpSock\Http\Wire::FIELDS, '');
+                $wire[\HttpSock\Http\Wire::METHOD] = 'GET';
+                $wire[\HttpSock\Http\Wire::HEADERS] = $block;
                 $fast = (new \HttpSock\Http\Request($wire, ''))->getHeader($name);
                 $full = \HttpSock\Http\Request::parseHeaders($block)[strtolower($name)] ?? null;
                 $this->assertSame($full, $fast, json_encode([$block, $name]));

@@ -4,6 +4,8 @@ declare(strict_types=1);
 
 namespace HttpSock\Http;
 
+use HttpSock\Answer;
+
 /**
  * Turns what a handler returned into what the engine takes in one call.
  *
@@ -12,6 +14,7 @@ namespace HttpSock\Http;
  * - a string starting with "HTTP/": the raw response, parsed by the engine;
  * - any other string (or Stringable, int, float): 200 text/html;
  * - an array or JsonSerializable: 200 application/json;
+ * - an {@see Answer}: as is (the engine sends that answer of its own);
  * - null: null (the engine sends its default answer).
  *
  * @internal
@@ -38,11 +41,11 @@ final class Reply
     }
 
     /**
-     * @return null|string|array{0: int, 1: string, 2: string}
+     * @return null|string|Answer|array{0: int, 1: string, 2: string}
      * @throws \UnexpectedValueException For a value that is not a response.
      * @throws \JsonException For an array that cannot be encoded.
      */
-    public static function from(mixed $result): null|string|array
+    public static function from(mixed $result): null|string|array|Answer
     {
         if ($result === null) {
             return null;
@@ -62,6 +65,9 @@ final class Reply
             }
             if (method_exists($result, 'getStatusCode')) {
                 return self::fromResponse($result);
+            }
+            if ($result instanceof Answer) {
+                return $result;
             }
         }
         if ($result instanceof \Stringable || is_int($result) || is_float($result)) {

@@ -5,28 +5,15 @@ declare(strict_types=1);
 namespace HttpSock\Http;
 
 /**
- * The request a handler receives, built from the engine's packed request without copying.
+ * The request a handler receives, over the fields of the engine's packed head ({@see Wire}).
  *
  * Nothing is parsed up front: headers, query fields, body fields and uploads are parsed the
  * first time they are asked for.
  */
 final class Request implements RequestInterface
 {
-    /** Positions in the packed request (see hs_request_wire in include/httpsock.h). */
-    public const ROUTE = 0;
-    public const CONN = 1;
-    public const PEER_PORT = 2;
-    public const CAPTURES = 3;
-    public const METHOD = 4;
-    public const PATH = 5;
-    public const QUERY = 6;
-    public const URI = 7;
-    public const VERSION = 8;
-    public const PEER_IP = 9;
-    public const HEADERS = 10;
-    /** How many NUL-terminated fields come before the captures and the body. */
-    public const FIELDS = 11;
-
+    /** @var array<string|int,string>|null the captures, decoded when first asked for */
+    private ?array $params = null;
     /** @var array<string,string>|null lower-case name => value */
     private ?array $headers = null;
     private ?array $queries = null;
@@ -35,37 +22,25 @@ final class Request implements RequestInterface
     private ?array $files = null;
 
     /**
-     * @param list<string> $wire The packed request's fields (at least FIELDS of them).
+     * @param list<string> $wire The packed head's fields ({@see Wire}: at least Wire::FIELDS).
      * @param string $body The body.
-     * @param array<string,string> $params The route's captures, name => decoded value.
      * @param int|null $serverPort The port the server listens on.
      */
     public function __construct(
-        private array $wire,
-        private string $body,
-        private array $params = [],
-        private ?int $serverPort = null
+        private readonly array $wire,
+        private readonly string $body = '',
+        private readonly ?int $serverPort = null
     ) {
     }
 
     /**
-     * Builds a request from a whole packed buffer (error hook, response filter, WebSocket open).
+     * A request from a packed head (error hook, response filter, WebSocket payloads).
+     *
+     * @internal
      */
-    public static function fromWire(string $packed, ?int $serverPort = null): self
+    public static function fromHead(string $head, string $body = '', ?int $serverPort = null): self
     {
-        $wire = explode("\0", $packed, self::FIELDS + 1);
-        $rest = $wire[self::FIELDS] ?? '';
-        $count = (int) ($wire[self::CAPTURES] ?? 0);
-        $params = [];
-        if ($count > 0) {
-            $parts = explode("\0", $rest, 2 * $count + 1);
-            for ($i = 0; $i < $count; $i++) {
-                $name = $parts[2 * $i] ?? '';
-                $params[$name !== '' ? $name : $i] = rawurldecode($parts[2 * $i + 1] ?? '');
-            }
-            $rest = $parts[2 * $count] ?? '';
-        }
-        return new self(array_pad($wire, self::FIELDS, ''), $rest, $params, $serverPort);
+        return new self(Wire::fields($head), $body, $serverPort);
     }
 
     // ---- extras of this server --------------------------------------------------------------
@@ -73,19 +48,19 @@ final class Request implements RequestInterface
     /** The client's IP address. */
     public function getIp(): string
     {
-        return $this->wire[self::PEER_IP];
+        return $this->wire[Wire::PEER_IP];
     }
 
     /** The client's TCP port. */
     public function getClientPort(): int
     {
-        return (int) $this->wire[self::PEER_PORT];
+        return (int) $this->wire[Wire::PEER_PORT];
     }
 
     /** The id of the TCP connection (shared by its keep-alive requests). */
     public function getConnectionId(): int
     {
-        return (int) $this->wire[self::CONN];
+        return (int) $this->wire[Wire::CONN];
     }
 
     /**
@@ -95,13 +70,13 @@ final class Request implements RequestInterface
      */
     public function getParams(): array
     {
-        return $this->params;
+        return $this->params ??= Wire::params($this->wire);
     }
 
     /** One capture by name, or $default. */
     public function getParam(string $name, ?string $default = null): ?string
     {
-        return $this->params[$name] ?? $default;
+        return $this->getParams()[$name] ?? $default;
     }
 
     // ---- HttpRequestInterface ---------------------------------------------------------------
@@ -193,7 +168,7 @@ final class Request implements RequestInterface
 
     public function getMethod(): string
     {
-        return strtolower($this->wire[self::METHOD]);
+        return strtolower($this->wire[Wire::METHOD]);
     }
 
     public function getBoundary(): ?string
@@ -203,17 +178,17 @@ final class Request implements RequestInterface
 
     public function isGet(): bool
     {
-        return $this->wire[self::METHOD] === 'GET';
+        return $this->wire[Wire::METHOD] === 'GET';
     }
 
     public function isPost(): bool
     {
-        return $this->wire[self::METHOD] === 'POST';
+        return $this->wire[Wire::METHOD] === 'POST';
     }
 
     public function isMethod(string $method): bool
     {
-        return strcasecmp($this->wire[self::METHOD], $method) === 0;
+        return strcasecmp($this->wire[Wire::METHOD], $method) === 0;
     }
 
     public function getContentType(): string
@@ -238,19 +213,19 @@ final class Request implements RequestInterface
 
     public function isApi(): bool
     {
-        $path = '/' . ltrim($this->wire[self::PATH], '/');
+        $path = '/' . ltrim($this->wire[Wire::PATH], '/');
         return $path === '/api' || str_starts_with($path, '/api/') || str_starts_with($path, '/public/api');
     }
 
     public function getQuery(): string
     {
-        return $this->wire[self::QUERY];
+        return $this->wire[Wire::QUERY];
     }
 
     public function getQueries(): ?array
     {
         if ($this->queries === null) {
-            parse_str($this->wire[self::QUERY], $queries);
+            parse_str($this->wire[Wire::QUERY], $queries);
             $this->queries = $queries;
         }
         return $this->queries;
@@ -258,22 +233,22 @@ final class Request implements RequestInterface
 
     public function getUrl(): string
     {
-        return $this->getScheme() . '://' . ($this->getHostname() ?? '127.0.0.1') . $this->wire[self::URI];
+        return $this->getScheme() . '://' . ($this->getHostname() ?? '127.0.0.1') . $this->wire[Wire::URI];
     }
 
     public function getUri(): string
     {
-        return $this->wire[self::URI];
+        return $this->wire[Wire::URI];
     }
 
     public function getPaths(): string
     {
-        return $this->wire[self::PATH];
+        return $this->wire[Wire::PATH];
     }
 
     public function getRequestUri(): string
     {
-        return $this->wire[self::URI];
+        return $this->wire[Wire::URI];
     }
 
     public function getHost(bool $exception = false): ?string
@@ -321,7 +296,7 @@ final class Request implements RequestInterface
 
     public function getProtocol(string $default = 'HTTP/1.1'): string
     {
-        return $this->wire[self::VERSION] !== '' ? $this->wire[self::VERSION] : $default;
+        return $this->wire[Wire::VERSION] !== '' ? $this->wire[Wire::VERSION] : $default;
     }
 
     public function getHeader(string $name): ?string
@@ -334,7 +309,7 @@ final class Request implements RequestInterface
         if ($name === '' || strpbrk($name, ":\r\n") !== false) {
             return null;
         }
-        $block = $this->wire[self::HEADERS];
+        $block = $this->wire[Wire::HEADERS];
         $key = strtolower($name) . ':';
         $value = null;
         $line = str_starts_with($block, $key) ? 0 : strpos($block, "\n" . $key);
@@ -352,7 +327,7 @@ final class Request implements RequestInterface
     public function getHeaders(): array
     {
         $out = [];
-        foreach ($this->headers ??= self::parseHeaders($this->wire[self::HEADERS]) as $name => $value) {
+        foreach ($this->headers ??= self::parseHeaders($this->wire[Wire::HEADERS]) as $name => $value) {
             $out[self::canonical($name)] = $value;
         }
         return $out;
@@ -388,7 +363,7 @@ final class Request implements RequestInterface
 
     private function fieldOf(string $verb, ?string $field, mixed $default): mixed
     {
-        if ($this->wire[self::METHOD] !== $verb) {
+        if ($this->wire[Wire::METHOD] !== $verb) {
             return $field === null ? [] : $default;
         }
         $fields = $this->getBody();

@@ -5,6 +5,7 @@ declare(strict_types=1);
 namespace HttpSock\Native;
 
 use FFI;
+use HttpSock\Exceptions\EnvironmentException;
 use HttpSock\Exceptions\RuntimeException;
 
 /**
@@ -24,16 +25,6 @@ final class Library
     private static ?FFI $ffi = null;
     private static ?FFI $libc = null;
 
-    /** Error texts of `hs_error_type`, by value. */
-    public const ERROR_TYPES = [
-        1 => 'NOT_FOUND',
-        2 => 'REQUEST_LIMIT',
-        3 => 'NOT_CONNECTED',
-        4 => 'BAD_REQUEST',
-        5 => 'SERVER_ERROR',
-        6 => 'PAYLOAD_TOO_LARGE',
-    ];
-
     private function __construct()
     {
     }
@@ -41,7 +32,7 @@ final class Library
     /**
      * The loaded library (loads it on first use).
      *
-     * @throws RuntimeException When FFI is unavailable or the library or header cannot be found.
+     * @throws EnvironmentException When FFI is unavailable or the library or header cannot be found.
      */
     public static function ffi(): FFI
     {
@@ -49,14 +40,15 @@ final class Library
     }
 
     /**
-     * Throws with the engine's message when `$rc` is a negative status; returns `$rc` otherwise.
+     * Throws with the engine's message when `$rc` is a negative status (the exception subclass
+     * of that status, {@see RuntimeException::fromStatus()}); returns `$rc` otherwise.
      *
      * @throws RuntimeException
      */
     public static function check(int $rc, string $what): int
     {
         if ($rc < 0) {
-            throw new RuntimeException(self::failure($what, $rc), $rc);
+            throw RuntimeException::fromStatus($rc, self::failure($what, $rc));
         }
         return $rc;
     }
@@ -89,7 +81,7 @@ final class Library
     private static function load(): FFI
     {
         if (!extension_loaded('ffi') || !class_exists(FFI::class)) {
-            throw new RuntimeException(
+            throw new EnvironmentException(
                 'httpsock needs the PHP FFI extension: install it (Debian: apt-get install php-cli, '
                 . 'FFI is built in) and enable it with ffi.enable=true (php -d ffi.enable=true, or in php.ini).'
             );
@@ -98,7 +90,7 @@ final class Library
         $header = self::headerPath($library);
         $declarations = @file_get_contents($header);
         if ($declarations === false) {
-            throw new RuntimeException("httpsock: cannot read the FFI declarations {$header}.");
+            throw new EnvironmentException("httpsock: cannot read the FFI declarations {$header}.");
         }
         // Buffers that may hold NUL bytes (packed requests, bodies, WebSocket messages) are
         // declared `const uint8_t *` in the header: PHP keeps those as pointers for
@@ -108,14 +100,14 @@ final class Library
         } catch (\Throwable $e) {
             $why = $e->getMessage();
             if (str_contains($why, 'ffi.enable')) {
-                throw new RuntimeException(
+                throw new EnvironmentException(
                     "httpsock: FFI is restricted here ({$why}). Set ffi.enable=true in php.ini "
                     . '(or run php -d ffi.enable=true).',
                     0,
                     $e
                 );
             }
-            throw new RuntimeException(
+            throw new EnvironmentException(
                 'httpsock: cannot load ' . ($library ?? 'libhttpsock.so from the system linker path')
                 . " ({$why}). Build it with `cargo build --release` in the httpsock repository, "
                 . 'or point HTTPSOCK_LIB at libhttpsock.so.',
@@ -131,7 +123,7 @@ final class Library
         $env = getenv('HTTPSOCK_LIB');
         if (is_string($env) && $env !== '') {
             if (!is_file($env)) {
-                throw new RuntimeException(
+                throw new EnvironmentException(
                     "httpsock: HTTPSOCK_LIB points at {$env}, which does not exist. Build the library "
                     . 'with `cargo build --release` (it lands in target/release/libhttpsock.so).'
                 );
@@ -162,7 +154,7 @@ final class Library
                 return $candidate;
             }
         }
-        throw new RuntimeException(
+        throw new EnvironmentException(
             'httpsock: include/httpsock_ffi.h not found (looked in ' . implode(', ', $candidates)
             . '). Set HTTPSOCK_HEADER to its path, or build the repository with `cargo build --release`.'
         );

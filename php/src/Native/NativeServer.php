@@ -7,19 +7,26 @@ namespace HttpSock\Native;
 use Closure;
 use FFI;
 use FFI\CData;
-use HttpSock\Exceptions\RuntimeException;
+use HttpSock\Exceptions\InvalidArgumentException;
+use HttpSock\Exceptions\StateException;
 
 /**
- * One native `hs_server` and the PHP closures the engine calls back.
+ * One native `hs_server` and the trampolines through which the engine calls PHP.
  *
  * Every HTTP route shares one packed-request trampoline: the engine matches the route and hands
- * the whole request over in one buffer; the answer goes back in one call (hs_respond or
- * hs_response_set_raw), so a request costs one FFI call. Every trampoline catches \Throwable:
- * a throw that escapes an FFI callback is fatal in PHP.
+ * over the request head (one string, {@see \HttpSock\Http\Wire}) and the body apart; the answer
+ * goes back in one call (hs_respond, hs_response_set_raw or hs_response_answer). Every
+ * trampoline catches \Throwable: a throw that escapes an FFI callback is fatal in PHP. A
+ * handler's throw is answered by hs_response_fail: the engine sends its SERVER_ERROR answer,
+ * shaped by the error hook, so PHP keeps no answer text.
  *
- * A reply, as returned by the PHP-side dispatchers, is null (leave the engine's default), a
- * string (a raw HTTP response, parsed by the engine) or [int $status, string $headerLines,
- * string $body].
+ * A reply, as the PHP-side dispatchers return it: null (the engine's default stays), a string
+ * (a raw HTTP response, parsed by the engine), [int $status, string $headerLines, string $body],
+ * or an {@see \HttpSock\Answer} (the engine's own answer of that kind).
+ *
+ * The engine keeps the WebSocket clients (wsClients(), wsClientHead()): PHP keeps no registry.
+ *
+ * Together with {@see Library} this is the only code that touches FFI.
  *
  * @internal
  */
@@ -35,43 +42,33 @@ final class NativeServer
     /** @var list<mixed> Closures and structs handed to the engine, alive as long as the handle. */
     private array $keep = [];
     private ?Closure $packedTrampoline = null;
-    private ?CData $wsHandlers = null;
 
-    /** @var Closure(string): mixed */
+    /** @var Closure(string $head, string $body): mixed */
     private Closure $onRequest;
-    /** @var Closure(string, int): mixed */
-    private Closure $onError;
-    /** @var Closure(string, string): ?string */
-    private Closure $onFilter;
-    /** @var array{0: Closure, 1: Closure, 2: Closure} open, message, close */
-    private array $onWs;
+    /** @var Closure(\Throwable): ?string */
+    private Closure $onFailure;
+
+    /** A buffer for hs_ws_client_head, grown to the longest head asked for. */
+    private ?CData $headBuffer = null;
+    private int $headCapacity = 0;
 
     /**
-     * @param Closure(string $wire): mixed $onRequest Answers a matched HTTP request.
-     * @param Closure(string $wire, int $type): mixed $onError Shapes an error answer.
-     * @param Closure(string $wire, string $body): ?string $onFilter Rewrites a response body.
-     * @param array{0: Closure(int, string): void, 1: Closure(int, string, bool): void, 2: Closure(int, int, string): void} $onWs
+     * @param Closure(string $head, string $body): mixed $onRequest Answers a matched HTTP request.
+     * @param Closure(\Throwable $e): ?string $onFailure Told when $onRequest threw (the client
+     *        gets the 500 answer, shaped by the error hook); returns the reason for the log.
      *
-     * @throws RuntimeException
+     * @throws InvalidArgumentException When the engine refuses the address or port.
      */
-    public function __construct(
-        string $address,
-        int $port,
-        Closure $onRequest,
-        Closure $onError,
-        Closure $onFilter,
-        array $onWs
-    ) {
+    public function __construct(string $host, int $port, Closure $onRequest, Closure $onFailure)
+    {
         $this->ffi = Library::ffi();
-        $handle = $this->ffi->hs_new($address, $port);
+        $handle = $this->ffi->hs_new($host, $port);
         if ($handle === null) {
-            throw new RuntimeException(Library::failure("Creating a server on {$address}:{$port}"));
+            throw new InvalidArgumentException(Library::failure("Creating a server on {$host}:{$port}"));
         }
         $this->handle = $handle;
         $this->onRequest = $onRequest;
-        $this->onError = $onError;
-        $this->onFilter = $onFilter;
-        $this->onWs = $onWs;
+        $this->onFailure = $onFailure;
     }
 
     /** Whether a callback of this server may be running (we are inside hs_poll). */
@@ -127,6 +124,14 @@ final class NativeServer
         Library::check($this->ffi->hs_set_limit($this->h(), $which, $value), 'setLimit()');
     }
 
+    /** The current value of one of the engine's limits (hs_limit). */
+    public function limit(int $which): int
+    {
+        $value = $this->ffi->new('uint64_t');
+        Library::check($this->ffi->hs_get_limit($this->h(), $which, FFI::addr($value)), 'hs_get_limit');
+        return (int) $value->cdata;
+    }
+
     public function setReusePort(bool $on): void
     {
         Library::check($this->ffi->hs_set_reuse_port($this->h(), (int) $on), 'hs_set_reuse_port');
@@ -174,38 +179,42 @@ final class NativeServer
         );
     }
 
-    /** Turns the error hook on (the PHP side decides per call whether to shape the answer). */
-    public function enableErrorHook(): void
+    /**
+     * Sets the error hook: `$hook(string $head, string $body, int $kind)` returns a reply, or
+     * null for the engine's answer of that kind.
+     */
+    public function onError(Closure $hook): void
     {
-        $onError = $this->onError;
         $ffi = $this->ffi;
-        $hook = static function ($userData, $req, $type, $res) use ($onError, $ffi): void {
+        $trampoline = static function ($userData, $req, $kind, $res) use ($hook, $ffi): void {
             try {
                 $len = $ffi->new('size_t');
-                $wire = FFI::string($ffi->hs_request_packed($req, FFI::addr($len)), $len->cdata) . "\0";
+                $head = FFI::string($ffi->hs_request_packed($req, FFI::addr($len)), $len->cdata);
                 $body = $ffi->hs_request_body($req, FFI::addr($len));
-                $wire .= $len->cdata > 0 ? FFI::string($body, $len->cdata) : '';
-                self::answer($ffi, $res, $onError($wire, (int) $type));
+                $body = $len->cdata > 0 ? FFI::string($body, $len->cdata) : '';
+                self::reply($ffi, $res, $hook($head, $body, (int) $kind));
             } catch (\Throwable $e) {
                 self::lastResort($e);
             }
         };
-        $this->keep[] = $hook;
-        Library::check($this->ffi->hs_on_error($this->h(), $hook, null), 'error()');
+        $this->keep[] = $trampoline;
+        Library::check($this->ffi->hs_on_error($this->h(), $trampoline, null), 'error()');
     }
 
-    /** Turns the response filter on. */
-    public function enableResponseFilter(): void
+    /**
+     * Sets the response filter: `$filter(string $head, string $body)` returns the new body, or
+     * null to keep it.
+     */
+    public function onResponse(Closure $filter): void
     {
-        $onFilter = $this->onFilter;
         $ffi = $this->ffi;
-        $filter = static function ($userData, $req, $res) use ($onFilter, $ffi): void {
+        $trampoline = static function ($userData, $req, $res) use ($filter, $ffi): void {
             try {
                 $len = $ffi->new('size_t');
-                $wire = FFI::string($ffi->hs_request_packed($req, FFI::addr($len)), $len->cdata) . "\0";
+                $head = FFI::string($ffi->hs_request_packed($req, FFI::addr($len)), $len->cdata);
                 $body = $ffi->hs_response_body($res, FFI::addr($len));
                 $body = $len->cdata > 0 ? FFI::string($body, $len->cdata) : '';
-                $new = $onFilter($wire, $body);
+                $new = $filter($head, $body);
                 if ($new !== null && $new !== $body) {
                     $ffi->hs_response_set_body($res, $new, strlen($new));
                 }
@@ -213,16 +222,47 @@ final class NativeServer
                 self::lastResort($e);
             }
         };
-        $this->keep[] = $filter;
-        Library::check($this->ffi->hs_on_response($this->h(), $filter, null), 'onResponse()');
+        $this->keep[] = $trampoline;
+        Library::check($this->ffi->hs_on_response($this->h(), $trampoline, null), 'onResponse()');
     }
 
-    /** Registers a WebSocket route on the shared open/message/close trampolines. */
-    public function accept(string $pattern): int
+    /**
+     * Registers a WebSocket route with its own handlers: `$open(int $id, string $head)`,
+     * `$message(int $id, string $data, bool $binary)`, `$close(int $id, int $code, string
+     * $reason)`. Returns the engine's route id.
+     */
+    public function accept(string $pattern, Closure $open, Closure $message, Closure $close): int
     {
-        $this->wsHandlers ??= $this->wsHandlers();
+        $ffi = $this->ffi;
+        $handlers = $ffi->new('hs_ws_handlers');
+        $onOpen = static function ($userData, $id, $req) use ($open, $ffi): void {
+            try {
+                $len = $ffi->new('size_t');
+                $open((int) $id, FFI::string($ffi->hs_request_packed($req, FFI::addr($len)), $len->cdata));
+            } catch (\Throwable $e) {
+                self::lastResort($e);
+            }
+        };
+        $onMessage = static function ($userData, $id, $data, $len, $binary) use ($message): void {
+            try {
+                $message((int) $id, $len > 0 ? FFI::string($data, $len) : '', $binary !== 0);
+            } catch (\Throwable $e) {
+                self::lastResort($e);
+            }
+        };
+        $onClose = static function ($userData, $id, $code, $reason) use ($close): void {
+            try {
+                $close((int) $id, (int) $code, (string) $reason);
+            } catch (\Throwable $e) {
+                self::lastResort($e);
+            }
+        };
+        $handlers->on_open = $onOpen;
+        $handlers->on_message = $onMessage;
+        $handlers->on_close = $onClose;
+        array_push($this->keep, $onOpen, $onMessage, $onClose, $handlers);
         return Library::check(
-            $this->ffi->hs_accept($this->h(), $pattern, FFI::addr($this->wsHandlers), null),
+            $this->ffi->hs_accept($this->h(), $pattern, FFI::addr($handlers), null),
             "accept({$pattern})"
         );
     }
@@ -246,7 +286,7 @@ final class NativeServer
         return $this->handle !== null && $this->ffi->hs_cancel_timer($this->handle, $id) === 0;
     }
 
-    // ---- WebSocket sending ------------------------------------------------------------------
+    // ---- WebSocket clients ------------------------------------------------------------------
 
     /** 0 on success, a negative status otherwise (the client may have gone). */
     public function wsSend(int $id, string $data, bool $binary): int
@@ -274,6 +314,48 @@ final class NativeServer
     public function wsCount(): int
     {
         return $this->handle === null ? 0 : max(0, $this->ffi->hs_ws_count($this->handle, -1));
+    }
+
+    /**
+     * This process's WebSocket client ids, in connection order.
+     *
+     * @return list<int>
+     */
+    public function wsClients(): array
+    {
+        if ($this->handle === null) {
+            return [];
+        }
+        for ($cap = 64;;) {
+            $ids = $this->ffi->new("uint64_t[{$cap}]");
+            $total = $this->ffi->hs_ws_clients($this->handle, -1, $ids, $cap);
+            if ($total <= $cap) {
+                $out = [];
+                for ($i = 0; $i < $total; $i++) {
+                    $out[] = (int) $ids[$i];
+                }
+                return $out;
+            }
+            $cap = $total + 16; // more clients came between the two calls: ask again
+        }
+    }
+
+    /**
+     * The packed head of a client's upgrade request (this process's clients; also inside its
+     * close callback), or null when the client is unknown.
+     */
+    public function wsClientHead(int $id): ?string
+    {
+        if ($this->handle === null) {
+            return null;
+        }
+        $len = $this->ffi->hs_ws_client_head($this->handle, $id, $this->headBuffer, $this->headCapacity);
+        if ($len > $this->headCapacity) {
+            $this->headCapacity = max(4096, $len);
+            $this->headBuffer = $this->ffi->new("uint8_t[{$this->headCapacity}]");
+            $len = $this->ffi->hs_ws_client_head($this->handle, $id, $this->headBuffer, $this->headCapacity);
+        }
+        return $len < 0 ? null : ($len === 0 ? '' : FFI::string($this->headBuffer, $len));
     }
 
     // ---- lifecycle --------------------------------------------------------------------------
@@ -344,7 +426,6 @@ final class NativeServer
         $this->ffi->hs_free($handle);
         if (!$this->abandoned) {
             $this->keep = [];
-            $this->wsHandlers = null;
             $this->packedTrampoline = null;
         }
     }
@@ -356,16 +437,47 @@ final class NativeServer
 
     // ---- process-wide helpers ---------------------------------------------------------------
 
-    /** 1 when something accepts connections on address:port, 0 when not. */
+    /** Whether something accepts connections on address:port. */
     public static function portInUse(string $address, int $port): bool
     {
         return Library::check(Library::ffi()->hs_port_in_use($address, $port), 'isPortFree()') === 1;
     }
 
-    /** How many processes holding the port were ended. */
-    public static function freePort(int $port): int
+    /** Ends the other processes listening on the port; returns how many ended. */
+    public static function killPortHolders(int $port): int
     {
         return Library::check(Library::ffi()->hs_kill_port_holders($port), 'freePortIfStuck()');
+    }
+
+    /**
+     * The engine's address parser (hs_parse_address): [host without brackets, port]. `$port`
+     * -1 means the default (the port of a `tcp://` address, else 8080).
+     *
+     * @return array{0: string, 1: int}
+     * @throws InvalidArgumentException For an address or port the engine refuses.
+     */
+    public static function parseAddress(string $address, int $port): array
+    {
+        $ffi = Library::ffi();
+        $out = $ffi->new('int');
+        for ($cap = 256;;) {
+            $host = $ffi->new("char[{$cap}]");
+            $len = Library::check(
+                $ffi->hs_parse_address($address, $port, $host, $cap, FFI::addr($out)),
+                "Parsing the address \"{$address}\""
+            );
+            if ($len < $cap) {
+                return [FFI::string($host, $len), (int) $out->cdata];
+            }
+            $cap = $len + 1; // truncated: the full length is known now
+        }
+    }
+
+    /** The X-Server-Response-Type name of an answer kind (hs_answer_name), or null. */
+    public static function answerName(int $kind): ?string
+    {
+        $name = Library::ffi()->hs_answer_name($kind);
+        return $name === null ? null : (string) $name;
     }
 
     // ---- internals --------------------------------------------------------------------------
@@ -373,80 +485,68 @@ final class NativeServer
     private function h(): CData
     {
         if ($this->handle === null) {
-            throw new RuntimeException('The native server has already been released (shutdown() was called).');
+            throw new StateException('The native server has already been released (shutdown() was called).', StateException::STATUS);
         }
         return $this->handle;
     }
 
+    /** The one trampoline of every HTTP route: the hot path. */
     private function packedTrampoline(): Closure
     {
         $onRequest = $this->onRequest;
+        $onFailure = $this->onFailure;
         $ffi = $this->ffi;
-        return static function ($userData, $head, $headLen, $body, $bodyLen, $res) use ($onRequest, $ffi): void {
+        return static function ($userData, $head, $headLen, $body, $bodyLen, $res) use ($onRequest, $onFailure, $ffi): void {
             try {
-                // answer(), inlined: this runs once per request.
-                $reply = $onRequest(FFI::string($head, $headLen) . "\0" . ($bodyLen > 0 ? FFI::string($body, $bodyLen) : ''));
+                $reply = $onRequest(FFI::string($head, $headLen), $bodyLen > 0 ? FFI::string($body, $bodyLen) : '');
+                // reply(), inlined: this runs once per request.
                 if (is_array($reply)) {
                     [$status, $headers, $body] = $reply;
                     $ffi->hs_respond($res, $status, $headers, strlen($headers), $body, strlen($body));
-                } elseif ($reply !== null) {
+                } elseif (is_string($reply)) {
                     $ffi->hs_response_set_raw($res, $reply, strlen($reply));
+                } elseif ($reply !== null) {
+                    $ffi->hs_response_answer($res, $reply->value);
                 }
             } catch (\Throwable $e) {
-                self::lastResort($e);
-                $head = "Content-Type: text/plain\r\nX-Server-Response-Type: SERVER_ERROR\r\n";
-                $body = 'An error occurred on the server.';
-                $ffi->hs_respond($res, 500, $head, strlen($head), $body, strlen($body));
+                self::fail($ffi, $res, $onFailure, $e);
             }
         };
     }
 
-    private function wsHandlers(): CData
+    /**
+     * The handler threw: the client gets the engine's SERVER_ERROR answer, shaped by the error
+     * hook (the engine calls it after the handler returned); the reason goes to its debug log.
+     */
+    private static function fail(FFI $ffi, CData $res, Closure $onFailure, \Throwable $e): void
     {
-        [$open, $message, $close] = $this->onWs;
-        $ffi = $this->ffi;
-        $handlers = $ffi->new('hs_ws_handlers');
-        $onOpen = static function ($userData, $id, $req) use ($open, $ffi): void {
-            try {
-                $len = $ffi->new('size_t');
-                $open((int) $id, FFI::string($ffi->hs_request_packed($req, FFI::addr($len)), $len->cdata) . "\0");
-            } catch (\Throwable $e) {
-                self::lastResort($e);
-            }
-        };
-        $onMessage = static function ($userData, $id, $data, $len, $binary) use ($message): void {
-            try {
-                $message((int) $id, $len > 0 ? FFI::string($data, $len) : '', $binary !== 0);
-            } catch (\Throwable $e) {
-                self::lastResort($e);
-            }
-        };
-        $onClose = static function ($userData, $id, $code, $reason) use ($close): void {
-            try {
-                $close((int) $id, (int) $code, (string) $reason);
-            } catch (\Throwable $e) {
-                self::lastResort($e);
-            }
-        };
-        $handlers->on_open = $onOpen;
-        $handlers->on_message = $onMessage;
-        $handlers->on_close = $onClose;
-        array_push($this->keep, $onOpen, $onMessage, $onClose, $handlers);
-        return $handlers;
+        try {
+            $reason = $onFailure($e);
+        } catch (\Throwable $e2) {
+            self::lastResort($e2);
+            $reason = null;
+        }
+        $ffi->hs_response_fail($res, $reason);
     }
 
-    /** Hands a reply to the engine in one call (none for null: the engine's default stays). */
-    private static function answer(FFI $ffi, CData $res, mixed $reply): void
+    /**
+     * Hands a reply to the engine in one call (none for null: the engine's default stays).
+     *
+     * @param null|string|\HttpSock\Answer|array{0: int, 1: string, 2: string} $reply
+     */
+    private static function reply(FFI $ffi, CData $res, mixed $reply): void
     {
         if ($reply === null) {
             return;
         }
         if (is_string($reply)) {
             $ffi->hs_response_set_raw($res, $reply, strlen($reply));
-            return;
+        } elseif (is_array($reply)) {
+            [$status, $headers, $body] = $reply;
+            $ffi->hs_respond($res, $status, $headers, strlen($headers), $body, strlen($body));
+        } else {
+            $ffi->hs_response_answer($res, $reply->value);
         }
-        [$status, $headers, $body] = $reply;
-        $ffi->hs_respond($res, $status, $headers, strlen($headers), $body, strlen($body));
     }
 
     /** A dispatcher itself failed: never let it escape (fatal in PHP); tell stderr. */
