@@ -4,6 +4,8 @@ declare(strict_types=1);
 
 namespace HttpSock;
 
+use HttpSock\Native\NativeServer;
+
 /**
  * The engine's own answers: the values of `hs_answer` (case names as in the C header, without
  * `HS_ANSWER_`). The engine owns status, headers and text of each; none is written in PHP.
@@ -44,15 +46,14 @@ enum Answer: int
     /** 426 BAD_REQUEST: a WebSocket version other than 13. */
     case BAD_WEBSOCKET_VERSION = 15;
 
-    /** The answer's `X-Server-Response-Type` (the engine's hs_answer_name()). */
+    /**
+     * The answer's `X-Server-Response-Type`, asked of the engine (hs_answer_name) once per kind:
+     * the engine's table is the only one.
+     */
     public function typeName(): string
     {
-        return match ($this) {
-            self::PONG => 'PING',
-            self::NOT_IMPLEMENTED, self::UPGRADE_NEEDS_GET, self::BAD_WEBSOCKET_VERSION => 'BAD_REQUEST',
-            self::BAD_WEBSOCKET_KEY => 'INVALID_WS_KEY',
-            default => $this->name,
-        };
+        static $names = [];
+        return $names[$this->value] ??= NativeServer::answerName($this->value) ?? $this->name;
     }
 
     /** Whether the error() callback is asked to shape this answer (kinds 1-6). */
