@@ -508,12 +508,13 @@ impl Server {
             let http = self.http.clone();
             let on_accept: OnAccept =
                 Arc::new(move |stream, peer| spawn_connection(&http, stream, peer));
+            let mut acceptors = Vec::new();
             for l in std::iter::once(listener).chain(core.adopted.drain(..)) {
-                runtime.spawn(transport::accept_loop(
+                acceptors.push(runtime.spawn(transport::accept_loop(
                     self.base.clone(),
                     register(l)?,
                     on_accept.clone(),
-                ));
+                )));
             }
             self.timers.start_all(runtime.handle());
             self.fanout.start()?;
@@ -527,6 +528,7 @@ impl Server {
                 self.timers.clone(),
                 wake,
                 core.handle_signals,
+                acceptors,
             ))
         };
         core.rt_handle = Some(runtime.handle().clone());
@@ -625,15 +627,17 @@ fn ignore_sigpipe() {
 
 /// The server's main task: waits for a shutdown request (the wake-up socket, or SIGINT/SIGTERM
 /// when the server handles signals), then carries out the shutdown: every task watching the
-/// lifecycle stops (accept loops drop their listeners, the watchdog starts every connection's
-/// graceful shutdown), WebSocket clients close with 1001, timers end; then it waits for the
-/// live connections to end, at most the grace time.
+/// lifecycle stops (the accept loops drop their listeners, and the port refuses new connections
+/// before anything else happens; the watchdog starts every connection's graceful shutdown),
+/// WebSocket clients close with 1001, timers end; then it waits for the live connections to end,
+/// at most the grace time.
 async fn main_task(
     base: Arc<Base>,
     ws: Arc<WsContext>,
     timers: Arc<Timers>,
     wake: tokio::net::UnixStream,
     handle_signals: bool,
+    acceptors: Vec<tokio::task::JoinHandle<()>>,
 ) {
     use tokio::signal::unix::{signal, SignalKind};
     let listen = |kind| handle_signals.then(|| signal(kind).ok()).flatten();
@@ -657,9 +661,14 @@ async fn main_task(
             _ = recv(&mut sigterm) => { base.log.debug(|| "SIGTERM: shutting down".into()); break; }
         }
     }
+    base.life.begin_stopping();
+    for acceptor in acceptors {
+        // Each ends at once on `stopping`, dropping its listener: the port refuses new
+        // connections before the rest of the shutdown.
+        let _ = acceptor.await;
+    }
     base.log
         .debug(|| format!("shutting down: {} connection(s) open", base.life.active()));
-    base.life.begin_stopping();
     ws.hub.stop_all();
     timers.cancel_all();
     let grace = base.limit(|l| l.shutdown_grace);
