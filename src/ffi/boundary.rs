@@ -66,47 +66,60 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
     format!("internal panic caught at the C boundary: {what}")
 }
 
-/// Runs an export body: catches panics, records errors, returns the status or value.
-pub(crate) fn guard_int(f: impl FnOnce() -> Result<c_int>) -> c_int {
-    match catch_unwind(AssertUnwindSafe(f)) {
-        Ok(Ok(v)) => v,
-        Ok(Err(e)) => {
-            set_last_error(&e.message);
-            code_of(e.kind) as c_int
-        }
-        Err(p) => {
-            set_last_error(&panic_message(p.as_ref()));
-            hs_status::HS_ERR_PANIC as c_int
-        }
+/// What an export returns when it fails, chosen by its return type: a negative `hs_status` for
+/// `int` and `int64_t`, NULL for a pointer, 0 for a `uint64_t` id, nothing for `void`.
+pub(crate) trait Failure {
+    fn failure(status: hs_status) -> Self;
+}
+
+impl Failure for c_int {
+    fn failure(status: hs_status) -> Self {
+        status as c_int
     }
 }
 
-/// As `guard_int` for 64-bit results (timer ids).
-pub(crate) fn guard_i64(f: impl FnOnce() -> Result<i64>) -> i64 {
-    match catch_unwind(AssertUnwindSafe(f)) {
-        Ok(Ok(v)) => v,
-        Ok(Err(e)) => {
-            set_last_error(&e.message);
-            code_of(e.kind) as i64
-        }
-        Err(p) => {
-            set_last_error(&panic_message(p.as_ref()));
-            hs_status::HS_ERR_PANIC as i64
-        }
+impl Failure for i64 {
+    fn failure(status: hs_status) -> Self {
+        status as i64
     }
 }
 
-/// As `guard_int` for functions that return a pointer: NULL on error.
-pub(crate) fn guard_ptr<T>(f: impl FnOnce() -> Result<*const T>) -> *const T {
-    match catch_unwind(AssertUnwindSafe(f)) {
-        Ok(Ok(p)) => p,
+/// Ids are never 0, so 0 says "failed" (the reason is in `hs_last_error()`).
+impl Failure for u64 {
+    fn failure(_: hs_status) -> Self {
+        0
+    }
+}
+
+impl Failure for () {
+    fn failure(_: hs_status) -> Self {}
+}
+
+impl<T> Failure for *const T {
+    fn failure(_: hs_status) -> Self {
+        std::ptr::null()
+    }
+}
+
+impl<T> Failure for *mut T {
+    fn failure(_: hs_status) -> Self {
+        std::ptr::null_mut()
+    }
+}
+
+/// The panic boundary: the body of every export is one call of this. Runs `body`, catches a
+/// panic, and turns an error or a panic into the return type's failure value, with the reason
+/// as the thread's last error (`hs_last_error`).
+pub(crate) fn guard<R: Failure>(body: impl FnOnce() -> Result<R>) -> R {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(v)) => v,
         Ok(Err(e)) => {
             set_last_error(&e.message);
-            std::ptr::null()
+            R::failure(code_of(e.kind))
         }
         Err(p) => {
             set_last_error(&panic_message(p.as_ref()));
-            std::ptr::null()
+            R::failure(hs_status::HS_ERR_PANIC)
         }
     }
 }

@@ -265,7 +265,7 @@ pub extern "C" fn hs_route(
     handler: hs_handler,
     user_data: *mut c_void,
 ) -> c_int {
-    guard_int(|| {
+    guard(|| {
         let s = unsafe { live_server(server) }?;
         let methods = unsafe { text(methods, "methods") }?;
         let pattern = unsafe { text(pattern, "pattern") }?;
@@ -288,7 +288,7 @@ pub extern "C" fn hs_route_packed(
     handler: hs_packed_handler,
     user_data: *mut c_void,
 ) -> c_int {
-    guard_int(|| {
+    guard(|| {
         let s = unsafe { live_server(server) }?;
         let methods = unsafe { text(methods, "methods") }?;
         let pattern = unsafe { text(pattern, "pattern") }?;
@@ -305,7 +305,7 @@ pub extern "C" fn hs_on_error(
     handler: hs_error_handler,
     user_data: *mut c_void,
 ) -> c_int {
-    guard_int(|| {
+    guard(|| {
         let s = unsafe { live_server(server) }?;
         s.set_on_error(
             handler
@@ -322,7 +322,7 @@ pub extern "C" fn hs_on_response(
     filter: hs_response_filter,
     user_data: *mut c_void,
 ) -> c_int {
-    guard_int(|| {
+    guard(|| {
         let s = unsafe { live_server(server) }?;
         s.set_on_response(
             filter.map(|f| Arc::new(CFilter(f, UserData(user_data))) as Arc<dyn ResponseFilter>),
@@ -349,31 +349,31 @@ fn field_out(bytes: &[u8], len: *mut usize) -> Result<*const c_char> {
 /// The request method (`"GET"`).
 #[no_mangle]
 pub extern "C" fn hs_request_method(r: *const hs_request, len: *mut usize) -> *const c_char {
-    guard_ptr(|| field_out(unsafe { req(r) }?.field(Field::Method), len))
+    guard(|| field_out(unsafe { req(r) }?.field(Field::Method), len))
 }
 
 /// The path as received, percent-encoding kept, without the query (`"/user/42"`).
 #[no_mangle]
 pub extern "C" fn hs_request_path(r: *const hs_request, len: *mut usize) -> *const c_char {
-    guard_ptr(|| field_out(unsafe { req(r) }?.field(Field::Path), len))
+    guard(|| field_out(unsafe { req(r) }?.field(Field::Path), len))
 }
 
 /// The raw query string without `?` (`"a=1&b=2"`), `""` when there is none.
 #[no_mangle]
 pub extern "C" fn hs_request_query(r: *const hs_request, len: *mut usize) -> *const c_char {
-    guard_ptr(|| field_out(unsafe { req(r) }?.field(Field::Query), len))
+    guard(|| field_out(unsafe { req(r) }?.field(Field::Query), len))
 }
 
 /// The request target as received: path and query (`"/user/42?a=1"`).
 #[no_mangle]
 pub extern "C" fn hs_request_uri(r: *const hs_request, len: *mut usize) -> *const c_char {
-    guard_ptr(|| field_out(unsafe { req(r) }?.field(Field::Uri), len))
+    guard(|| field_out(unsafe { req(r) }?.field(Field::Uri), len))
 }
 
 /// The protocol version as text (`"HTTP/1.1"`, `"HTTP/1.0"`). Static storage.
 #[no_mangle]
 pub extern "C" fn hs_request_version(r: *const hs_request) -> *const c_char {
-    guard_ptr(|| {
+    guard(|| {
         let v = unsafe { req(r) }?.head.version;
         let s: &'static [u8] = if v == hyper::Version::HTTP_10 {
             b"HTTP/1.0\0"
@@ -392,7 +392,7 @@ pub extern "C" fn hs_request_header(
     name: *const c_char,
     len: *mut usize,
 ) -> *const c_char {
-    guard_ptr(|| {
+    guard(|| {
         let name = unsafe { text(name, "header name") }?;
         match unsafe { req(r) }?.header(name) {
             Some(v) => field_out(v, len),
@@ -404,7 +404,7 @@ pub extern "C" fn hs_request_header(
 /// How many header fields the request has.
 #[no_mangle]
 pub extern "C" fn hs_request_header_count(r: *const hs_request) -> c_int {
-    guard_int(|| Ok(unsafe { req(r) }?.header_count() as c_int))
+    guard(|| Ok(unsafe { req(r) }?.header_count() as c_int))
 }
 
 /// The `index`-th header field: its name (lower case) and value. `name` and `value` may be NULL.
@@ -416,7 +416,7 @@ pub extern "C" fn hs_request_header_at(
     name: *mut *const c_char,
     value: *mut *const c_char,
 ) -> c_int {
-    guard_int(|| {
+    guard(|| {
         let (n, v) = unsafe { req(r) }?
             .header_at(index)
             .ok_or_else(|| Error::not_found(format!("no header at index {index}")))?;
@@ -433,13 +433,13 @@ pub extern "C" fn hs_request_header_at(
 /// and would cut it). Never NULL: an empty body gives a valid pointer and `*len` 0.
 #[no_mangle]
 pub extern "C" fn hs_request_body(r: *const hs_request, len: *mut usize) -> *const u8 {
-    guard_ptr(|| Ok(bytes_out(&unsafe { req(r) }?.body, len)))
+    guard(|| Ok(bytes_out(&unsafe { req(r) }?.body, len)))
 }
 
 /// How many captures (`{name}` segments and regex groups) the matched route has.
 #[no_mangle]
 pub extern "C" fn hs_request_param_count(r: *const hs_request) -> c_int {
-    guard_int(|| Ok(unsafe { req(r) }?.capture_count() as c_int))
+    guard(|| Ok(unsafe { req(r) }?.capture_count() as c_int))
 }
 
 /// The capture at `index` (0 = first group), NULL past the end.
@@ -449,7 +449,7 @@ pub extern "C" fn hs_request_param(
     index: usize,
     len: *mut usize,
 ) -> *const c_char {
-    guard_ptr(|| match unsafe { req(r) }?.capture(index) {
+    guard(|| match unsafe { req(r) }?.capture(index) {
         Some(v) => field_out(v, len),
         None => Err(Error::not_found(format!("no capture at index {index}"))),
     })
@@ -462,7 +462,7 @@ pub extern "C" fn hs_request_param_named(
     name: *const c_char,
     len: *mut usize,
 ) -> *const c_char {
-    guard_ptr(|| {
+    guard(|| {
         let name = unsafe { text(name, "parameter name") }?;
         match unsafe { req(r) }?.capture_by_name(name) {
             Some(v) => field_out(v, len),
@@ -482,37 +482,32 @@ pub extern "C" fn hs_request_param_named(
 /// `hs_ws_client_head`.
 #[no_mangle]
 pub extern "C" fn hs_request_packed(r: *const hs_request, len: *mut usize) -> *const u8 {
-    guard_ptr(|| Ok(bytes_out(unsafe { req(r) }?.packed_head(), len)))
+    guard(|| Ok(bytes_out(unsafe { req(r) }?.packed_head(), len)))
 }
 
 /// The client's IP address as text (`"127.0.0.1"`, `"::1"`).
 #[no_mangle]
 pub extern "C" fn hs_request_peer_ip(r: *const hs_request, len: *mut usize) -> *const c_char {
-    guard_ptr(|| field_out(unsafe { req(r) }?.peer_ip(), len))
+    guard(|| field_out(unsafe { req(r) }?.peer_ip(), len))
 }
 
 /// The client's TCP port, or a negative status.
 #[no_mangle]
 pub extern "C" fn hs_request_peer_port(r: *const hs_request) -> c_int {
-    guard_int(|| Ok(unsafe { req(r) }?.peer.port() as c_int))
+    guard(|| Ok(unsafe { req(r) }?.peer.port() as c_int))
 }
 
 /// The id of the TCP connection the request came on (shared by its keep-alive requests; for a
 /// WebSocket upgrade it is also the WebSocket client id). 0 if `r` is NULL.
 #[no_mangle]
 pub extern "C" fn hs_request_conn_id(r: *const hs_request) -> u64 {
-    let mut id = 0;
-    guard_int(|| {
-        id = unsafe { req(r) }?.conn_id;
-        ok()
-    });
-    id
+    guard(|| Ok(unsafe { req(r) }?.conn_id))
 }
 
 /// The id of the route that matched (as returned by `hs_route`/`hs_accept`), or -1 for none.
 #[no_mangle]
 pub extern "C" fn hs_request_route_id(r: *const hs_request) -> c_int {
-    guard_int(|| {
+    guard(|| {
         let id = unsafe { req(r) }?.route_id;
         Ok(if id == u32::MAX { -1 } else { id as c_int })
     })
@@ -525,7 +520,7 @@ pub extern "C" fn hs_request_route_id(r: *const hs_request) -> c_int {
 /// Sets the status code (200-999; default 200; a 1xx is interim only and gives a 500).
 #[no_mangle]
 pub extern "C" fn hs_response_set_status(r: *mut hs_response, status: c_int) -> c_int {
-    guard_int(|| {
+    guard(|| {
         unsafe { res(r) }?.set_status(status as i64)?;
         ok()
     })
@@ -539,7 +534,7 @@ pub extern "C" fn hs_response_add_header(
     name: *const c_char,
     value: *const c_char,
 ) -> c_int {
-    guard_int(|| {
+    guard(|| {
         let response = unsafe { res(r) }?;
         let name = match unsafe { text(name, "header name") } {
             Ok(n) => n,
@@ -572,7 +567,7 @@ pub extern "C" fn hs_response_set_body(
     data: *const c_char,
     len: usize,
 ) -> c_int {
-    guard_int(|| {
+    guard(|| {
         let response = unsafe { res(r) }?;
         let body = unsafe { body_arg(response, data, len) }?;
         response.set_body(Bytes::copy_from_slice(body));
@@ -592,7 +587,7 @@ pub extern "C" fn hs_respond(
     body: *const c_char,
     body_len: usize,
 ) -> c_int {
-    guard_int(|| {
+    guard(|| {
         let response = unsafe { res(r) }?;
         response.set_status(status as i64)?;
         let block = match unsafe { bytes(headers, headers_len, "headers") } {
@@ -615,7 +610,7 @@ pub extern "C" fn hs_response_set_raw(
     data: *const c_char,
     len: usize,
 ) -> c_int {
-    guard_int(|| {
+    guard(|| {
         let response = unsafe { res(r) }?;
         let raw = unsafe { body_arg(response, data, len) }?;
         response.set_raw(raw)?;
@@ -628,7 +623,7 @@ pub extern "C" fn hs_response_set_raw(
 /// `HS_ERR_INVALID` for an unknown kind (the response is left as it was).
 #[no_mangle]
 pub extern "C" fn hs_response_answer(r: *mut hs_response, kind: c_int) -> c_int {
-    guard_int(|| {
+    guard(|| {
         let response = unsafe { res(r) }?;
         *response = answer_arg(kind)?.response();
         ok()
@@ -641,7 +636,7 @@ pub extern "C" fn hs_response_answer(r: *mut hs_response, kind: c_int) -> c_int 
 /// the debug log.
 #[no_mangle]
 pub extern "C" fn hs_response_fail(r: *mut hs_response, reason: *const c_char) -> c_int {
-    guard_int(|| {
+    guard(|| {
         let response = unsafe { res(r) }?;
         let reason = if reason.is_null() {
             "the handler failed"
@@ -657,18 +652,18 @@ pub extern "C" fn hs_response_fail(r: *mut hs_response, reason: *const c_char) -
 /// storage. NULL for an unknown kind.
 #[no_mangle]
 pub extern "C" fn hs_answer_name(kind: c_int) -> *const c_char {
-    guard_ptr(|| Ok(answer_arg(kind)?.name_with_nul().as_ptr().cast()))
+    guard(|| Ok(answer_arg(kind)?.name_with_nul().as_ptr().cast()))
 }
 
 /// The current status (useful in a response filter).
 #[no_mangle]
 pub extern "C" fn hs_response_status(r: *mut hs_response) -> c_int {
-    guard_int(|| Ok(unsafe { res(r) }?.status as c_int))
+    guard(|| Ok(unsafe { res(r) }?.status as c_int))
 }
 
 /// The current body (useful in a response filter): bytes, not NUL-terminated; valid until the
 /// body is changed or the callback returns.
 #[no_mangle]
 pub extern "C" fn hs_response_body(r: *mut hs_response, len: *mut usize) -> *const u8 {
-    guard_ptr(|| Ok(bytes_out(&unsafe { res(r) }?.body, len)))
+    guard(|| Ok(bytes_out(&unsafe { res(r) }?.body, len)))
 }

@@ -2,7 +2,7 @@
 
 use super::boundary::*;
 use crate::engine::{ports, Error};
-use std::ffi::{c_char, c_int, c_void, CString};
+use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,7 +30,7 @@ pub extern "C" fn hs_add_timer(
     cb: hs_timer_cb,
     user_data: *mut c_void,
 ) -> i64 {
-    guard_i64(|| {
+    guard(|| {
         let s = unsafe { live_server(server) }?;
         let cb = cb.ok_or_else(|| Error::invalid("timer callback is NULL"))?;
         let ud = UserData(user_data);
@@ -46,7 +46,7 @@ pub extern "C" fn hs_add_timer(
 /// Cancels a timer (also from inside its own callback). `HS_ERR_NOT_FOUND` if it already ended.
 #[no_mangle]
 pub extern "C" fn hs_cancel_timer(server: *mut hs_server, timer_id: i64) -> c_int {
-    guard_int(|| {
+    guard(|| {
         let s = unsafe { live_server(server) }?;
         let id = u64::try_from(timer_id).map_err(|_| Error::invalid("timer id must be > 0"))?;
         s.cancel_timer(id)?;
@@ -58,7 +58,7 @@ pub extern "C" fn hs_cancel_timer(server: *mut hs_server, timer_id: i64) -> c_in
 /// checked through loopback), 0 when nothing does, or a negative status.
 #[no_mangle]
 pub extern "C" fn hs_port_in_use(address: *const c_char, port: c_int) -> c_int {
-    guard_int(|| {
+    guard(|| {
         let address = unsafe { text(address, "address") }?;
         let port = check_port(port)?;
         Ok(ports::in_use(address, port)? as c_int)
@@ -70,7 +70,7 @@ pub extern "C" fn hs_port_in_use(address: *const c_char, port: c_int) -> c_int {
 /// it), or a negative status. Blocks up to about 3 s. Luminova's `freePortIfStuck()`.
 #[no_mangle]
 pub extern "C" fn hs_kill_port_holders(port: c_int) -> c_int {
-    guard_int(|| {
+    guard(|| {
         let port = check_port(port)?;
         Ok(ports::kill_holders(port, Duration::from_secs(1))? as c_int)
     })
@@ -80,7 +80,7 @@ pub extern "C" fn hs_kill_port_holders(port: c_int) -> c_int {
 /// WebSocket frame and close, on stderr or to the `hs_set_log` sink.
 #[no_mangle]
 pub extern "C" fn hs_set_debug(server: *mut hs_server, enable: c_int) -> c_int {
-    guard_int(|| {
+    guard(|| {
         unsafe { live_server(server) }?.set_debug(flag(enable));
         ok()
     })
@@ -93,7 +93,7 @@ pub extern "C" fn hs_set_log(
     cb: hs_log_cb,
     user_data: *mut c_void,
 ) -> c_int {
-    guard_int(|| {
+    guard(|| {
         let s = unsafe { live_server(server) }?;
         let ud = UserData(user_data);
         let sink = cb.map(|cb| {
@@ -113,29 +113,37 @@ pub extern "C" fn hs_set_log(
 /// Thread-local; valid until the next failing call on this thread. Do not free.
 #[no_mangle]
 pub extern "C" fn hs_last_error() -> *const c_char {
-    last_error_ptr()
+    guard(|| Ok(last_error_ptr()))
 }
 
 /// A short fixed text for a status code (`"invalid argument"`). Static storage.
 #[no_mangle]
 pub extern "C" fn hs_status_str(status: c_int) -> *const c_char {
-    let s: &'static [u8] = match status {
-        0 => b"ok\0",
-        -1 => b"invalid argument\0",
-        -2 => b"wrong state\0",
-        -3 => b"operating system error\0",
-        -4 => b"not found\0",
-        -5 => b"invalid route pattern\0",
-        -6 => b"queue full\0",
-        -7 => b"internal panic\0",
-        s if s > 0 => b"ok (value)\0",
-        _ => b"unknown status\0",
-    };
-    s.as_ptr().cast()
+    guard(|| {
+        let s: &'static CStr = match status {
+            0 => c"ok",
+            -1 => c"invalid argument",
+            -2 => c"wrong state",
+            -3 => c"operating system error",
+            -4 => c"not found",
+            -5 => c"invalid route pattern",
+            -6 => c"queue full",
+            -7 => c"internal panic",
+            s if s > 0 => c"ok (value)",
+            _ => c"unknown status",
+        };
+        Ok(s.as_ptr())
+    })
 }
 
 /// The library version, `"MAJOR.MINOR.PATCH"`. Static storage.
 #[no_mangle]
 pub extern "C" fn hs_version() -> *const c_char {
-    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+    guard(|| Ok(VERSION.as_ptr()))
 }
+
+const VERSION: &CStr =
+    match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
+        Ok(v) => v,
+        Err(_) => panic!("the package version contains a NUL"),
+    };

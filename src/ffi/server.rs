@@ -45,7 +45,7 @@ pub enum hs_limit {
 /// Returns a handle owned by the caller, to release with `hs_free()`; NULL on error.
 #[no_mangle]
 pub extern "C" fn hs_new(address: *const c_char, port: c_int) -> *mut hs_server {
-    guard_ptr(|| {
+    guard(|| {
         let address = unsafe { text(address, "address") }?;
         let port = check_port(port)?;
         let server = Box::new(Server::new(address, port)?);
@@ -54,8 +54,8 @@ pub extern "C" fn hs_new(address: *const c_char, port: c_int) -> *mut hs_server 
             drop(unsafe { Box::from_raw(p) });
             return Err(e);
         }
-        Ok(p as *const hs_server)
-    }) as *mut hs_server
+        Ok(p as *mut hs_server)
+    })
 }
 
 /// A port argument: 0-65535, or -1 for "the default" (`None`).
@@ -84,7 +84,7 @@ pub extern "C" fn hs_parse_address(
     host_cap: usize,
     port_out: *mut c_int,
 ) -> c_int {
-    guard_int(|| {
+    guard(|| {
         let address = unsafe { text(address, "address") }?;
         let (h, p) = crate::engine::transport::parse_address(address, port_arg(port)?)?;
         let n = unsafe { copy_out(&h, host, host_cap) }?;
@@ -103,9 +103,9 @@ pub extern "C" fn hs_parse_address(
 /// nothing is freed under a frame that still uses it.
 #[no_mangle]
 pub extern "C" fn hs_free(server: *mut hs_server) {
-    let _ = guard_int(|| {
+    guard(|| {
         if server.is_null() || !unregister(server as usize) {
-            return ok();
+            return Ok(());
         }
         let boxed = unsafe { Box::from_raw(server as *mut Server) };
         boxed.shutdown();
@@ -114,8 +114,8 @@ pub extern "C" fn hs_free(server: *mut hs_server) {
         } else {
             drop(boxed);
         }
-        ok()
-    });
+        Ok(())
+    })
 }
 
 /// Binds and listens. Idempotent: a second call on a listening server does nothing. A taken
@@ -123,7 +123,7 @@ pub extern "C" fn hs_free(server: *mut hs_server) {
 /// process may `fork()` after it (each child then calls `hs_run`/`hs_poll` on its copy).
 #[no_mangle]
 pub extern "C" fn hs_start(server: *mut hs_server) -> c_int {
-    guard_int(|| {
+    guard(|| {
         unsafe { live_server(server) }?.start()?;
         ok()
     })
@@ -132,7 +132,7 @@ pub extern "C" fn hs_start(server: *mut hs_server) -> c_int {
 /// The bound port (useful after asking for port 0), or `HS_ERR_STATE` before `hs_start`.
 #[no_mangle]
 pub extern "C" fn hs_port(server: *const hs_server) -> c_int {
-    guard_int(|| {
+    guard(|| {
         let s = unsafe { live_server(server) }?;
         s.local_addr()
             .map(|a| a.port() as c_int)
@@ -151,7 +151,7 @@ pub extern "C" fn hs_port(server: *const hs_server) -> c_int {
 /// resets its connection during a write must not kill the process); a host handler is kept.
 #[no_mangle]
 pub extern "C" fn hs_run(server: *mut hs_server) -> c_int {
-    guard_int(|| {
+    guard(|| {
         unsafe { live_server(server) }?.poll(None)?;
         ok()
     })
@@ -166,7 +166,7 @@ pub extern "C" fn hs_run(server: *mut hs_server) -> c_int {
 /// (same as `hs_run`).
 #[no_mangle]
 pub extern "C" fn hs_poll(server: *mut hs_server, timeout_ms: c_int) -> c_int {
-    guard_int(|| {
+    guard(|| {
         let slice = (timeout_ms >= 0).then(|| Duration::from_millis(timeout_ms as u64));
         match unsafe { live_server(server) }?.poll(slice)? {
             PollState::Running => Ok(1),
@@ -183,7 +183,7 @@ pub extern "C" fn hs_poll(server: *mut hs_server, timeout_ms: c_int) -> c_int {
 /// shutdown requested before the loop runs takes effect when it starts.
 #[no_mangle]
 pub extern "C" fn hs_shutdown(server: *mut hs_server) -> c_int {
-    guard_int(|| {
+    guard(|| {
         unsafe { live_server(server) }?.shutdown();
         ok()
     })
@@ -195,7 +195,7 @@ pub extern "C" fn hs_shutdown(server: *mut hs_server) -> c_int {
 /// the caller's thread. Must be called before the first `hs_run`/`hs_poll`. Never use from PHP.
 #[no_mangle]
 pub extern "C" fn hs_set_threads(server: *mut hs_server, threads: c_int) -> c_int {
-    guard_int(|| {
+    guard(|| {
         let n = usize::try_from(threads)
             .map_err(|_| Error::invalid("thread count must be positive"))?;
         unsafe { live_server(server) }?.set_threads(n)?;
@@ -209,7 +209,7 @@ pub extern "C" fn hs_set_threads(server: *mut hs_server, threads: c_int) -> c_in
 /// forked afterwards can bind the port beside it (see `hs_adopt_listener`). Default off.
 #[no_mangle]
 pub extern "C" fn hs_set_reuse_port(server: *mut hs_server, enable: c_int) -> c_int {
-    guard_int(|| {
+    guard(|| {
         unsafe { live_server(server) }?.set_reuse_port(flag(enable))?;
         ok()
     })
@@ -220,7 +220,7 @@ pub extern "C" fn hs_set_reuse_port(server: *mut hs_server, enable: c_int) -> c_
 /// process-wide handler stays installed for the life of the process.
 #[no_mangle]
 pub extern "C" fn hs_handle_signals(server: *mut hs_server, enable: c_int) -> c_int {
-    guard_int(|| {
+    guard(|| {
         unsafe { live_server(server) }?.set_handle_signals(flag(enable))?;
         ok()
     })
@@ -234,7 +234,7 @@ pub extern "C" fn hs_set_timeout(
     seconds: c_long,
     microseconds: c_long,
 ) -> c_int {
-    guard_int(|| {
+    guard(|| {
         if seconds < 0 || microseconds < 0 {
             return Err(Error::invalid("timeout parts must not be negative"));
         }
@@ -255,7 +255,7 @@ pub extern "C" fn hs_set_rate_limit(
     max_requests: u32,
     window_seconds: u32,
 ) -> c_int {
-    guard_int(|| {
+    guard(|| {
         if max_requests > 0 && window_seconds == 0 {
             return Err(Error::invalid(
                 "rate limit window must be at least 1 second",
@@ -288,7 +288,7 @@ fn limit_of(which: c_int) -> crate::engine::Result<hs_limit> {
 /// millisecond limits need at least 1).
 #[no_mangle]
 pub extern "C" fn hs_set_limit(server: *mut hs_server, which: c_int, value: u64) -> c_int {
-    guard_int(|| {
+    guard(|| {
         use hs_limit::*;
         let which = limit_of(which)?;
         let ms = |v: u64| {
@@ -345,7 +345,7 @@ pub extern "C" fn hs_set_limit(server: *mut hs_server, which: c_int, value: u64)
 /// Reads one of the `hs_limit` values into `*value`.
 #[no_mangle]
 pub extern "C" fn hs_get_limit(server: *const hs_server, which: c_int, value: *mut u64) -> c_int {
-    guard_int(|| {
+    guard(|| {
         use hs_limit::*;
         let which = limit_of(which)?;
         if value.is_null() {
@@ -375,7 +375,7 @@ pub extern "C" fn hs_get_limit(server: *const hs_server, which: c_int, value: *m
 /// still run (after the marking); without them the engine answers CONNECTED / DISCONNECTED.
 #[no_mangle]
 pub extern "C" fn hs_set_connection_required(server: *mut hs_server, enable: c_int) -> c_int {
-    guard_int(|| {
+    guard(|| {
         unsafe { live_server(server) }?.set_connection_required(flag(enable));
         ok()
     })
@@ -394,7 +394,7 @@ fn client_ip(server: &Server, address: *const c_char) -> crate::engine::Result<I
 /// Marks a client IP as connected (`address` NULL: the server's own IP, as Luminova's `on()`).
 #[no_mangle]
 pub extern "C" fn hs_client_on(server: *mut hs_server, address: *const c_char) -> c_int {
-    guard_int(|| {
+    guard(|| {
         let s = unsafe { live_server(server) }?;
         s.client_on(client_ip(s, address)?);
         ok()
@@ -404,7 +404,7 @@ pub extern "C" fn hs_client_on(server: *mut hs_server, address: *const c_char) -
 /// Marks a client IP as disconnected. Returns 1 if it was connected, 0 if not.
 #[no_mangle]
 pub extern "C" fn hs_client_off(server: *mut hs_server, address: *const c_char) -> c_int {
-    guard_int(|| {
+    guard(|| {
         let s = unsafe { live_server(server) }?;
         Ok(s.client_off(client_ip(s, address)?) as c_int)
     })
@@ -420,7 +420,7 @@ pub extern "C" fn hs_set_header(
     name: *const c_char,
     value: *const c_char,
 ) -> c_int {
-    guard_int(|| {
+    guard(|| {
         let s = unsafe { live_server(server) }?;
         let name = unsafe { text(name, "header name") }?;
         let value = if value.is_null() {
@@ -436,7 +436,7 @@ pub extern "C" fn hs_set_header(
 /// Removes every default header, the CORS defaults included.
 #[no_mangle]
 pub extern "C" fn hs_clear_headers(server: *mut hs_server) -> c_int {
-    guard_int(|| {
+    guard(|| {
         unsafe { live_server(server) }?.clear_headers();
         ok()
     })
@@ -448,7 +448,7 @@ pub extern "C" fn hs_clear_headers(server: *mut hs_server) -> c_int {
 /// goes without a listener while they start or restart.
 #[no_mangle]
 pub extern "C" fn hs_listener_fd(server: *const hs_server) -> c_int {
-    guard_int(|| unsafe { live_server(server) }?.listener_fd())
+    guard(|| unsafe { live_server(server) }?.listener_fd())
 }
 
 /// Serves a listening TCP socket made elsewhere (typically inherited across `fork()` from the
@@ -458,7 +458,7 @@ pub extern "C" fn hs_listener_fd(server: *const hs_server) -> c_int {
 /// socket.
 #[no_mangle]
 pub extern "C" fn hs_adopt_listener(server: *mut hs_server, fd: c_int) -> c_int {
-    guard_int(|| {
+    guard(|| {
         unsafe { live_server(server) }?.adopt_listener(fd)?;
         ok()
     })

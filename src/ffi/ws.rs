@@ -94,7 +94,7 @@ impl WsHandler for CWs {
 /// requests are routed as plain HTTP requests.
 #[no_mangle]
 pub extern "C" fn hs_websocket(server: *mut hs_server, enable: c_int) -> c_int {
-    guard_int(|| {
+    guard(|| {
         unsafe { live_server(server) }?.set_websocket(flag(enable));
         ok()
     })
@@ -113,7 +113,7 @@ pub extern "C" fn hs_accept(
     handlers: *const hs_ws_handlers,
     user_data: *mut c_void,
 ) -> c_int {
-    guard_int(|| {
+    guard(|| {
         let s = unsafe { live_server(server) }?;
         let pattern = unsafe { text(pattern, "pattern") }?;
         if handlers.is_null() {
@@ -154,7 +154,7 @@ pub extern "C" fn hs_ws_send(
     len: usize,
     is_binary: c_int,
 ) -> c_int {
-    guard_int(|| {
+    guard(|| {
         let s = unsafe { live_server(server) }?;
         let msg = unsafe { message(data, len, is_binary) }?;
         s.ws_send(conn_id, msg)?;
@@ -173,7 +173,7 @@ pub extern "C" fn hs_ws_broadcast(
     is_binary: c_int,
     except_conn: u64,
 ) -> c_int {
-    guard_int(|| {
+    guard(|| {
         let s = unsafe { live_server(server) }?;
         let msg = unsafe { message(data, len, is_binary) }?;
         let except = (except_conn != 0).then_some(except_conn);
@@ -191,7 +191,7 @@ pub extern "C" fn hs_ws_broadcast_route(
     is_binary: c_int,
     except_conn: u64,
 ) -> c_int {
-    guard_int(|| {
+    guard(|| {
         let s = unsafe { live_server(server) }?;
         let route = u32::try_from(route_id).map_err(|_| Error::invalid("route id must be >= 0"))?;
         let msg = unsafe { message(data, len, is_binary) }?;
@@ -209,7 +209,7 @@ pub extern "C" fn hs_ws_close(
     code: c_int,
     reason: *const c_char,
 ) -> c_int {
-    guard_int(|| {
+    guard(|| {
         let s = unsafe { live_server(server) }?;
         let reason = if reason.is_null() {
             ""
@@ -230,7 +230,7 @@ fn route_filter(route_id: c_int) -> Option<u32> {
 /// How many WebSocket clients are connected (to route `route_id`, or all with -1).
 #[no_mangle]
 pub extern "C" fn hs_ws_count(server: *const hs_server, route_id: c_int) -> c_int {
-    guard_int(|| Ok(unsafe { live_server(server) }?.ws_count(route_filter(route_id)) as c_int))
+    guard(|| Ok(unsafe { live_server(server) }?.ws_count(route_filter(route_id)) as c_int))
 }
 
 /// Lists connected client ids (of route `route_id`, or all with -1), in connection order. Writes
@@ -243,7 +243,7 @@ pub extern "C" fn hs_ws_clients(
     ids: *mut u64,
     cap: usize,
 ) -> c_int {
-    guard_int(|| {
+    guard(|| {
         let s = unsafe { live_server(server) }?;
         if ids.is_null() && cap > 0 {
             return Err(Error::invalid("ids is NULL but cap is not 0"));
@@ -267,7 +267,7 @@ pub extern "C" fn hs_ws_client_peer(
     cap: usize,
     port: *mut u16,
 ) -> c_int {
-    guard_int(|| {
+    guard(|| {
         let s = unsafe { live_server(server) }?;
         let info = s
             .ws_client(conn_id)
@@ -286,7 +286,7 @@ pub extern "C" fn hs_ws_client_path(
     buf: *mut c_char,
     cap: usize,
 ) -> c_int {
-    guard_int(|| {
+    guard(|| {
         let s = unsafe { live_server(server) }?;
         let info = s
             .ws_client(conn_id)
@@ -307,7 +307,7 @@ pub extern "C" fn hs_ws_client_head(
     buf: *mut u8,
     cap: usize,
 ) -> c_int {
-    guard_int(|| {
+    guard(|| {
         let s = unsafe { live_server(server) }?;
         if buf.is_null() && cap > 0 {
             return Err(Error::invalid("buf is NULL but cap is not 0"));
@@ -338,7 +338,7 @@ pub extern "C" fn hs_cluster_join(
     slot: c_int,
     slots: c_int,
 ) -> c_int {
-    guard_int(|| {
+    guard(|| {
         let s = unsafe { live_server(server) }?;
         let group = unsafe { text(group, "group") }?;
         let slot =
