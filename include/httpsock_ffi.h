@@ -144,8 +144,13 @@ typedef struct hs_request hs_request;
 // Opaque response handle given to a handler, to fill in. Valid only during that callback.
 typedef struct hs_response hs_response;
 
-// Opaque server handle. Created by `hs_new`, released by `hs_free`.
+// Opaque server handle. Created by `hs_new()`, owned by the caller, released by `hs_free()`;
+// after `hs_free()` every call with it returns `HS_ERR_STATE`.
 typedef struct hs_server hs_server;
+
+// A log sink: one debug line (NUL-terminated, no trailing newline), valid during the call.
+// Called on whichever thread the event happened on (the loop thread by default).
+typedef void (*hs_log_cb)(void *user_data, const char *line);
 
 // An HTTP handler: read `req`, fill `res` (an untouched `res` sends Luminova's default
 // 200 "Hello world!"). Runs on the thread inside `hs_run`/`hs_poll` (or a worker thread with
@@ -182,10 +187,6 @@ typedef void (*hs_response_filter)(void *user_data, const hs_request *req, hs_re
 // A timer callback. Runs on the event-loop thread (a worker with `hs_set_threads`).
 typedef void (*hs_timer_cb)(void *user_data);
 
-// A log sink: one debug line (NUL-terminated, no trailing newline), valid during the call.
-// Called on whichever thread the event happened on (the loop thread by default).
-typedef void (*hs_log_cb)(void *user_data, const char *line);
-
 // A client finished the upgrade on an accept route. `req` is the upgrade request (path,
 // headers, captures, peer), valid only during the call. `conn_id` identifies the client for
 // `hs_ws_send`/`hs_ws_close` until its close callback.
@@ -214,35 +215,72 @@ typedef struct {
 } hs_ws_handlers;
 
 
-// Registers an HTTP route. `methods`: `"GET"`, `"GET|POST"`, … or `"ALL"` / `"*"` for any (HEAD
-// is answered by a GET route, without a body). `pattern`: Luminova's form, an anchored regular
-// expression over the request path with `{name}` segments as captures: `"/user/{id}"`,
-// `"/ws(?:/.*)?"`. Both the pattern and the path are compared as `'/' + trim(path, '/')`.
-// Routes naming the method are tried before `ALL` routes; within each, the first registered
-// match wins. Strings are copied; `user_data` is passed back to `handler` and must stay valid
-// until `hs_free`.
-//
-// Returns the route id (>= 0), or `HS_ERR_PATTERN` for a pattern that does not compile (the
-// message quotes it), `HS_ERR_INVALID` for a bad method list or a NULL handler.
-int hs_route(hs_server *server,
-             const char *methods,
-             const char *pattern,
-             hs_handler handler,
-             void *user_data);
+// The `X-Server-Response-Type` name of an answer kind (`"NOT_FOUND"`, `"PING"`). Static
+// storage. NULL for an unknown kind.
+const char *hs_answer_name(int kind);
 
-// As `hs_route`, with a handler that receives the request packed in one buffer
-// (`hs_packed_handler`). Returns the route id (>= 0) or a negative status.
-int hs_route_packed(hs_server *server,
-                    const char *methods,
-                    const char *pattern,
-                    hs_packed_handler handler,
-                    void *user_data);
+// Closes connections idle for `seconds` + `microseconds` (Luminova's `setTimeout`). The total
+// must be at least 1 ms. Applies to connections accepted afterwards.
+int hs_set_timeout(hs_server *server, long seconds, long microseconds);
 
-// Sets (or with NULL removes) the error hook. See `hs_error_handler`.
-int hs_on_error(hs_server *server, hs_error_handler handler, void *user_data);
+// Allows each client IP at most `max_requests` HTTP requests per `window_seconds`; more get
+// 429 (REQUEST_LIMIT) with `Retry-After`. `max_requests` 0 turns the limit off (the default).
+int hs_set_rate_limit(hs_server *server, uint32_t max_requests, uint32_t window_seconds);
 
-// Sets (or with NULL removes) the response filter. See `hs_response_filter`.
-int hs_on_response(hs_server *server, hs_response_filter filter, void *user_data);
+// Sets one of the `hs_limit` values. Connection-level limits apply to connections accepted
+// afterwards. Returns `HS_ERR_INVALID` for an unknown limit or a value out of range (the
+// millisecond limits need at least 1).
+int hs_set_limit(hs_server *server, int which, uint64_t value);
+
+// Reads one of the `hs_limit` values into `*value`.
+int hs_get_limit(const hs_server *server, int which, uint64_t *value);
+
+// Connection-required mode (Luminova's `connectionRequired`): a client IP must first
+// `GET /connect` (or be marked with `hs_client_on`); its other requests get NOT_CONNECTED (400)
+// until then. `GET /disconnect` unmarks it. Routes registered for /connect and /disconnect
+// still run (after the marking); without them the engine answers CONNECTED / DISCONNECTED.
+int hs_set_connection_required(hs_server *server, int enable);
+
+// Marks a client IP as connected (`address` NULL: the server's own IP, as Luminova's `on()`).
+int hs_client_on(hs_server *server, const char *address);
+
+// Marks a client IP as disconnected. Returns 1 if it was connected, 0 if not.
+int hs_client_off(hs_server *server, const char *address);
+
+// Sets a default header sent with every HTTP response unless the handler sets the same name;
+// replaces an earlier default of that name. `value` NULL removes the default. Luminova's CORS
+// defaults (`Access-Control-Allow-Origin: *`, `-Methods: GET, POST, OPTIONS`,
+// `-Headers: Content-Type`) are set initially. Strings are copied.
+int hs_set_header(hs_server *server, const char *name, const char *value);
+
+// Removes every default header, the CORS defaults included.
+int hs_clear_headers(hs_server *server);
+
+// Debug output on (non-zero) or off: one line per connection, request, response, upgrade,
+// WebSocket frame and close, on stderr or to the `hs_set_log` sink.
+int hs_set_debug(hs_server *server, int enable);
+
+// Sends debug lines to `cb` instead of stderr (NULL: back to stderr). Does not turn debug on.
+int hs_set_log(hs_server *server, hs_log_cb cb, void *user_data);
+
+// The message of the last failing `hs_*` call on this thread ("" if none failed yet).
+// Thread-local; valid until the next failing call on this thread. Do not free.
+const char *hs_last_error(void);
+
+// A short fixed text for a status code (`"invalid argument"`). Static storage.
+const char *hs_status_str(int status);
+
+// The library version, `"MAJOR.MINOR.PATCH"`. Static storage.
+const char *hs_version(void);
+
+// Returns 1 when something accepts TCP connections on `address`:`port` (a wildcard address is
+// checked through loopback), 0 when nothing does, or a negative status.
+int hs_port_in_use(const char *address, int port);
+
+// Ends the OTHER processes (never this one) that listen on TCP `port`, found through /proc:
+// SIGTERM, then SIGKILL after 1 s for those still alive. Returns how many ended (0 if none held
+// it), or a negative status. Blocks up to about 3 s. Luminova's `freePortIfStuck()`.
+int hs_kill_port_holders(int port);
 
 // The request method (`"GET"`).
 const char *hs_request_method(const hs_request *r, size_t *len);
@@ -344,10 +382,6 @@ int hs_response_answer(hs_response *r, int kind);
 // the debug log.
 int hs_response_fail(hs_response *r, const char *reason);
 
-// The `X-Server-Response-Type` name of an answer kind (`"NOT_FOUND"`, `"PING"`). Static
-// storage. NULL for an unknown kind.
-const char *hs_answer_name(int kind);
-
 // The current status (useful in a response filter).
 int hs_response_status(hs_response *r);
 
@@ -355,46 +389,35 @@ int hs_response_status(hs_response *r);
 // body is changed or the callback returns.
 const uint8_t *hs_response_body(hs_response *r, size_t *len);
 
-// Calls `cb(user_data)` every `interval_ms` (`repeat` non-zero) or once after it, on the event
-// loop, while `hs_run`/`hs_poll` runs. May be called before the loop starts or from inside any
-// callback. Timers end at shutdown. `user_data` must stay valid until the timer is cancelled,
-// has fired once (`repeat` 0), or the server is freed.
+// Registers an HTTP route. `methods`: `"GET"`, `"GET|POST"`, … or `"ALL"` / `"*"` for any (HEAD
+// is answered by a GET route, without a body). `pattern`: Luminova's form, an anchored regular
+// expression over the request path with `{name}` segments as captures: `"/user/{id}"`,
+// `"/ws(?:/.*)?"`. Both the pattern and the path are compared as `'/' + trim(path, '/')`.
+// Routes naming the method are tried before `ALL` routes; within each, the first registered
+// match wins. Strings are copied; `user_data` is passed back to `handler` and must stay valid
+// until `hs_free`.
 //
-// Returns the timer id (> 0) for `hs_cancel_timer`, or a negative status.
-int64_t hs_add_timer(hs_server *server,
-                     uint64_t interval_ms,
-                     int repeat,
-                     hs_timer_cb cb,
-                     void *user_data);
+// Returns the route id (>= 0), or `HS_ERR_PATTERN` for a pattern that does not compile (the
+// message quotes it), `HS_ERR_INVALID` for a bad method list or a NULL handler.
+int hs_route(hs_server *server,
+             const char *methods,
+             const char *pattern,
+             hs_handler handler,
+             void *user_data);
 
-// Cancels a timer (also from inside its own callback). `HS_ERR_NOT_FOUND` if it already ended.
-int hs_cancel_timer(hs_server *server, int64_t timer_id);
+// As `hs_route`, with a handler that receives the request packed in one buffer
+// (`hs_packed_handler`). Returns the route id (>= 0) or a negative status.
+int hs_route_packed(hs_server *server,
+                    const char *methods,
+                    const char *pattern,
+                    hs_packed_handler handler,
+                    void *user_data);
 
-// Returns 1 when something accepts TCP connections on `address`:`port` (a wildcard address is
-// checked through loopback), 0 when nothing does, or a negative status.
-int hs_port_in_use(const char *address, int port);
+// Sets (or with NULL removes) the error hook. See `hs_error_handler`.
+int hs_on_error(hs_server *server, hs_error_handler handler, void *user_data);
 
-// Ends the OTHER processes (never this one) that listen on TCP `port`, found through /proc:
-// SIGTERM, then SIGKILL after 1 s for those still alive. Returns how many ended (0 if none held
-// it), or a negative status. Blocks up to about 3 s. Luminova's `freePortIfStuck()`.
-int hs_kill_port_holders(int port);
-
-// Debug output on (non-zero) or off: one line per connection, request, response, upgrade,
-// WebSocket frame and close, on stderr or to the `hs_set_log` sink.
-int hs_set_debug(hs_server *server, int enable);
-
-// Sends debug lines to `cb` instead of stderr (NULL: back to stderr). Does not turn debug on.
-int hs_set_log(hs_server *server, hs_log_cb cb, void *user_data);
-
-// The message of the last failing `hs_*` call on this thread ("" if none failed yet).
-// Thread-local; valid until the next failing call on this thread. Do not free.
-const char *hs_last_error(void);
-
-// A short fixed text for a status code (`"invalid argument"`). Static storage.
-const char *hs_status_str(int status);
-
-// The library version, `"MAJOR.MINOR.PATCH"`. Static storage.
-const char *hs_version(void);
+// Sets (or with NULL removes) the response filter. See `hs_response_filter`.
+int hs_on_response(hs_server *server, hs_response_filter filter, void *user_data);
 
 // Creates a server for `address` and `port`. Nothing is bound yet (see `hs_start`) and no thread
 // is created.
@@ -402,7 +425,7 @@ const char *hs_version(void);
 // `address`: `127.0.0.1`, `localhost`, `::1`, `[::1]`, `0.0.0.0`, a host name, or
 // `tcp://host:port` (`tcp://[::1]:8080` for IPv6); see `hs_parse_address`. `port`: 0-65535;
 // with a `tcp://` address, 0 takes the URL's port; otherwise 0 asks for an ephemeral port (read
-// it with `hs_port()` after `hs_start`).
+// it with `hs_port()` after `hs_start`). `address` is copied.
 //
 // Returns a handle owned by the caller, to release with `hs_free()`; NULL on error.
 hs_server *hs_new(const char *address, int port);
@@ -459,10 +482,26 @@ int hs_poll(hs_server *server, int timeout_ms);
 // Starts a graceful shutdown: stop accepting, let in-flight requests finish, close WebSocket
 // clients with 1001, then `hs_run` returns (or `hs_poll` returns 0). Returns at once.
 //
-// Safe from any thread, from inside any callback, and from a signal handler (it only stores a
-// flag and writes one byte to a pipe). Calling it again, or before `hs_run`, is harmless; a
-// shutdown requested before the loop runs takes effect when it starts.
+// Safe from any thread, from inside any callback, and from a signal handler (it only checks the
+// handle against a lock-free table, stores a flag and writes one byte to a pipe). Calling it
+// again, or before `hs_run`, is harmless; a shutdown requested before the loop runs takes
+// effect when it starts.
 int hs_shutdown(hs_server *server);
+
+// Calls `cb(user_data)` every `interval_ms` (`repeat` non-zero) or once after it, on the event
+// loop, while `hs_run`/`hs_poll` runs. May be called before the loop starts or from inside any
+// callback. Timers end at shutdown. `user_data` must stay valid until the timer is cancelled,
+// has fired once (`repeat` 0), or the server is freed.
+//
+// Returns the timer id (> 0) for `hs_cancel_timer`, or a negative status.
+int64_t hs_add_timer(hs_server *server,
+                     uint64_t interval_ms,
+                     int repeat,
+                     hs_timer_cb cb,
+                     void *user_data);
+
+// Cancels a timer (also from inside its own callback). `HS_ERR_NOT_FOUND` if it already ended.
+int hs_cancel_timer(hs_server *server, int64_t timer_id);
 
 // Opt-in to concurrency: with `threads` > 1 the event loop runs on that many worker threads,
 // created by the first `hs_run`/`hs_poll`, and callbacks run concurrently on them (never on a
@@ -470,53 +509,16 @@ int hs_shutdown(hs_server *server);
 // the caller's thread. Must be called before the first `hs_run`/`hs_poll`. Never use from PHP.
 int hs_set_threads(hs_server *server, int threads);
 
-// Sets SO_REUSEPORT, so that several processes can each bind the same port and the kernel
-// spreads connections among them. Before `hs_start` the socket is bound with it; between
-// `hs_start` and the first `hs_run`/`hs_poll` it is set on the bound socket, so that workers
-// forked afterwards can bind the port beside it (see `hs_adopt_listener`). Default off.
-int hs_set_reuse_port(hs_server *server, int enable);
-
 // Lets the event loop catch SIGINT and SIGTERM and shut down gracefully. Default off (the host
 // keeps its own signal handling). Set before the first `hs_run`/`hs_poll`. Once on, the
 // process-wide handler stays installed for the life of the process.
 int hs_handle_signals(hs_server *server, int enable);
 
-// Closes connections idle for `seconds` + `microseconds` (Luminova's `setTimeout`). The total
-// must be at least 1 ms. Applies to connections accepted afterwards.
-int hs_set_timeout(hs_server *server, long seconds, long microseconds);
-
-// Allows each client IP at most `max_requests` HTTP requests per `window_seconds`; more get
-// 429 (REQUEST_LIMIT) with `Retry-After`. `max_requests` 0 turns the limit off (the default).
-int hs_set_rate_limit(hs_server *server, uint32_t max_requests, uint32_t window_seconds);
-
-// Sets one of the `hs_limit` values. Connection-level limits apply to connections accepted
-// afterwards. Returns `HS_ERR_INVALID` for an unknown limit or a value out of range (the
-// millisecond limits need at least 1).
-int hs_set_limit(hs_server *server, int which, uint64_t value);
-
-// Reads one of the `hs_limit` values into `*value`.
-int hs_get_limit(const hs_server *server, int which, uint64_t *value);
-
-// Connection-required mode (Luminova's `connectionRequired`): a client IP must first
-// `GET /connect` (or be marked with `hs_client_on`); its other requests get NOT_CONNECTED (400)
-// until then. `GET /disconnect` unmarks it. Routes registered for /connect and /disconnect
-// still run (after the marking); without them the engine answers CONNECTED / DISCONNECTED.
-int hs_set_connection_required(hs_server *server, int enable);
-
-// Marks a client IP as connected (`address` NULL: the server's own IP, as Luminova's `on()`).
-int hs_client_on(hs_server *server, const char *address);
-
-// Marks a client IP as disconnected. Returns 1 if it was connected, 0 if not.
-int hs_client_off(hs_server *server, const char *address);
-
-// Sets a default header sent with every HTTP response unless the handler sets the same name;
-// replaces an earlier default of that name. `value` NULL removes the default. Luminova's CORS
-// defaults (`Access-Control-Allow-Origin: *`, `-Methods: GET, POST, OPTIONS`,
-// `-Headers: Content-Type`) are set initially. Strings are copied.
-int hs_set_header(hs_server *server, const char *name, const char *value);
-
-// Removes every default header, the CORS defaults included.
-int hs_clear_headers(hs_server *server);
+// Sets SO_REUSEPORT, so that several processes can each bind the same port and the kernel
+// spreads connections among them. Before `hs_start` the socket is bound with it; between
+// `hs_start` and the first `hs_run`/`hs_poll` it is set on the bound socket, so that workers
+// forked afterwards can bind the port beside it (see `hs_adopt_listener`). Default off.
+int hs_set_reuse_port(hs_server *server, int enable);
 
 // The descriptor of the listening socket, between `hs_start` and the first `hs_run`/`hs_poll`
 // (`HS_ERR_STATE` otherwise). It stays owned by the server: do not close it. Meant for a process
@@ -530,6 +532,17 @@ int hs_listener_fd(const hs_server *server);
 // Call before the first `hs_run`/`hs_poll`. `HS_ERR_INVALID` if `fd` is not a listening TCP
 // socket.
 int hs_adopt_listener(hs_server *server, int fd);
+
+// Makes this server worker `slot` (0-based) of `slots` worker processes on this machine that
+// serve one port together (with `hs_set_reuse_port`): `hs_ws_broadcast*` then reaches the
+// clients of every worker, and `hs_ws_send`/`hs_ws_close` with the id of another worker's client
+// are forwarded to it. Workers find each other through abstract Unix sockets named after `group`
+// (1-64 characters, no '/'; use one per server, e.g. "myapp-8080"; copied); only processes of
+// the same user are accepted. Connection ids then carry the slot, so they are unique across
+// workers. Every worker must register its routes in the same order (route ids must agree).
+// `hs_ws_count`/`hs_ws_clients` still count this worker's clients only; a message to a worker
+// that is down (restarting) is dropped. Call before the first `hs_run`/`hs_poll`.
+int hs_cluster_join(hs_server *server, const char *group, int slot, int slots);
 
 // Turns WebSocket support on or off (off by default, as in Luminova). While off, upgrade
 // requests are routed as plain HTTP requests.
@@ -597,16 +610,5 @@ int hs_ws_client_path(const hs_server *server, uint64_t conn_id, char *buf, size
 // `HS_ERR_NOT_FOUND`. Works for the clients of this process (not another worker's), also inside
 // a client's own `on_close` callback, so a host needs no registry of its own.
 int hs_ws_client_head(const hs_server *server, uint64_t conn_id, uint8_t *buf, size_t cap);
-
-// Makes this server worker `slot` (0-based) of `slots` worker processes on this machine that
-// serve one port together (with `hs_set_reuse_port`): `hs_ws_broadcast*` then reaches the
-// clients of every worker, and `hs_ws_send`/`hs_ws_close` with the id of another worker's client
-// are forwarded to it. Workers find each other through abstract Unix sockets named after `group`
-// (1-64 characters, no '/'; use one per server, e.g. "myapp-8080"); only processes of the same
-// user are accepted. Connection ids then carry the slot, so they are unique across workers.
-// Every worker must register its routes in the same order (route ids must agree).
-// `hs_ws_count`/`hs_ws_clients` still count this worker's clients only; a message to a worker
-// that is down (restarting) is dropped. Call before the first `hs_run`/`hs_poll`.
-int hs_cluster_join(hs_server *server, const char *group, int slot, int slots);
 
 
