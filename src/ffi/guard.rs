@@ -1,4 +1,4 @@
-//! Status codes and the panic boundary
+//! Status codes, the panic boundary
 //!
 //! Every export's body is exactly one `guard(|| ...)` call (build.rs refuses to build an export
 //! that is not): the closure converts the arguments and calls the engine; `guard` catches a

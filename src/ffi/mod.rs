@@ -12,21 +12,34 @@
 //! introduction); `guard`, `handles` and `convert` are the plumbing they share.
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
+// The plumbing the sections share.
 mod convert;
 mod guard;
 mod handles;
 
-pub mod answer;
-pub mod config;
-pub mod log;
-pub mod ports;
-pub mod request;
-pub mod response;
-pub mod route;
+// The sections, in the header's order. A blank line between them keeps rustfmt from sorting
+// them by name.
 pub mod server;
-pub mod timer;
+
+pub mod config;
+
 pub mod workers;
+
+pub mod route;
+
+pub mod request;
+
+pub mod response;
+
+pub mod answer;
+
 pub mod ws;
+
+pub mod timer;
+
+pub mod log;
+
+pub mod ports;
 
 pub use guard::hs_status;
 pub use handles::{hs_request, hs_response, hs_server};

@@ -1,4 +1,4 @@
-//! Threads, worker processes and signals
+//! Threads, processes and signals
 //!
 //! Set before the first hs_run()/hs_poll(). By default one thread (the caller's) runs
 //! everything; hs_set_threads() opts in to worker threads. Several processes serve one port
