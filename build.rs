@@ -514,7 +514,8 @@ fn with_banners(header: &str, modules: &[Module]) -> String {
         inserts.push((
             start,
             format!(
-                "{RULE}\n// TYPES\n//\n// Status codes, handles, enums and callback types of every section (see the index).\n{RULE}\n\n"
+                "{RULE}\n// TYPES\n//\n// The status codes, handles, enums and callback types of every section \
+                 (see the index).\n{RULE}\n\n"
             ),
         ));
     }

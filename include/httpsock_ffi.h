@@ -89,7 +89,7 @@
 // ==============================================================================================
 // TYPES
 //
-// Status codes, handles, enums and callback types of every section (see the index).
+// The status codes, handles, enums and callback types of every section (see the index).
 // ==============================================================================================
 
 // The engine's own answers: the kinds of the error hook (`hs_on_error`, 1-6) and the answers a
@@ -218,7 +218,8 @@ typedef void (*hs_packed_handler)(void *user_data,
 
 // Shapes an error answer (kinds `HS_ANSWER_NOT_FOUND` to `HS_ANSWER_PAYLOAD_TOO_LARGE`). `res`
 // starts empty; if the callback sets nothing, the engine's answer of that kind is sent. `req`
-// has no body for errors found before the body was read.
+// has no body for errors found before the body was read. Both are valid only during the call.
+// Runs on the thread that serves the request (as `hs_handler`), before the answer is sent.
 typedef void (*hs_error_handler)(void *user_data,
                                  const hs_request *req,
                                  hs_answer kind,
@@ -226,17 +227,20 @@ typedef void (*hs_error_handler)(void *user_data,
 
 // Sees every HTTP response (not the 101 of a WebSocket upgrade) before it is sent; may read and
 // replace status, headers and body through `res` (`hs_response_body`, `hs_response_set_body`).
-// Content-Length always follows the final body.
+// Content-Length always follows the final body. `req` and `res` are valid only during the call.
+// Runs on the thread that serves the request (as `hs_handler`).
 typedef void (*hs_response_filter)(void *user_data, const hs_request *req, hs_response *res);
 
 // A client finished the upgrade on an accept route. `req` is the upgrade request (path,
 // headers, captures, peer), valid only during the call. `conn_id` identifies the client for
-// `hs_ws_send`/`hs_ws_close` until its close callback.
+// `hs_ws_send`/`hs_ws_close` until its close callback. Runs on the event-loop thread (a worker
+// thread with `hs_set_threads`), before any message of that client.
 typedef void (*hs_ws_open_cb)(void *user_data, uint64_t conn_id, const hs_request *req);
 
 // A whole message (fragments joined, text already checked to be UTF-8). `data` is bytes
 // (`uint8_t`, so that a host like PHP FFI does not read it as a C string), not
 // NUL-terminated, and is valid only during the call. `is_binary` is 1 for binary, 0 for text.
+// Runs on the event-loop thread (a worker thread with `hs_set_threads`), in arrival order.
 typedef void (*hs_ws_message_cb)(void *user_data,
                                  uint64_t conn_id,
                                  const uint8_t *data,
@@ -246,7 +250,8 @@ typedef void (*hs_ws_message_cb)(void *user_data,
 // The client is gone. `code` is the close code it sent or that the server sent (1001 on
 // shutdown, 1007 bad UTF-8, 1009 too big, 1002 protocol error, 1008 send queue full), 1005 for
 // a Close without code, 1006 when the connection just ended. `reason` is NUL-terminated, valid
-// only during the call.
+// only during the call. Runs on the event-loop thread, once per client, also at shutdown (but
+// not for the clients dropped by `hs_free`).
 typedef void (*hs_ws_close_cb)(void *user_data, uint64_t conn_id, int code, const char *reason);
 
 // The callbacks of one accept route; any may be NULL. Copied by `hs_accept`.
@@ -308,6 +313,7 @@ void hs_free(hs_server *server);
 // Binds and listens. Idempotent: a second call on a listening server does nothing. A taken
 // port is `HS_ERR_IO` with a message naming the address and port. Creates no thread, so the
 // process may `fork()` after it (each child then calls `hs_run`/`hs_poll` on its copy).
+// Returns `HS_OK` or a negative status.
 int hs_start(hs_server *server);
 
 // The bound port (useful after asking for port 0), or `HS_ERR_STATE` before `hs_start`.
@@ -357,6 +363,7 @@ int hs_set_timeout(hs_server *server, long seconds, long microseconds);
 
 // Allows each client IP at most `max_requests` HTTP requests per `window_seconds`; more get
 // 429 (REQUEST_LIMIT) with `Retry-After`. `max_requests` 0 turns the limit off (the default).
+// Returns `HS_OK`, or `HS_ERR_INVALID` for a limit with a window of 0 seconds.
 int hs_set_rate_limit(hs_server *server, uint32_t max_requests, uint32_t window_seconds);
 
 // Sets one of the `hs_limit` values. Connection-level limits apply to connections accepted
@@ -365,12 +372,14 @@ int hs_set_rate_limit(hs_server *server, uint32_t max_requests, uint32_t window_
 int hs_set_limit(hs_server *server, int which, uint64_t value);
 
 // Reads one of the `hs_limit` values into `*value`.
+// Returns `HS_OK`, or `HS_ERR_INVALID` for an unknown limit or a NULL `value`.
 int hs_get_limit(const hs_server *server, int which, uint64_t *value);
 
 // Connection-required mode (Luminova's `connectionRequired`): a client IP must first
 // `GET /connect` (or be marked with `hs_client_on`); its other requests get NOT_CONNECTED (400)
 // until then. `GET /disconnect` unmarks it. Routes registered for /connect and /disconnect
 // still run (after the marking); without them the engine answers CONNECTED / DISCONNECTED.
+// Returns `HS_OK` or a negative status.
 int hs_set_connection_required(hs_server *server, int enable);
 
 // Marks a client IP as connected (`address` NULL: the server's own IP, as Luminova's `on()`).
@@ -385,7 +394,7 @@ int hs_client_off(hs_server *server, const char *address);
 // `-Headers: Content-Type`) are set initially. Strings are copied.
 int hs_set_header(hs_server *server, const char *name, const char *value);
 
-// Removes every default header, the CORS defaults included.
+// Removes every default header, the CORS defaults included. Returns `HS_OK` or a negative status.
 int hs_clear_headers(hs_server *server);
 
 // ==============================================================================================
@@ -402,17 +411,20 @@ int hs_clear_headers(hs_server *server);
 // created by the first `hs_run`/`hs_poll`, and callbacks run concurrently on them (never on a
 // thread the library did not create for this purpose or the caller's). Default 1: everything on
 // the caller's thread. Must be called before the first `hs_run`/`hs_poll`. Never use from PHP.
+// Returns `HS_OK` or a negative status.
 int hs_set_threads(hs_server *server, int threads);
 
 // Lets the event loop catch SIGINT and SIGTERM and shut down gracefully. Default off (the host
 // keeps its own signal handling). Set before the first `hs_run`/`hs_poll`. Once on, the
 // process-wide handler stays installed for the life of the process.
+// Returns `HS_OK` or a negative status.
 int hs_handle_signals(hs_server *server, int enable);
 
 // Sets SO_REUSEPORT, so that several processes can each bind the same port and the kernel
 // spreads connections among them. Before `hs_start` the socket is bound with it; between
 // `hs_start` and the first `hs_run`/`hs_poll` it is set on the bound socket, so that workers
 // forked afterwards can bind the port beside it (see `hs_adopt_listener`). Default off.
+// Returns `HS_OK` or a negative status.
 int hs_set_reuse_port(hs_server *server, int enable);
 
 // The descriptor of the listening socket, between `hs_start` and the first `hs_run`/`hs_poll`
@@ -425,7 +437,7 @@ int hs_listener_fd(const hs_server *server);
 // parent's server, see `hs_listener_fd`) alongside this server's own: connections that reach it
 // are accepted by this server too. `fd` is duplicated; the caller keeps (and closes) its own.
 // Call before the first `hs_run`/`hs_poll`. `HS_ERR_INVALID` if `fd` is not a listening TCP
-// socket.
+// socket. Returns `HS_OK` or a negative status.
 int hs_adopt_listener(hs_server *server, int fd);
 
 // Makes this server worker `slot` (0-based) of `slots` worker processes on this machine that
@@ -437,6 +449,7 @@ int hs_adopt_listener(hs_server *server, int fd);
 // workers. Every worker must register its routes in the same order (route ids must agree).
 // `hs_ws_count`/`hs_ws_clients` still count this worker's clients only; a message to a worker
 // that is down (restarting) is dropped. Call before the first `hs_run`/`hs_poll`.
+// Returns `HS_OK` or a negative status.
 int hs_cluster_join(hs_server *server, const char *group, int slot, int slots);
 
 // ==============================================================================================
@@ -473,10 +486,14 @@ int hs_route_packed(hs_server *server,
                     hs_packed_handler handler,
                     void *user_data);
 
-// Sets (or with NULL removes) the error hook. See `hs_error_handler`.
+// Sets (or with NULL removes) the error hook, which shapes the engine's error answers (see
+// `hs_error_handler`). `user_data` is passed back to it and must stay valid until `hs_free`.
+// Returns `HS_OK` or a negative status.
 int hs_on_error(hs_server *server, hs_error_handler handler, void *user_data);
 
-// Sets (or with NULL removes) the response filter. See `hs_response_filter`.
+// Sets (or with NULL removes) the response filter, which sees every HTTP response before it is
+// sent (see `hs_response_filter`). `user_data` is passed back to it and must stay valid until
+// `hs_free`. Returns `HS_OK` or a negative status.
 int hs_on_response(hs_server *server, hs_response_filter filter, void *user_data);
 
 // ==============================================================================================
@@ -489,44 +506,52 @@ int hs_on_response(hs_server *server, hs_response_filter filter, void *user_data
 // A NULL request is HS_ERR_INVALID (NULL for pointer results).
 // ==============================================================================================
 
-// The request method (`"GET"`).
+// The request method (`"GET"`). Owned by the request; valid until the callback returns.
 const char *hs_request_method(const hs_request *r, size_t *len);
 
-// The path as received, percent-encoding kept, without the query (`"/user/42"`).
+// The path as received, percent-encoding kept, without the query (`"/user/42"`). Owned by the
+// request; valid until the callback returns.
 const char *hs_request_path(const hs_request *r, size_t *len);
 
-// The raw query string without `?` (`"a=1&b=2"`), `""` when there is none.
+// The raw query string without `?` (`"a=1&b=2"`), `""` when there is none. Owned by the
+// request; valid until the callback returns.
 const char *hs_request_query(const hs_request *r, size_t *len);
 
-// The request target as received: path and query (`"/user/42?a=1"`).
+// The request target as received: path and query (`"/user/42?a=1"`). Owned by the request;
+// valid until the callback returns.
 const char *hs_request_uri(const hs_request *r, size_t *len);
 
 // The protocol version as text (`"HTTP/1.1"`, `"HTTP/1.0"`). Static storage.
 const char *hs_request_version(const hs_request *r);
 
 // A header by case-insensitive name; several fields of that name are joined with ", ".
-// NULL when absent (no error is recorded for that).
+// NULL when absent (no error is recorded for that). `name` is only read during the call. The
+// value is owned by the request; valid until the callback returns.
 const char *hs_request_header(const hs_request *r, const char *name, size_t *len);
 
 // How many header fields the request has.
 int hs_request_header_count(const hs_request *r);
 
-// The `index`-th header field: its name (lower case) and value. `name` and `value` may be NULL.
-// Returns `HS_ERR_NOT_FOUND` past the end.
+// The `index`-th header field: its name (lower case) and value, written through `name` and
+// `value` (either may be NULL) as NUL-terminated text owned by the request, valid until the
+// callback returns. Returns `HS_OK`, or `HS_ERR_NOT_FOUND` past the end.
 int hs_request_header_at(const hs_request *r, size_t index, const char **name, const char **value);
 
 // The request body, whole (chunked transfer decoded): bytes, not NUL-terminated, may contain
 // NUL bytes (hence `uint8_t`: a host such as PHP FFI reads a returned `char *` as a C string
-// and would cut it). Never NULL: an empty body gives a valid pointer and `*len` 0.
+// and would cut it). Never NULL: an empty body gives a valid pointer and `*len` 0. Owned by the
+// request; valid until the callback returns.
 const uint8_t *hs_request_body(const hs_request *r, size_t *len);
 
 // How many captures (`{name}` segments and regex groups) the matched route has.
 int hs_request_param_count(const hs_request *r);
 
-// The capture at `index` (0 = first group), NULL past the end.
+// The capture at `index` (0 = first group), NULL past the end. Owned by the request; valid
+// until the callback returns.
 const char *hs_request_param(const hs_request *r, size_t index, size_t *len);
 
 // The capture named `name` (`{id}` in the pattern gives `"id"`), NULL when there is none.
+// Owned by the request; valid until the callback returns.
 const char *hs_request_param_named(const hs_request *r, const char *name, size_t *len);
 
 // The request's head packed in one buffer (no body: `hs_request_body`), valid until the
@@ -540,7 +565,8 @@ const char *hs_request_param_named(const hs_request *r, const char *name, size_t
 // `hs_ws_client_head`.
 const uint8_t *hs_request_packed(const hs_request *r, size_t *len);
 
-// The client's IP address as text (`"127.0.0.1"`, `"::1"`).
+// The client's IP address as text (`"127.0.0.1"`, `"::1"`). Owned by the request; valid until
+// the callback returns.
 const char *hs_request_peer_ip(const hs_request *r, size_t *len);
 
 // The client's TCP port, or a negative status.
@@ -566,7 +592,7 @@ int hs_request_route_id(const hs_request *r);
 int hs_response_set_status(hs_response *r, int status);
 
 // Adds a header field (copied). Several fields of one name are all sent. Content-Length and
-// Transfer-Encoding are ignored: the engine frames the body.
+// Transfer-Encoding are ignored: the engine frames the body. Returns `HS_OK` or `HS_ERR_INVALID`.
 int hs_response_add_header(hs_response *r, const char *name, const char *value);
 
 // Sets the body (copied; may contain NUL bytes). NULL with `len` 0 is an empty body.
@@ -629,7 +655,7 @@ const char *hs_answer_name(int kind);
 // ==============================================================================================
 
 // Turns WebSocket support on or off (off by default, as in Luminova). While off, upgrade
-// requests are routed as plain HTTP requests.
+// requests are routed as plain HTTP requests. Returns `HS_OK` or a negative status.
 int hs_websocket(hs_server *server, int enable);
 
 // Registers a WebSocket route: upgrade requests whose path matches `pattern` (same rules as
@@ -643,7 +669,8 @@ int hs_accept(hs_server *server,
               const hs_ws_handlers *handlers,
               void *user_data);
 
-// Queues a message for one client. Text must be UTF-8 (`HS_ERR_INVALID` otherwise).
+// Queues a message for one client (`data`, `len` bytes, is copied). Text must be UTF-8
+// (`HS_ERR_INVALID` otherwise). Returns `HS_OK` once queued;
 // `HS_ERR_NOT_FOUND` if the client is gone; `HS_ERR_FULL` if its queue is full (it is dropped).
 int hs_ws_send(hs_server *server, uint64_t conn_id, const char *data, size_t len, int is_binary);
 
@@ -657,6 +684,7 @@ int hs_ws_broadcast(hs_server *server,
                     uint64_t except_conn);
 
 // As `hs_ws_broadcast`, to the clients of one accept route only (`route_id` from `hs_accept`).
+// Returns how many clients it was queued for, or a negative status.
 int hs_ws_broadcast_route(hs_server *server,
                           int route_id,
                           const char *data,
@@ -714,7 +742,8 @@ int64_t hs_add_timer(hs_server *server,
                      hs_timer_cb cb,
                      void *user_data);
 
-// Cancels a timer (also from inside its own callback). `HS_ERR_NOT_FOUND` if it already ended.
+// Cancels a timer (also from inside its own callback). Returns `HS_OK`, or `HS_ERR_NOT_FOUND`
+// if it already ended.
 int hs_cancel_timer(hs_server *server, int64_t timer_id);
 
 // ==============================================================================================
@@ -725,17 +754,20 @@ int hs_cancel_timer(hs_server *server, int64_t timer_id);
 // ==============================================================================================
 
 // Debug output on (non-zero) or off: one line per connection, request, response, upgrade,
-// WebSocket frame and close, on stderr or to the `hs_set_log` sink.
+// WebSocket frame and close, on stderr or to the `hs_set_log` sink. Returns `HS_OK` or a
+// negative status.
 int hs_set_debug(hs_server *server, int enable);
 
 // Sends debug lines to `cb` instead of stderr (NULL: back to stderr). Does not turn debug on.
+// `cb` runs on whichever thread the event happened on (see `hs_log_cb`); `user_data` is passed
+// back to it and must stay valid until `hs_free`. Returns `HS_OK` or a negative status.
 int hs_set_log(hs_server *server, hs_log_cb cb, void *user_data);
 
 // The message of the last failing `hs_*` call on this thread ("" if none failed yet).
 // Thread-local; valid until the next failing call on this thread. Do not free.
 const char *hs_last_error(void);
 
-// A short fixed text for a status code (`"invalid argument"`). Static storage.
+// A short fixed text for a status code (`"invalid argument"`). Static storage. Never NULL.
 const char *hs_status_str(int status);
 
 // The library version, `"MAJOR.MINOR.PATCH"`. Static storage.

@@ -64,6 +64,7 @@ pub extern "C" fn hs_set_timeout(
 
 /// Allows each client IP at most `max_requests` HTTP requests per `window_seconds`; more get
 /// 429 (REQUEST_LIMIT) with `Retry-After`. `max_requests` 0 turns the limit off (the default).
+/// Returns `HS_OK`, or `HS_ERR_INVALID` for a limit with a window of 0 seconds.
 #[no_mangle]
 pub extern "C" fn hs_set_rate_limit(
     server: *mut hs_server,
@@ -158,6 +159,7 @@ pub extern "C" fn hs_set_limit(server: *mut hs_server, which: c_int, value: u64)
 }
 
 /// Reads one of the `hs_limit` values into `*value`.
+/// Returns `HS_OK`, or `HS_ERR_INVALID` for an unknown limit or a NULL `value`.
 #[no_mangle]
 pub extern "C" fn hs_get_limit(server: *const hs_server, which: c_int, value: *mut u64) -> c_int {
     guard(|| {
@@ -188,6 +190,7 @@ pub extern "C" fn hs_get_limit(server: *const hs_server, which: c_int, value: *m
 /// `GET /connect` (or be marked with `hs_client_on`); its other requests get NOT_CONNECTED (400)
 /// until then. `GET /disconnect` unmarks it. Routes registered for /connect and /disconnect
 /// still run (after the marking); without them the engine answers CONNECTED / DISCONNECTED.
+/// Returns `HS_OK` or a negative status.
 #[no_mangle]
 pub extern "C" fn hs_set_connection_required(server: *mut hs_server, enable: c_int) -> c_int {
     guard(|| {
@@ -244,7 +247,7 @@ pub extern "C" fn hs_set_header(
     })
 }
 
-/// Removes every default header, the CORS defaults included.
+/// Removes every default header, the CORS defaults included. Returns `HS_OK` or a negative status.
 #[no_mangle]
 pub extern "C" fn hs_clear_headers(server: *mut hs_server) -> c_int {
     guard(|| {

@@ -4,11 +4,13 @@
 //! `Handle` trait says for each what it points to and how it is owned; the functions below are
 //! the only places where a handle is cast to or from the engine type behind it:
 //!
-//! | handle        | points to         | owned how                                      | made by      | read by                 | ended by |
-//! |---------------|-------------------|------------------------------------------------|--------------|-------------------------|----------|
-//! | `hs_server`   | `Box<Server>`     | by the caller; registered in the live table    | `into_handle` | `borrow`                | `free`   |
-//! | `hs_request`  | `&Request`        | by the engine, lent for one callback           | `lend`       | `borrow`                | the callback's return |
-//! | `hs_response` | `&mut Response`   | by the engine, lent mutably for one callback   | `lend_mut`   | `borrow`, `borrow_mut`  | the callback's return |
+//! | handle        | points to       | owned by                | made by       | ends at           |
+//! |---------------|-----------------|-------------------------|---------------|-------------------|
+//! | `hs_server`   | `Box<Server>`   | C (in the live table)   | `into_handle` | `free`            |
+//! | `hs_request`  | `&Request`      | the engine, lent to C   | `lend`        | the callback's end |
+//! | `hs_response` | `&mut Response` | the engine, lent to C   | `lend_mut`    | the callback's end |
+//!
+//! Every handle is read with `borrow`; `hs_response` is written with `borrow_mut`.
 //!
 //! NULL is `HS_ERR_INVALID` with a message naming the argument; a server handle that is not in
 //! the live table (freed, or never from `hs_new`) is `HS_ERR_STATE` and is never dereferenced.

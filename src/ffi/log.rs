@@ -16,7 +16,8 @@ pub type hs_log_cb =
     Option<unsafe extern "C-unwind" fn(user_data: *mut c_void, line: *const c_char)>;
 
 /// Debug output on (non-zero) or off: one line per connection, request, response, upgrade,
-/// WebSocket frame and close, on stderr or to the `hs_set_log` sink.
+/// WebSocket frame and close, on stderr or to the `hs_set_log` sink. Returns `HS_OK` or a
+/// negative status.
 #[no_mangle]
 pub extern "C" fn hs_set_debug(server: *mut hs_server, enable: c_int) -> c_int {
     guard(|| {
@@ -26,6 +27,8 @@ pub extern "C" fn hs_set_debug(server: *mut hs_server, enable: c_int) -> c_int {
 }
 
 /// Sends debug lines to `cb` instead of stderr (NULL: back to stderr). Does not turn debug on.
+/// `cb` runs on whichever thread the event happened on (see `hs_log_cb`); `user_data` is passed
+/// back to it and must stay valid until `hs_free`. Returns `HS_OK` or a negative status.
 #[no_mangle]
 pub extern "C" fn hs_set_log(
     server: *mut hs_server,
@@ -55,7 +58,7 @@ pub extern "C" fn hs_last_error() -> *const c_char {
     guard(|| Ok(last_error_ptr()))
 }
 
-/// A short fixed text for a status code (`"invalid argument"`). Static storage.
+/// A short fixed text for a status code (`"invalid argument"`). Static storage. Never NULL.
 #[no_mangle]
 pub extern "C" fn hs_status_str(status: c_int) -> *const c_char {
     guard(|| {

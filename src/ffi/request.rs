@@ -12,25 +12,28 @@ use super::handles::{borrow, hs_request};
 use crate::engine::{Error, Field};
 use std::ffi::{c_char, c_int};
 
-/// The request method (`"GET"`).
+/// The request method (`"GET"`). Owned by the request; valid until the callback returns.
 #[no_mangle]
 pub extern "C" fn hs_request_method(r: *const hs_request, len: *mut usize) -> *const c_char {
     guard(|| field_out(unsafe { borrow(r, "r") }?.field(Field::Method), len))
 }
 
-/// The path as received, percent-encoding kept, without the query (`"/user/42"`).
+/// The path as received, percent-encoding kept, without the query (`"/user/42"`). Owned by the
+/// request; valid until the callback returns.
 #[no_mangle]
 pub extern "C" fn hs_request_path(r: *const hs_request, len: *mut usize) -> *const c_char {
     guard(|| field_out(unsafe { borrow(r, "r") }?.field(Field::Path), len))
 }
 
-/// The raw query string without `?` (`"a=1&b=2"`), `""` when there is none.
+/// The raw query string without `?` (`"a=1&b=2"`), `""` when there is none. Owned by the
+/// request; valid until the callback returns.
 #[no_mangle]
 pub extern "C" fn hs_request_query(r: *const hs_request, len: *mut usize) -> *const c_char {
     guard(|| field_out(unsafe { borrow(r, "r") }?.field(Field::Query), len))
 }
 
-/// The request target as received: path and query (`"/user/42?a=1"`).
+/// The request target as received: path and query (`"/user/42?a=1"`). Owned by the request;
+/// valid until the callback returns.
 #[no_mangle]
 pub extern "C" fn hs_request_uri(r: *const hs_request, len: *mut usize) -> *const c_char {
     guard(|| field_out(unsafe { borrow(r, "r") }?.field(Field::Uri), len))
@@ -51,7 +54,8 @@ pub extern "C" fn hs_request_version(r: *const hs_request) -> *const c_char {
 }
 
 /// A header by case-insensitive name; several fields of that name are joined with ", ".
-/// NULL when absent (no error is recorded for that).
+/// NULL when absent (no error is recorded for that). `name` is only read during the call. The
+/// value is owned by the request; valid until the callback returns.
 #[no_mangle]
 pub extern "C" fn hs_request_header(
     r: *const hs_request,
@@ -73,8 +77,9 @@ pub extern "C" fn hs_request_header_count(r: *const hs_request) -> c_int {
     guard(|| Ok(unsafe { borrow(r, "r") }?.header_count() as c_int))
 }
 
-/// The `index`-th header field: its name (lower case) and value. `name` and `value` may be NULL.
-/// Returns `HS_ERR_NOT_FOUND` past the end.
+/// The `index`-th header field: its name (lower case) and value, written through `name` and
+/// `value` (either may be NULL) as NUL-terminated text owned by the request, valid until the
+/// callback returns. Returns `HS_OK`, or `HS_ERR_NOT_FOUND` past the end.
 #[no_mangle]
 pub extern "C" fn hs_request_header_at(
     r: *const hs_request,
@@ -96,7 +101,8 @@ pub extern "C" fn hs_request_header_at(
 
 /// The request body, whole (chunked transfer decoded): bytes, not NUL-terminated, may contain
 /// NUL bytes (hence `uint8_t`: a host such as PHP FFI reads a returned `char *` as a C string
-/// and would cut it). Never NULL: an empty body gives a valid pointer and `*len` 0.
+/// and would cut it). Never NULL: an empty body gives a valid pointer and `*len` 0. Owned by the
+/// request; valid until the callback returns.
 #[no_mangle]
 pub extern "C" fn hs_request_body(r: *const hs_request, len: *mut usize) -> *const u8 {
     guard(|| Ok(bytes_out(&unsafe { borrow(r, "r") }?.body, len)))
@@ -108,7 +114,8 @@ pub extern "C" fn hs_request_param_count(r: *const hs_request) -> c_int {
     guard(|| Ok(unsafe { borrow(r, "r") }?.capture_count() as c_int))
 }
 
-/// The capture at `index` (0 = first group), NULL past the end.
+/// The capture at `index` (0 = first group), NULL past the end. Owned by the request; valid
+/// until the callback returns.
 #[no_mangle]
 pub extern "C" fn hs_request_param(
     r: *const hs_request,
@@ -122,6 +129,7 @@ pub extern "C" fn hs_request_param(
 }
 
 /// The capture named `name` (`{id}` in the pattern gives `"id"`), NULL when there is none.
+/// Owned by the request; valid until the callback returns.
 #[no_mangle]
 pub extern "C" fn hs_request_param_named(
     r: *const hs_request,
@@ -151,7 +159,8 @@ pub extern "C" fn hs_request_packed(r: *const hs_request, len: *mut usize) -> *c
     guard(|| Ok(bytes_out(unsafe { borrow(r, "r") }?.packed_head(), len)))
 }
 
-/// The client's IP address as text (`"127.0.0.1"`, `"::1"`).
+/// The client's IP address as text (`"127.0.0.1"`, `"::1"`). Owned by the request; valid until
+/// the callback returns.
 #[no_mangle]
 pub extern "C" fn hs_request_peer_ip(r: *const hs_request, len: *mut usize) -> *const c_char {
     guard(|| field_out(unsafe { borrow(r, "r") }?.peer_ip(), len))

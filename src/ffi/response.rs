@@ -23,7 +23,7 @@ pub extern "C" fn hs_response_set_status(r: *mut hs_response, status: c_int) -> 
 }
 
 /// Adds a header field (copied). Several fields of one name are all sent. Content-Length and
-/// Transfer-Encoding are ignored: the engine frames the body.
+/// Transfer-Encoding are ignored: the engine frames the body. Returns `HS_OK` or `HS_ERR_INVALID`.
 #[no_mangle]
 pub extern "C" fn hs_response_add_header(
     r: *mut hs_response,

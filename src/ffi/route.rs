@@ -47,7 +47,8 @@ pub type hs_packed_handler = Option<
 
 /// Shapes an error answer (kinds `HS_ANSWER_NOT_FOUND` to `HS_ANSWER_PAYLOAD_TOO_LARGE`). `res`
 /// starts empty; if the callback sets nothing, the engine's answer of that kind is sent. `req`
-/// has no body for errors found before the body was read.
+/// has no body for errors found before the body was read. Both are valid only during the call.
+/// Runs on the thread that serves the request (as `hs_handler`), before the answer is sent.
 #[allow(non_camel_case_types)]
 pub type hs_error_handler = Option<
     unsafe extern "C-unwind" fn(
@@ -60,7 +61,8 @@ pub type hs_error_handler = Option<
 
 /// Sees every HTTP response (not the 101 of a WebSocket upgrade) before it is sent; may read and
 /// replace status, headers and body through `res` (`hs_response_body`, `hs_response_set_body`).
-/// Content-Length always follows the final body.
+/// Content-Length always follows the final body. `req` and `res` are valid only during the call.
+/// Runs on the thread that serves the request (as `hs_handler`).
 #[allow(non_camel_case_types)]
 pub type hs_response_filter = Option<
     unsafe extern "C-unwind" fn(
@@ -193,7 +195,9 @@ pub extern "C" fn hs_route_packed(
     })
 }
 
-/// Sets (or with NULL removes) the error hook. See `hs_error_handler`.
+/// Sets (or with NULL removes) the error hook, which shapes the engine's error answers (see
+/// `hs_error_handler`). `user_data` is passed back to it and must stay valid until `hs_free`.
+/// Returns `HS_OK` or a negative status.
 #[no_mangle]
 pub extern "C" fn hs_on_error(
     server: *mut hs_server,
@@ -210,7 +214,9 @@ pub extern "C" fn hs_on_error(
     })
 }
 
-/// Sets (or with NULL removes) the response filter. See `hs_response_filter`.
+/// Sets (or with NULL removes) the response filter, which sees every HTTP response before it is
+/// sent (see `hs_response_filter`). `user_data` is passed back to it and must stay valid until
+/// `hs_free`. Returns `HS_OK` or a negative status.
 #[no_mangle]
 pub extern "C" fn hs_on_response(
     server: *mut hs_server,

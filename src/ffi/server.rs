@@ -93,6 +93,7 @@ pub extern "C" fn hs_free(server: *mut hs_server) {
 /// Binds and listens. Idempotent: a second call on a listening server does nothing. A taken
 /// port is `HS_ERR_IO` with a message naming the address and port. Creates no thread, so the
 /// process may `fork()` after it (each child then calls `hs_run`/`hs_poll` on its copy).
+/// Returns `HS_OK` or a negative status.
 #[no_mangle]
 pub extern "C" fn hs_start(server: *mut hs_server) -> c_int {
     guard(|| {

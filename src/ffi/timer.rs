@@ -42,7 +42,8 @@ pub extern "C" fn hs_add_timer(
     })
 }
 
-/// Cancels a timer (also from inside its own callback). `HS_ERR_NOT_FOUND` if it already ended.
+/// Cancels a timer (also from inside its own callback). Returns `HS_OK`, or `HS_ERR_NOT_FOUND`
+/// if it already ended.
 #[no_mangle]
 pub extern "C" fn hs_cancel_timer(server: *mut hs_server, timer_id: i64) -> c_int {
     guard(|| {

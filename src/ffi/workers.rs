@@ -16,6 +16,7 @@ use std::ffi::{c_char, c_int};
 /// created by the first `hs_run`/`hs_poll`, and callbacks run concurrently on them (never on a
 /// thread the library did not create for this purpose or the caller's). Default 1: everything on
 /// the caller's thread. Must be called before the first `hs_run`/`hs_poll`. Never use from PHP.
+/// Returns `HS_OK` or a negative status.
 #[no_mangle]
 pub extern "C" fn hs_set_threads(server: *mut hs_server, threads: c_int) -> c_int {
     guard(|| {
@@ -29,6 +30,7 @@ pub extern "C" fn hs_set_threads(server: *mut hs_server, threads: c_int) -> c_in
 /// Lets the event loop catch SIGINT and SIGTERM and shut down gracefully. Default off (the host
 /// keeps its own signal handling). Set before the first `hs_run`/`hs_poll`. Once on, the
 /// process-wide handler stays installed for the life of the process.
+/// Returns `HS_OK` or a negative status.
 #[no_mangle]
 pub extern "C" fn hs_handle_signals(server: *mut hs_server, enable: c_int) -> c_int {
     guard(|| {
@@ -41,6 +43,7 @@ pub extern "C" fn hs_handle_signals(server: *mut hs_server, enable: c_int) -> c_
 /// spreads connections among them. Before `hs_start` the socket is bound with it; between
 /// `hs_start` and the first `hs_run`/`hs_poll` it is set on the bound socket, so that workers
 /// forked afterwards can bind the port beside it (see `hs_adopt_listener`). Default off.
+/// Returns `HS_OK` or a negative status.
 #[no_mangle]
 pub extern "C" fn hs_set_reuse_port(server: *mut hs_server, enable: c_int) -> c_int {
     guard(|| {
@@ -62,7 +65,7 @@ pub extern "C" fn hs_listener_fd(server: *const hs_server) -> c_int {
 /// parent's server, see `hs_listener_fd`) alongside this server's own: connections that reach it
 /// are accepted by this server too. `fd` is duplicated; the caller keeps (and closes) its own.
 /// Call before the first `hs_run`/`hs_poll`. `HS_ERR_INVALID` if `fd` is not a listening TCP
-/// socket.
+/// socket. Returns `HS_OK` or a negative status.
 #[no_mangle]
 pub extern "C" fn hs_adopt_listener(server: *mut hs_server, fd: c_int) -> c_int {
     guard(|| {
@@ -80,6 +83,7 @@ pub extern "C" fn hs_adopt_listener(server: *mut hs_server, fd: c_int) -> c_int 
 /// workers. Every worker must register its routes in the same order (route ids must agree).
 /// `hs_ws_count`/`hs_ws_clients` still count this worker's clients only; a message to a worker
 /// that is down (restarting) is dropped. Call before the first `hs_run`/`hs_poll`.
+/// Returns `HS_OK` or a negative status.
 #[no_mangle]
 pub extern "C" fn hs_cluster_join(
     server: *mut hs_server,

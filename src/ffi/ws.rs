@@ -20,7 +20,8 @@ use tokio_tungstenite::tungstenite::Message;
 
 /// A client finished the upgrade on an accept route. `req` is the upgrade request (path,
 /// headers, captures, peer), valid only during the call. `conn_id` identifies the client for
-/// `hs_ws_send`/`hs_ws_close` until its close callback.
+/// `hs_ws_send`/`hs_ws_close` until its close callback. Runs on the event-loop thread (a worker
+/// thread with `hs_set_threads`), before any message of that client.
 #[allow(non_camel_case_types)]
 pub type hs_ws_open_cb = Option<
     unsafe extern "C-unwind" fn(user_data: *mut c_void, conn_id: u64, req: *const hs_request),
@@ -29,6 +30,7 @@ pub type hs_ws_open_cb = Option<
 /// A whole message (fragments joined, text already checked to be UTF-8). `data` is bytes
 /// (`uint8_t`, so that a host like PHP FFI does not read it as a C string), not
 /// NUL-terminated, and is valid only during the call. `is_binary` is 1 for binary, 0 for text.
+/// Runs on the event-loop thread (a worker thread with `hs_set_threads`), in arrival order.
 #[allow(non_camel_case_types)]
 pub type hs_ws_message_cb = Option<
     unsafe extern "C-unwind" fn(
@@ -43,7 +45,8 @@ pub type hs_ws_message_cb = Option<
 /// The client is gone. `code` is the close code it sent or that the server sent (1001 on
 /// shutdown, 1007 bad UTF-8, 1009 too big, 1002 protocol error, 1008 send queue full), 1005 for
 /// a Close without code, 1006 when the connection just ended. `reason` is NUL-terminated, valid
-/// only during the call.
+/// only during the call. Runs on the event-loop thread, once per client, also at shutdown (but
+/// not for the clients dropped by `hs_free`).
 #[allow(non_camel_case_types)]
 pub type hs_ws_close_cb = Option<
     unsafe extern "C-unwind" fn(
@@ -101,7 +104,7 @@ impl WsHandler for CWs {
 }
 
 /// Turns WebSocket support on or off (off by default, as in Luminova). While off, upgrade
-/// requests are routed as plain HTTP requests.
+/// requests are routed as plain HTTP requests. Returns `HS_OK` or a negative status.
 #[no_mangle]
 pub extern "C" fn hs_websocket(server: *mut hs_server, enable: c_int) -> c_int {
     guard(|| {
@@ -148,7 +151,8 @@ unsafe fn message(data: *const c_char, len: usize, is_binary: c_int) -> Result<M
     }
 }
 
-/// Queues a message for one client. Text must be UTF-8 (`HS_ERR_INVALID` otherwise).
+/// Queues a message for one client (`data`, `len` bytes, is copied). Text must be UTF-8
+/// (`HS_ERR_INVALID` otherwise). Returns `HS_OK` once queued;
 /// `HS_ERR_NOT_FOUND` if the client is gone; `HS_ERR_FULL` if its queue is full (it is dropped).
 #[no_mangle]
 pub extern "C" fn hs_ws_send(
@@ -186,6 +190,7 @@ pub extern "C" fn hs_ws_broadcast(
 }
 
 /// As `hs_ws_broadcast`, to the clients of one accept route only (`route_id` from `hs_accept`).
+/// Returns how many clients it was queued for, or a negative status.
 #[no_mangle]
 pub extern "C" fn hs_ws_broadcast_route(
     server: *mut hs_server,
