@@ -391,8 +391,8 @@ fn index(modules: &[Module]) -> String {
     let col = shown.iter().map(|m| m.title.len()).max().unwrap_or(0) + 4;
     let indent = format!(" *   {}", " ".repeat(col + 1));
     let mut out = String::from(
-        " * INDEX: the sections in the order of this header. Each section's functions start with a\n \
-         * banner of its title that says what the section's calls share; types come first.\n *\n",
+        " * INDEX: the sections in the order of this header. The types of every section come first\n \
+         * (TYPES); then each section's functions, after a banner with its title and what they share.\n *\n",
     );
     for m in shown {
         let mut rows: Vec<String> = Vec::new();
