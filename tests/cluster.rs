@@ -3,8 +3,7 @@
 //! and worker clusters (`hs_cluster_join`), through the C ABI with real clients.
 mod common;
 use common::*;
-use httpsock::ffi::http::*;
-use httpsock::ffi::ws::*;
+use httpsock::ffi::api::*;
 use httpsock::ffi::{hs_server, hs_status};
 use std::ffi::{c_int, c_void};
 use std::net::TcpStream;
@@ -211,7 +210,7 @@ fn worker(group: &str, slot: c_int, slots: c_int) -> Worker {
             last_error()
         );
         if std::env::var("HS_DEBUG").is_ok() {
-            httpsock::ffi::misc::hs_set_debug(s, 1);
+            httpsock::ffi::log::hs_set_debug(s, 1);
         }
     });
     Worker { srv, opened: rx }
@@ -314,7 +313,7 @@ fn cluster_join_checks_its_arguments() {
 
 #[test]
 fn worker_serves_its_own_socket_and_the_adopted_parent_socket() {
-    use httpsock::ffi::server::*;
+    use httpsock::ffi::api::*;
     // The "parent": bound, never run (as before a fork). It lets workers bind beside it.
     let addr = c("127.0.0.1");
     let parent = hs_new(addr.as_ptr(), 0);

@@ -3,8 +3,7 @@
 //! WebSocket client and the timer keep working, and the server goes on.
 mod common;
 use common::*;
-use httpsock::ffi::misc::hs_add_timer;
-use httpsock::ffi::ws::*;
+use httpsock::ffi::api::*;
 use std::ffi::c_void;
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicUsize, Ordering};

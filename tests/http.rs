@@ -5,10 +5,7 @@
 //! Nothing here sleeps to synchronise: a test waits by blocking on a read that has a timeout.
 mod common;
 use common::*;
-use httpsock::ffi::http::*;
-use httpsock::ffi::misc::*;
-use httpsock::ffi::server::*;
-use httpsock::ffi::ws::*;
+use httpsock::ffi::api::*;
 use httpsock::ffi::{hs_server, hs_status};
 use std::ffi::{c_int, c_void};
 use std::io::{BufRead, BufReader, Read, Write};

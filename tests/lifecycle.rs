@@ -2,11 +2,9 @@
 //! `hs_poll` slices, freeing, configuration after run, port helpers, debug log, version.
 mod common;
 use common::*;
+use httpsock::ffi::api::*;
 use httpsock::ffi::hs_server;
 use httpsock::ffi::hs_status;
-use httpsock::ffi::misc::*;
-use httpsock::ffi::server::*;
-use httpsock::ffi::ws::*;
 use std::ffi::{c_char, c_int, c_void};
 use std::io::{BufReader, Write};
 use std::net::TcpStream;

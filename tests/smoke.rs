@@ -1,7 +1,7 @@
 //! A first end-to-end check through the C ABI: route, params, query, header, JSON, 404.
 mod common;
 use common::*;
-use httpsock::ffi::http::*;
+use httpsock::ffi::api::*;
 
 #[test]
 fn hello_route_param_and_not_found() {

@@ -3,10 +3,8 @@
 //! normal client does not produce (chosen fragments, interleaved pings, bad UTF-8, bad codes).
 mod common;
 use common::*;
+use httpsock::ffi::api::*;
 use httpsock::ffi::hs_status;
-use httpsock::ffi::http::*;
-use httpsock::ffi::server::*;
-use httpsock::ffi::ws::*;
 use std::ffi::c_int;
 use std::io::{BufReader, Read, Write};
 use std::net::TcpStream;

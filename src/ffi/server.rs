@@ -1,38 +1,17 @@
-//! Lifecycle and configuration of a server.
+//! Server lifecycle
+//!
+//! hs_new() -> configure, register routes -> hs_start() (optional: binds early) -> hs_run(),
+//! or hs_poll() in slices -> hs_shutdown() (from anywhere) -> hs_free(). The hs_server handle
+//! is owned by the caller from hs_new() to hs_free(); a freed handle is HS_ERR_STATE, never a
+//! crash.
 
-use super::boundary::*;
-use crate::engine::{Error, PollState, Server};
-use std::ffi::{c_char, c_int, c_long};
-use std::net::IpAddr;
+use super::convert::{copy_text_out, put, tcp_port, text};
+use super::guard::{guard, ok};
+use super::handles::{borrow, free, hs_server, into_handle};
+use crate::engine::transport::parse_address;
+use crate::engine::{Error, PollState, Result, Server};
+use std::ffi::{c_char, c_int};
 use std::time::Duration;
-
-/// Limits settable with `hs_set_limit()` / readable with `hs_get_limit()`.
-#[repr(C)]
-#[allow(non_camel_case_types, clippy::enum_variant_names)]
-#[derive(Debug, Clone, Copy)]
-pub enum hs_limit {
-    /// Milliseconds a connection may stay without any byte moving before it is closed; also the
-    /// time a client has to send a whole request head. Default 60000.
-    HS_LIMIT_IDLE_TIMEOUT_MS = 1,
-    /// Open connections (HTTP + WebSocket) at once; a new one beyond it gets 503 and is closed.
-    /// 0 = no limit (default).
-    HS_LIMIT_MAX_CONNECTIONS = 2,
-    /// Largest request head in bytes; beyond it the answer is 431. Default 65536, minimum 8192
-    /// (smaller values are raised to it).
-    HS_LIMIT_MAX_HEADER_BYTES = 3,
-    /// Largest request body in bytes (after chunked decoding); beyond it 413. Default 16 MiB.
-    HS_LIMIT_MAX_BODY_BYTES = 4,
-    /// Largest WebSocket message in bytes; beyond it the client is closed with 1009. Default 16 MiB.
-    HS_LIMIT_WS_MAX_MESSAGE = 5,
-    /// A silent WebSocket client is pinged after this many ms. Default 30000.
-    HS_LIMIT_WS_PING_INTERVAL_MS = 6,
-    /// ...and dropped when nothing came from it for this many ms after that ping. Default 30000.
-    HS_LIMIT_WS_PING_TIMEOUT_MS = 7,
-    /// Messages queued per WebSocket client; a client whose queue is full is dropped. Default 1024.
-    HS_LIMIT_WS_SEND_QUEUE = 8,
-    /// Longest wait of a graceful shutdown for in-flight work, in ms. Default 10000.
-    HS_LIMIT_SHUTDOWN_GRACE_MS = 9,
-}
 
 /// Creates a server for `address` and `port`. Nothing is bound yet (see `hs_start`) and no thread
 /// is created.
@@ -40,30 +19,24 @@ pub enum hs_limit {
 /// `address`: `127.0.0.1`, `localhost`, `::1`, `[::1]`, `0.0.0.0`, a host name, or
 /// `tcp://host:port` (`tcp://[::1]:8080` for IPv6); see `hs_parse_address`. `port`: 0-65535;
 /// with a `tcp://` address, 0 takes the URL's port; otherwise 0 asks for an ephemeral port (read
-/// it with `hs_port()` after `hs_start`).
+/// it with `hs_port()` after `hs_start`). `address` is copied.
 ///
 /// Returns a handle owned by the caller, to release with `hs_free()`; NULL on error.
 #[no_mangle]
 pub extern "C" fn hs_new(address: *const c_char, port: c_int) -> *mut hs_server {
-    guard_ptr(|| {
+    guard(|| {
         let address = unsafe { text(address, "address") }?;
-        let port = check_port(port)?;
-        let server = Box::new(Server::new(address, port)?);
-        let p = Box::into_raw(server);
-        if let Err(e) = register(p as usize) {
-            drop(unsafe { Box::from_raw(p) });
-            return Err(e);
-        }
-        Ok(p as *const hs_server)
-    }) as *mut hs_server
+        let port = tcp_port(port)?;
+        into_handle(Box::new(Server::new(address, port)?))
+    })
 }
 
-/// A port argument: 0-65535, or -1 for "the default" (`None`).
-fn port_arg(port: c_int) -> crate::engine::Result<Option<u16>> {
-    if port == -1 {
+/// A port argument of `hs_parse_address`: 0-65535, or -1 for "the default" (`None`).
+fn port_or_default(p: c_int) -> Result<Option<u16>> {
+    if p == -1 {
         Ok(None)
     } else {
-        check_port(port).map(Some)
+        tcp_port(p).map(Some)
     }
 }
 
@@ -84,10 +57,10 @@ pub extern "C" fn hs_parse_address(
     host_cap: usize,
     port_out: *mut c_int,
 ) -> c_int {
-    guard_int(|| {
+    guard(|| {
         let address = unsafe { text(address, "address") }?;
-        let (h, p) = crate::engine::transport::parse_address(address, port_arg(port)?)?;
-        let n = unsafe { copy_out(&h, host, host_cap) }?;
+        let (h, p) = parse_address(address, port_or_default(port)?)?;
+        let n = unsafe { copy_text_out(&h, host, host_cap) }?;
         unsafe { put(port_out, p as c_int) };
         Ok(n)
     })
@@ -103,28 +76,28 @@ pub extern "C" fn hs_parse_address(
 /// nothing is freed under a frame that still uses it.
 #[no_mangle]
 pub extern "C" fn hs_free(server: *mut hs_server) {
-    let _ = guard_int(|| {
-        if server.is_null() || !unregister(server as usize) {
-            return ok();
+    guard(|| {
+        // A NULL, unknown or already freed handle is ignored.
+        if let Some(boxed) = unsafe { free(server) } {
+            boxed.shutdown();
+            if boxed.is_polling() {
+                std::mem::forget(boxed);
+            } else {
+                drop(boxed);
+            }
         }
-        let boxed = unsafe { Box::from_raw(server as *mut Server) };
-        boxed.shutdown();
-        if boxed.is_polling() {
-            std::mem::forget(boxed);
-        } else {
-            drop(boxed);
-        }
-        ok()
-    });
+        Ok(())
+    })
 }
 
 /// Binds and listens. Idempotent: a second call on a listening server does nothing. A taken
 /// port is `HS_ERR_IO` with a message naming the address and port. Creates no thread, so the
 /// process may `fork()` after it (each child then calls `hs_run`/`hs_poll` on its copy).
+/// Returns `HS_OK` or a negative status.
 #[no_mangle]
 pub extern "C" fn hs_start(server: *mut hs_server) -> c_int {
-    guard_int(|| {
-        unsafe { live_server(server) }?.start()?;
+    guard(|| {
+        unsafe { borrow(server, "server") }?.start()?;
         ok()
     })
 }
@@ -132,8 +105,8 @@ pub extern "C" fn hs_start(server: *mut hs_server) -> c_int {
 /// The bound port (useful after asking for port 0), or `HS_ERR_STATE` before `hs_start`.
 #[no_mangle]
 pub extern "C" fn hs_port(server: *const hs_server) -> c_int {
-    guard_int(|| {
-        let s = unsafe { live_server(server) }?;
+    guard(|| {
+        let s = unsafe { borrow(server, "server") }?;
         s.local_addr()
             .map(|a| a.port() as c_int)
             .ok_or_else(|| Error::state("the server is not listening yet (call hs_start)"))
@@ -151,8 +124,8 @@ pub extern "C" fn hs_port(server: *const hs_server) -> c_int {
 /// resets its connection during a write must not kill the process); a host handler is kept.
 #[no_mangle]
 pub extern "C" fn hs_run(server: *mut hs_server) -> c_int {
-    guard_int(|| {
-        unsafe { live_server(server) }?.poll(None)?;
+    guard(|| {
+        unsafe { borrow(server, "server") }?.poll(None)?;
         ok()
     })
 }
@@ -166,9 +139,9 @@ pub extern "C" fn hs_run(server: *mut hs_server) -> c_int {
 /// (same as `hs_run`).
 #[no_mangle]
 pub extern "C" fn hs_poll(server: *mut hs_server, timeout_ms: c_int) -> c_int {
-    guard_int(|| {
+    guard(|| {
         let slice = (timeout_ms >= 0).then(|| Duration::from_millis(timeout_ms as u64));
-        match unsafe { live_server(server) }?.poll(slice)? {
+        match unsafe { borrow(server, "server") }?.poll(slice)? {
             PollState::Running => Ok(1),
             PollState::Stopped => Ok(0),
         }
@@ -178,288 +151,14 @@ pub extern "C" fn hs_poll(server: *mut hs_server, timeout_ms: c_int) -> c_int {
 /// Starts a graceful shutdown: stop accepting, let in-flight requests finish, close WebSocket
 /// clients with 1001, then `hs_run` returns (or `hs_poll` returns 0). Returns at once.
 ///
-/// Safe from any thread, from inside any callback, and from a signal handler (it only stores a
-/// flag and writes one byte to a pipe). Calling it again, or before `hs_run`, is harmless; a
-/// shutdown requested before the loop runs takes effect when it starts.
+/// Safe from any thread, from inside any callback, and from a signal handler (it only checks the
+/// handle against a lock-free table, stores a flag and writes one byte to a pipe). Calling it
+/// again, or before `hs_run`, is harmless; a shutdown requested before the loop runs takes
+/// effect when it starts.
 #[no_mangle]
 pub extern "C" fn hs_shutdown(server: *mut hs_server) -> c_int {
-    guard_int(|| {
-        unsafe { live_server(server) }?.shutdown();
-        ok()
-    })
-}
-
-/// Opt-in to concurrency: with `threads` > 1 the event loop runs on that many worker threads,
-/// created by the first `hs_run`/`hs_poll`, and callbacks run concurrently on them (never on a
-/// thread the library did not create for this purpose or the caller's). Default 1: everything on
-/// the caller's thread. Must be called before the first `hs_run`/`hs_poll`. Never use from PHP.
-#[no_mangle]
-pub extern "C" fn hs_set_threads(server: *mut hs_server, threads: c_int) -> c_int {
-    guard_int(|| {
-        let n = usize::try_from(threads)
-            .map_err(|_| Error::invalid("thread count must be positive"))?;
-        unsafe { live_server(server) }?.set_threads(n)?;
-        ok()
-    })
-}
-
-/// Sets SO_REUSEPORT, so that several processes can each bind the same port and the kernel
-/// spreads connections among them. Before `hs_start` the socket is bound with it; between
-/// `hs_start` and the first `hs_run`/`hs_poll` it is set on the bound socket, so that workers
-/// forked afterwards can bind the port beside it (see `hs_adopt_listener`). Default off.
-#[no_mangle]
-pub extern "C" fn hs_set_reuse_port(server: *mut hs_server, enable: c_int) -> c_int {
-    guard_int(|| {
-        unsafe { live_server(server) }?.set_reuse_port(flag(enable))?;
-        ok()
-    })
-}
-
-/// Lets the event loop catch SIGINT and SIGTERM and shut down gracefully. Default off (the host
-/// keeps its own signal handling). Set before the first `hs_run`/`hs_poll`. Once on, the
-/// process-wide handler stays installed for the life of the process.
-#[no_mangle]
-pub extern "C" fn hs_handle_signals(server: *mut hs_server, enable: c_int) -> c_int {
-    guard_int(|| {
-        unsafe { live_server(server) }?.set_handle_signals(flag(enable))?;
-        ok()
-    })
-}
-
-/// Closes connections idle for `seconds` + `microseconds` (Luminova's `setTimeout`). The total
-/// must be at least 1 ms. Applies to connections accepted afterwards.
-#[no_mangle]
-pub extern "C" fn hs_set_timeout(
-    server: *mut hs_server,
-    seconds: c_long,
-    microseconds: c_long,
-) -> c_int {
-    guard_int(|| {
-        if seconds < 0 || microseconds < 0 {
-            return Err(Error::invalid("timeout parts must not be negative"));
-        }
-        let d = Duration::from_secs(seconds as u64) + Duration::from_micros(microseconds as u64);
-        if d < Duration::from_millis(1) {
-            return Err(Error::invalid("timeout must be at least 1 ms"));
-        }
-        unsafe { live_server(server) }?.update_limits(|l| l.idle_timeout = d);
-        ok()
-    })
-}
-
-/// Allows each client IP at most `max_requests` HTTP requests per `window_seconds`; more get
-/// 429 (REQUEST_LIMIT) with `Retry-After`. `max_requests` 0 turns the limit off (the default).
-#[no_mangle]
-pub extern "C" fn hs_set_rate_limit(
-    server: *mut hs_server,
-    max_requests: u32,
-    window_seconds: u32,
-) -> c_int {
-    guard_int(|| {
-        if max_requests > 0 && window_seconds == 0 {
-            return Err(Error::invalid(
-                "rate limit window must be at least 1 second",
-            ));
-        }
-        let s = unsafe { live_server(server) }?;
-        s.set_rate_limit(max_requests, Duration::from_secs(window_seconds as u64));
-        ok()
-    })
-}
-
-fn limit_of(which: c_int) -> crate::engine::Result<hs_limit> {
-    use hs_limit::*;
-    Ok(match which {
-        1 => HS_LIMIT_IDLE_TIMEOUT_MS,
-        2 => HS_LIMIT_MAX_CONNECTIONS,
-        3 => HS_LIMIT_MAX_HEADER_BYTES,
-        4 => HS_LIMIT_MAX_BODY_BYTES,
-        5 => HS_LIMIT_WS_MAX_MESSAGE,
-        6 => HS_LIMIT_WS_PING_INTERVAL_MS,
-        7 => HS_LIMIT_WS_PING_TIMEOUT_MS,
-        8 => HS_LIMIT_WS_SEND_QUEUE,
-        9 => HS_LIMIT_SHUTDOWN_GRACE_MS,
-        _ => return Err(Error::invalid(format!("unknown limit {which}"))),
-    })
-}
-
-/// Sets one of the `hs_limit` values. Connection-level limits apply to connections accepted
-/// afterwards. Returns `HS_ERR_INVALID` for an unknown limit or a value out of range (the
-/// millisecond limits need at least 1).
-#[no_mangle]
-pub extern "C" fn hs_set_limit(server: *mut hs_server, which: c_int, value: u64) -> c_int {
-    guard_int(|| {
-        use hs_limit::*;
-        let which = limit_of(which)?;
-        let ms = |v: u64| {
-            if v == 0 {
-                Err(Error::invalid(format!("{which:?} must be at least 1 ms")))
-            } else {
-                Ok(Duration::from_millis(v))
-            }
-        };
-        let size = |v: u64| usize::try_from(v).map_err(|_| Error::invalid("value too large"));
-        let s = unsafe { live_server(server) }?;
-        match which {
-            HS_LIMIT_IDLE_TIMEOUT_MS => {
-                let d = ms(value)?;
-                s.update_limits(|l| l.idle_timeout = d)
-            }
-            HS_LIMIT_MAX_CONNECTIONS => {
-                let n = size(value)?;
-                s.update_limits(|l| l.max_connections = n)
-            }
-            HS_LIMIT_MAX_HEADER_BYTES => {
-                let n = size(value)?;
-                s.update_limits(|l| l.max_header_bytes = n)
-            }
-            HS_LIMIT_MAX_BODY_BYTES => {
-                let n = size(value)?;
-                s.update_limits(|l| l.max_body_bytes = n)
-            }
-            HS_LIMIT_WS_MAX_MESSAGE => {
-                let n = size(value)?.max(1);
-                s.update_limits(|l| l.ws_max_message = n)
-            }
-            HS_LIMIT_WS_PING_INTERVAL_MS => {
-                let d = ms(value)?;
-                s.update_limits(|l| l.ws_ping_interval = d)
-            }
-            HS_LIMIT_WS_PING_TIMEOUT_MS => {
-                let d = ms(value)?;
-                s.update_limits(|l| l.ws_ping_timeout = d)
-            }
-            HS_LIMIT_WS_SEND_QUEUE => {
-                let n = size(value)?.clamp(1, 1 << 20);
-                s.update_limits(|l| l.ws_send_queue = n)
-            }
-            HS_LIMIT_SHUTDOWN_GRACE_MS => {
-                let d = Duration::from_millis(value);
-                s.update_limits(|l| l.shutdown_grace = d)
-            }
-        }
-        ok()
-    })
-}
-
-/// Reads one of the `hs_limit` values into `*value`.
-#[no_mangle]
-pub extern "C" fn hs_get_limit(server: *const hs_server, which: c_int, value: *mut u64) -> c_int {
-    guard_int(|| {
-        use hs_limit::*;
-        let which = limit_of(which)?;
-        if value.is_null() {
-            return Err(Error::invalid("value is NULL"));
-        }
-        let l = unsafe { live_server(server) }?.limits();
-        let ms = |d: Duration| d.as_millis() as u64;
-        let v = match which {
-            HS_LIMIT_IDLE_TIMEOUT_MS => ms(l.idle_timeout),
-            HS_LIMIT_MAX_CONNECTIONS => l.max_connections as u64,
-            HS_LIMIT_MAX_HEADER_BYTES => l.max_header_bytes as u64,
-            HS_LIMIT_MAX_BODY_BYTES => l.max_body_bytes as u64,
-            HS_LIMIT_WS_MAX_MESSAGE => l.ws_max_message as u64,
-            HS_LIMIT_WS_PING_INTERVAL_MS => ms(l.ws_ping_interval),
-            HS_LIMIT_WS_PING_TIMEOUT_MS => ms(l.ws_ping_timeout),
-            HS_LIMIT_WS_SEND_QUEUE => l.ws_send_queue as u64,
-            HS_LIMIT_SHUTDOWN_GRACE_MS => ms(l.shutdown_grace),
-        };
-        unsafe { put(value, v) };
-        ok()
-    })
-}
-
-/// Connection-required mode (Luminova's `connectionRequired`): a client IP must first
-/// `GET /connect` (or be marked with `hs_client_on`); its other requests get NOT_CONNECTED (400)
-/// until then. `GET /disconnect` unmarks it. Routes registered for /connect and /disconnect
-/// still run (after the marking); without them the engine answers CONNECTED / DISCONNECTED.
-#[no_mangle]
-pub extern "C" fn hs_set_connection_required(server: *mut hs_server, enable: c_int) -> c_int {
-    guard_int(|| {
-        unsafe { live_server(server) }?.set_connection_required(flag(enable));
-        ok()
-    })
-}
-
-fn client_ip(server: &Server, address: *const c_char) -> crate::engine::Result<IpAddr> {
-    if address.is_null() {
-        return server.own_ip();
-    }
-    let a = unsafe { text(address, "address") }?;
-    a.trim_matches(['[', ']'])
-        .parse()
-        .map_err(|_| Error::invalid(format!("'{a}' is not an IP address")))
-}
-
-/// Marks a client IP as connected (`address` NULL: the server's own IP, as Luminova's `on()`).
-#[no_mangle]
-pub extern "C" fn hs_client_on(server: *mut hs_server, address: *const c_char) -> c_int {
-    guard_int(|| {
-        let s = unsafe { live_server(server) }?;
-        s.client_on(client_ip(s, address)?);
-        ok()
-    })
-}
-
-/// Marks a client IP as disconnected. Returns 1 if it was connected, 0 if not.
-#[no_mangle]
-pub extern "C" fn hs_client_off(server: *mut hs_server, address: *const c_char) -> c_int {
-    guard_int(|| {
-        let s = unsafe { live_server(server) }?;
-        Ok(s.client_off(client_ip(s, address)?) as c_int)
-    })
-}
-
-/// Sets a default header sent with every HTTP response unless the handler sets the same name;
-/// replaces an earlier default of that name. `value` NULL removes the default. Luminova's CORS
-/// defaults (`Access-Control-Allow-Origin: *`, `-Methods: GET, POST, OPTIONS`,
-/// `-Headers: Content-Type`) are set initially. Strings are copied.
-#[no_mangle]
-pub extern "C" fn hs_set_header(
-    server: *mut hs_server,
-    name: *const c_char,
-    value: *const c_char,
-) -> c_int {
-    guard_int(|| {
-        let s = unsafe { live_server(server) }?;
-        let name = unsafe { text(name, "header name") }?;
-        let value = if value.is_null() {
-            None
-        } else {
-            Some(unsafe { text(value, "header value") }?)
-        };
-        s.set_header(name, value)?;
-        ok()
-    })
-}
-
-/// Removes every default header, the CORS defaults included.
-#[no_mangle]
-pub extern "C" fn hs_clear_headers(server: *mut hs_server) -> c_int {
-    guard_int(|| {
-        unsafe { live_server(server) }?.clear_headers();
-        ok()
-    })
-}
-
-/// The descriptor of the listening socket, between `hs_start` and the first `hs_run`/`hs_poll`
-/// (`HS_ERR_STATE` otherwise). It stays owned by the server: do not close it. Meant for a process
-/// that forks workers: they inherit it and serve it with `hs_adopt_listener`, so the port never
-/// goes without a listener while they start or restart.
-#[no_mangle]
-pub extern "C" fn hs_listener_fd(server: *const hs_server) -> c_int {
-    guard_int(|| unsafe { live_server(server) }?.listener_fd())
-}
-
-/// Serves a listening TCP socket made elsewhere (typically inherited across `fork()` from the
-/// parent's server, see `hs_listener_fd`) alongside this server's own: connections that reach it
-/// are accepted by this server too. `fd` is duplicated; the caller keeps (and closes) its own.
-/// Call before the first `hs_run`/`hs_poll`. `HS_ERR_INVALID` if `fd` is not a listening TCP
-/// socket.
-#[no_mangle]
-pub extern "C" fn hs_adopt_listener(server: *mut hs_server, fd: c_int) -> c_int {
-    guard_int(|| {
-        unsafe { live_server(server) }?.adopt_listener(fd)?;
+    guard(|| {
+        unsafe { borrow(server, "server") }?.shutdown();
         ok()
     })
 }

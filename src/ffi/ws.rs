@@ -1,16 +1,27 @@
-//! WebSocket routes, sending, broadcasting, closing and listing clients.
+//! WebSocket
+//!
+//! hs_websocket() turns upgrades on; hs_accept() registers a route with its open, message and
+//! close callbacks, which run on the event-loop thread (a worker thread with hs_set_threads()).
+//! A client is named by its connection id from on_open until its on_close. Sending, closing and
+//! listing (hs_ws_send(), hs_ws_broadcast*(), hs_ws_close(), hs_ws_count(), hs_ws_clients())
+//! are safe from any thread and any callback: messages are copied and queued, and written by the
+//! event loop while hs_run()/hs_poll() runs.
 
-use super::boundary::*;
-use super::http::{hs_request, req_ptr};
+use super::convert::{
+    bytes, c_string, copy_text_out, flag, put, struct_arg, text, text_or_null, OutArray, UserData,
+};
+use super::guard::{guard, ok};
+use super::handles::{borrow, hs_request, hs_server, lend};
 use crate::engine::{Error, Request, Result, WsHandler};
 use bytes::Bytes;
-use std::ffi::{c_char, c_int, c_void, CString};
+use std::ffi::{c_char, c_int, c_void};
 use std::sync::Arc;
 use tokio_tungstenite::tungstenite::Message;
 
 /// A client finished the upgrade on an accept route. `req` is the upgrade request (path,
 /// headers, captures, peer), valid only during the call. `conn_id` identifies the client for
-/// `hs_ws_send`/`hs_ws_close` until its close callback.
+/// `hs_ws_send`/`hs_ws_close` until its close callback. Runs on the event-loop thread (a worker
+/// thread with `hs_set_threads`), before any message of that client.
 #[allow(non_camel_case_types)]
 pub type hs_ws_open_cb = Option<
     unsafe extern "C-unwind" fn(user_data: *mut c_void, conn_id: u64, req: *const hs_request),
@@ -19,6 +30,7 @@ pub type hs_ws_open_cb = Option<
 /// A whole message (fragments joined, text already checked to be UTF-8). `data` is bytes
 /// (`uint8_t`, so that a host like PHP FFI does not read it as a C string), not
 /// NUL-terminated, and is valid only during the call. `is_binary` is 1 for binary, 0 for text.
+/// Runs on the event-loop thread (a worker thread with `hs_set_threads`), in arrival order.
 #[allow(non_camel_case_types)]
 pub type hs_ws_message_cb = Option<
     unsafe extern "C-unwind" fn(
@@ -33,7 +45,8 @@ pub type hs_ws_message_cb = Option<
 /// The client is gone. `code` is the close code it sent or that the server sent (1001 on
 /// shutdown, 1007 bad UTF-8, 1009 too big, 1002 protocol error, 1008 send queue full), 1005 for
 /// a Close without code, 1006 when the connection just ended. `reason` is NUL-terminated, valid
-/// only during the call.
+/// only during the call. Runs on the event-loop thread, once per client, also at shutdown (but
+/// not for the clients dropped by `hs_free`).
 #[allow(non_camel_case_types)]
 pub type hs_ws_close_cb = Option<
     unsafe extern "C-unwind" fn(
@@ -64,7 +77,7 @@ impl WsHandler for CWs {
     fn on_open(&self, conn_id: u64, req: &Request) {
         if let Some(f) = self.open {
             // SAFETY: host-registered function and user_data; `req` lives for the call.
-            unsafe { f(self.user_data.0, conn_id, req_ptr(req)) }
+            unsafe { f(self.user_data.0, conn_id, lend(req)) }
         }
     }
     fn on_message(&self, conn_id: u64, data: &[u8], binary: bool) {
@@ -74,7 +87,7 @@ impl WsHandler for CWs {
                 f(
                     self.user_data.0,
                     conn_id,
-                    data.as_ptr().cast(),
+                    data.as_ptr(),
                     data.len(),
                     binary as c_int,
                 )
@@ -83,7 +96,7 @@ impl WsHandler for CWs {
     }
     fn on_close(&self, conn_id: u64, code: u16, reason: &str) {
         if let Some(f) = self.close {
-            let reason = CString::new(reason.replace('\0', "?")).unwrap_or_default();
+            let reason = c_string(reason);
             // SAFETY: as above.
             unsafe { f(self.user_data.0, conn_id, code as c_int, reason.as_ptr()) }
         }
@@ -91,11 +104,11 @@ impl WsHandler for CWs {
 }
 
 /// Turns WebSocket support on or off (off by default, as in Luminova). While off, upgrade
-/// requests are routed as plain HTTP requests.
+/// requests are routed as plain HTTP requests. Returns `HS_OK` or a negative status.
 #[no_mangle]
 pub extern "C" fn hs_websocket(server: *mut hs_server, enable: c_int) -> c_int {
-    guard_int(|| {
-        unsafe { live_server(server) }?.set_websocket(flag(enable));
+    guard(|| {
+        unsafe { borrow(server, "server") }?.set_websocket(flag(enable));
         ok()
     })
 }
@@ -113,13 +126,10 @@ pub extern "C" fn hs_accept(
     handlers: *const hs_ws_handlers,
     user_data: *mut c_void,
 ) -> c_int {
-    guard_int(|| {
-        let s = unsafe { live_server(server) }?;
+    guard(|| {
+        let s = unsafe { borrow(server, "server") }?;
         let pattern = unsafe { text(pattern, "pattern") }?;
-        if handlers.is_null() {
-            return Err(Error::invalid("handlers is NULL"));
-        }
-        let h = unsafe { &*handlers };
+        let h = unsafe { struct_arg(handlers, "handlers") }?;
         let cws = CWs {
             open: h.on_open,
             message: h.on_message,
@@ -141,10 +151,8 @@ unsafe fn message(data: *const c_char, len: usize, is_binary: c_int) -> Result<M
     }
 }
 
-// Sending: thread-safe, callable from any callback and any thread. Messages are copied and
-// queued; they are written by the event loop (while `hs_run`/`hs_poll` runs).
-
-/// Queues a message for one client. Text must be UTF-8 (`HS_ERR_INVALID` otherwise).
+/// Queues a message for one client (`data`, `len` bytes, is copied). Text must be UTF-8
+/// (`HS_ERR_INVALID` otherwise). Returns `HS_OK` once queued;
 /// `HS_ERR_NOT_FOUND` if the client is gone; `HS_ERR_FULL` if its queue is full (it is dropped).
 #[no_mangle]
 pub extern "C" fn hs_ws_send(
@@ -154,8 +162,8 @@ pub extern "C" fn hs_ws_send(
     len: usize,
     is_binary: c_int,
 ) -> c_int {
-    guard_int(|| {
-        let s = unsafe { live_server(server) }?;
+    guard(|| {
+        let s = unsafe { borrow(server, "server") }?;
         let msg = unsafe { message(data, len, is_binary) }?;
         s.ws_send(conn_id, msg)?;
         ok()
@@ -173,8 +181,8 @@ pub extern "C" fn hs_ws_broadcast(
     is_binary: c_int,
     except_conn: u64,
 ) -> c_int {
-    guard_int(|| {
-        let s = unsafe { live_server(server) }?;
+    guard(|| {
+        let s = unsafe { borrow(server, "server") }?;
         let msg = unsafe { message(data, len, is_binary) }?;
         let except = (except_conn != 0).then_some(except_conn);
         Ok(s.ws_broadcast(msg, except, None) as c_int)
@@ -182,6 +190,7 @@ pub extern "C" fn hs_ws_broadcast(
 }
 
 /// As `hs_ws_broadcast`, to the clients of one accept route only (`route_id` from `hs_accept`).
+/// Returns how many clients it was queued for, or a negative status.
 #[no_mangle]
 pub extern "C" fn hs_ws_broadcast_route(
     server: *mut hs_server,
@@ -191,8 +200,8 @@ pub extern "C" fn hs_ws_broadcast_route(
     is_binary: c_int,
     except_conn: u64,
 ) -> c_int {
-    guard_int(|| {
-        let s = unsafe { live_server(server) }?;
+    guard(|| {
+        let s = unsafe { borrow(server, "server") }?;
         let route = u32::try_from(route_id).map_err(|_| Error::invalid("route id must be >= 0"))?;
         let msg = unsafe { message(data, len, is_binary) }?;
         let except = (except_conn != 0).then_some(except_conn);
@@ -209,13 +218,9 @@ pub extern "C" fn hs_ws_close(
     code: c_int,
     reason: *const c_char,
 ) -> c_int {
-    guard_int(|| {
-        let s = unsafe { live_server(server) }?;
-        let reason = if reason.is_null() {
-            ""
-        } else {
-            unsafe { text(reason, "reason") }?
-        };
+    guard(|| {
+        let s = unsafe { borrow(server, "server") }?;
+        let reason = unsafe { text_or_null(reason, "reason") }?.unwrap_or("");
         let code = u16::try_from(code)
             .map_err(|_| Error::invalid(format!("close code {code} is invalid")))?;
         s.ws_close(conn_id, code, reason)?;
@@ -230,7 +235,7 @@ fn route_filter(route_id: c_int) -> Option<u32> {
 /// How many WebSocket clients are connected (to route `route_id`, or all with -1).
 #[no_mangle]
 pub extern "C" fn hs_ws_count(server: *const hs_server, route_id: c_int) -> c_int {
-    guard_int(|| Ok(unsafe { live_server(server) }?.ws_count(route_filter(route_id)) as c_int))
+    guard(|| Ok(unsafe { borrow(server, "server") }?.ws_count(route_filter(route_id)) as c_int))
 }
 
 /// Lists connected client ids (of route `route_id`, or all with -1), in connection order. Writes
@@ -243,17 +248,11 @@ pub extern "C" fn hs_ws_clients(
     ids: *mut u64,
     cap: usize,
 ) -> c_int {
-    guard_int(|| {
-        let s = unsafe { live_server(server) }?;
-        if ids.is_null() && cap > 0 {
-            return Err(Error::invalid("ids is NULL but cap is not 0"));
-        }
+    guard(|| {
+        let s = unsafe { borrow(server, "server") }?;
+        let ids = unsafe { OutArray::new(ids, cap, "ids") }?;
         let list = s.ws_clients(route_filter(route_id));
-        for (i, c) in list.iter().take(cap).enumerate() {
-            // SAFETY: the caller provides `cap` writable slots.
-            unsafe { *ids.add(i) = c.id };
-        }
-        Ok(list.len() as c_int)
+        Ok(ids.fill(list.iter().map(|c| c.id)) as c_int)
     })
 }
 
@@ -267,13 +266,13 @@ pub extern "C" fn hs_ws_client_peer(
     cap: usize,
     port: *mut u16,
 ) -> c_int {
-    guard_int(|| {
-        let s = unsafe { live_server(server) }?;
+    guard(|| {
+        let s = unsafe { borrow(server, "server") }?;
         let info = s
             .ws_client(conn_id)
             .ok_or_else(|| Error::not_found(format!("no WebSocket client with id {conn_id}")))?;
         unsafe { put(port, info.peer.port()) };
-        unsafe { copy_out(&info.peer.ip().to_string(), buf, cap) }
+        unsafe { copy_text_out(&info.peer.ip().to_string(), buf, cap) }
     })
 }
 
@@ -286,12 +285,12 @@ pub extern "C" fn hs_ws_client_path(
     buf: *mut c_char,
     cap: usize,
 ) -> c_int {
-    guard_int(|| {
-        let s = unsafe { live_server(server) }?;
+    guard(|| {
+        let s = unsafe { borrow(server, "server") }?;
         let info = s
             .ws_client(conn_id)
             .ok_or_else(|| Error::not_found(format!("no WebSocket client with id {conn_id}")))?;
-        unsafe { copy_out(&info.path, buf, cap) }
+        unsafe { copy_text_out(&info.path, buf, cap) }
     })
 }
 
@@ -307,45 +306,10 @@ pub extern "C" fn hs_ws_client_head(
     buf: *mut u8,
     cap: usize,
 ) -> c_int {
-    guard_int(|| {
-        let s = unsafe { live_server(server) }?;
-        if buf.is_null() && cap > 0 {
-            return Err(Error::invalid("buf is NULL but cap is not 0"));
-        }
-        s.ws_client_head(conn_id, |head| {
-            let n = head.len().min(cap);
-            // SAFETY: the caller provides `cap` writable bytes.
-            unsafe { std::ptr::copy_nonoverlapping(head.as_ptr(), buf, n) };
-            head.len() as c_int
-        })
-        .ok_or_else(|| Error::not_found(format!("no WebSocket client with id {conn_id}")))
-    })
-}
-
-/// Makes this server worker `slot` (0-based) of `slots` worker processes on this machine that
-/// serve one port together (with `hs_set_reuse_port`): `hs_ws_broadcast*` then reaches the
-/// clients of every worker, and `hs_ws_send`/`hs_ws_close` with the id of another worker's client
-/// are forwarded to it. Workers find each other through abstract Unix sockets named after `group`
-/// (1-64 characters, no '/'; use one per server, e.g. "myapp-8080"); only processes of the same
-/// user are accepted. Connection ids then carry the slot, so they are unique across workers.
-/// Every worker must register its routes in the same order (route ids must agree).
-/// `hs_ws_count`/`hs_ws_clients` still count this worker's clients only; a message to a worker
-/// that is down (restarting) is dropped. Call before the first `hs_run`/`hs_poll`.
-#[no_mangle]
-pub extern "C" fn hs_cluster_join(
-    server: *mut hs_server,
-    group: *const c_char,
-    slot: c_int,
-    slots: c_int,
-) -> c_int {
-    guard_int(|| {
-        let s = unsafe { live_server(server) }?;
-        let group = unsafe { text(group, "group") }?;
-        let slot =
-            u16::try_from(slot).map_err(|_| Error::invalid(format!("slot {slot} is invalid")))?;
-        let slots = u16::try_from(slots)
-            .map_err(|_| Error::invalid(format!("slots {slots} is invalid")))?;
-        s.join_cluster(group, slot, slots)?;
-        ok()
+    guard(|| {
+        let s = unsafe { borrow(server, "server") }?;
+        let buf = unsafe { OutArray::new(buf, cap, "buf") }?;
+        s.ws_client_head(conn_id, |head| buf.copy(head) as c_int)
+            .ok_or_else(|| Error::not_found(format!("no WebSocket client with id {conn_id}")))
     })
 }

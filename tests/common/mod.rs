@@ -2,11 +2,8 @@
 //! host would), with `extern "C-unwind"` callbacks and real clients over 127.0.0.1.
 #![allow(dead_code)]
 
+use httpsock::ffi::api::*;
 use httpsock::ffi::hs_server;
-use httpsock::ffi::http::*;
-use httpsock::ffi::misc::*;
-use httpsock::ffi::server::*;
-use httpsock::ffi::ws::*;
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
