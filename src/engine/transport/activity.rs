@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant as TokioInstant;
 
-/// One HTTP connection as the watchdog (`http::watchdog`) sees it. The connection's task
+/// One HTTP connection as the watchdog (`transport::watchdog`) sees it. The connection's task
 /// writes the counters (one writer: plain loads and stores, no locked instructions on the hot
 /// path); the watchdog samples them every quarter of the idle timeout and, to close the
 /// connection or begin its graceful shutdown, sets `stop` and wakes the task. Counters rather than
