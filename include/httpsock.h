@@ -36,7 +36,7 @@
  *   WebSocket .......................... hs_websocket, hs_accept, hs_ws_send, hs_ws_broadcast,
  *                                        hs_ws_broadcast_route, hs_ws_close, hs_ws_count,
  *                                        hs_ws_clients, hs_ws_client_peer, hs_ws_client_path,
- *                                        hs_ws_client_head
+ *                                        hs_ws_keep_heads, hs_ws_client_head
  *                                        struct: hs_ws_handlers
  *                                        callbacks: hs_ws_open_cb, hs_ws_message_cb, hs_ws_close_cb
  *   Timers ............................. hs_add_timer, hs_cancel_timer
@@ -721,11 +721,18 @@ int hs_ws_client_peer(const hs_server *server,
 // Returns the path length (like snprintf), or `HS_ERR_NOT_FOUND`.
 int hs_ws_client_path(const hs_server *server, uint64_t conn_id, char *buf, size_t cap);
 
+// Keeps (non-zero) or not (0, the default) each WebSocket client's upgrade request, packed, for
+// `hs_ws_client_head`: a few hundred bytes per client (more with a browser's headers), paid
+// only by a host that reads them. Applies to clients that connect afterwards. Returns `HS_OK`.
+int hs_ws_keep_heads(hs_server *server, int enable);
+
 // Copies the packed head of a client's upgrade request (the format of `hs_request_packed`)
 // into `buf`: at most `cap` bytes, no NUL added (`buf` may be NULL when `cap` is 0). Returns the
-// head's full length, so a caller with a small buffer can size one and call again; or
-// `HS_ERR_NOT_FOUND`. Works for the clients of this process (not another worker's), also inside
-// a client's own `on_close` callback, so a host needs no registry of its own.
+// head's full length, so a caller with a small buffer can size one and call again;
+// `HS_ERR_NOT_FOUND` for no such client; `HS_ERR_STATE` when heads are not kept
+// (`hs_ws_keep_heads`, off by default). Works for the clients of this process (not another
+// worker's), also inside a client's own `on_close` callback (on the thread running it), so a
+// host needs no registry of its own.
 int hs_ws_client_head(const hs_server *server, uint64_t conn_id, uint8_t *buf, size_t cap);
 
 // ==============================================================================================

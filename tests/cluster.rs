@@ -133,6 +133,7 @@ fn packed_head_in_a_websocket_open_callback_and_from_the_hub() {
     let closed_tx = std::sync::Mutex::new(closed_tx);
     let srv = TestServer::start(|s| {
         assert_eq!(hs_websocket(s, 1), 0);
+        assert_eq!(hs_ws_keep_heads(s, 1), 0);
         let server = s as usize;
         let cbs = WsCallbacks {
             close: Box::new(move |id, _, _| {
@@ -228,6 +229,16 @@ fn cluster_forwards_broadcast_send_and_close_between_workers() {
     assert_ne!(id_a, id_b, "ids are unique across workers");
     assert_eq!(httpsock::engine::fanout::slot_of(id_a), Some(0));
     assert_eq!(httpsock::engine::fanout::slot_of(id_b), Some(1));
+    // Heads are kept only on request (hs_ws_keep_heads): these workers did not ask.
+    assert_eq!(
+        hs_ws_client_head(w0.srv.raw(), id_a, std::ptr::null_mut(), 0),
+        hs_status::HS_ERR_STATE as c_int
+    );
+    assert!(
+        last_error().contains("hs_ws_keep_heads"),
+        "{}",
+        last_error()
+    );
 
     // A broadcast from worker 0 reaches its own client and worker 1's.
     let msg = b"to everyone";

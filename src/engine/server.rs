@@ -210,6 +210,12 @@ impl Server {
         self.ws.enabled.store(on, Ordering::Relaxed);
     }
 
+    /// Keep each WebSocket client's request head for `ws_client_head` (clients that connect
+    /// afterwards).
+    pub fn set_ws_keep_heads(&self, on: bool) {
+        self.ws.keep_heads.store(on, Ordering::Relaxed);
+    }
+
     pub fn set_on_error(&self, h: Option<Arc<dyn ErrorHandler>>) {
         *self.http.hooks.on_error.write() = h;
     }
@@ -579,8 +585,8 @@ impl Server {
     }
 
     /// Runs `f` with the packed head of a client's upgrade request (a client of this process,
-    /// or the one whose close callback this thread runs).
-    pub fn ws_client_head<R>(&self, conn_id: u64, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+    /// or the one whose close callback this thread runs); `State` when heads are not kept.
+    pub fn ws_client_head<R>(&self, conn_id: u64, f: impl FnOnce(&[u8]) -> R) -> Result<R> {
         self.ws.hub.head(conn_id, f)
     }
 

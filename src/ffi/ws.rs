@@ -294,11 +294,24 @@ pub extern "C" fn hs_ws_client_path(
     })
 }
 
+/// Keeps (non-zero) or not (0, the default) each WebSocket client's upgrade request, packed, for
+/// `hs_ws_client_head`: a few hundred bytes per client (more with a browser's headers), paid
+/// only by a host that reads them. Applies to clients that connect afterwards. Returns `HS_OK`.
+#[no_mangle]
+pub extern "C" fn hs_ws_keep_heads(server: *mut hs_server, enable: c_int) -> c_int {
+    guard(|| {
+        unsafe { borrow(server, "server") }?.set_ws_keep_heads(flag(enable));
+        ok()
+    })
+}
+
 /// Copies the packed head of a client's upgrade request (the format of `hs_request_packed`)
 /// into `buf`: at most `cap` bytes, no NUL added (`buf` may be NULL when `cap` is 0). Returns the
-/// head's full length, so a caller with a small buffer can size one and call again; or
-/// `HS_ERR_NOT_FOUND`. Works for the clients of this process (not another worker's), also inside
-/// a client's own `on_close` callback, so a host needs no registry of its own.
+/// head's full length, so a caller with a small buffer can size one and call again;
+/// `HS_ERR_NOT_FOUND` for no such client; `HS_ERR_STATE` when heads are not kept
+/// (`hs_ws_keep_heads`, off by default). Works for the clients of this process (not another
+/// worker's), also inside a client's own `on_close` callback (on the thread running it), so a
+/// host needs no registry of its own.
 #[no_mangle]
 pub extern "C" fn hs_ws_client_head(
     server: *const hs_server,
@@ -310,6 +323,5 @@ pub extern "C" fn hs_ws_client_head(
         let s = unsafe { borrow(server, "server") }?;
         let buf = unsafe { OutArray::new(buf, cap, "buf") }?;
         s.ws_client_head(conn_id, |head| buf.copy(head) as c_int)
-            .ok_or_else(|| Error::not_found(format!("no WebSocket client with id {conn_id}")))
     })
 }

@@ -71,7 +71,7 @@ int main(void)
         (any_fn)&hs_ws_broadcast_route, (any_fn)&hs_ws_close,
         (any_fn)&hs_ws_count, (any_fn)&hs_ws_clients,
         (any_fn)&hs_ws_client_peer, (any_fn)&hs_ws_client_path,
-        (any_fn)&hs_ws_client_head, (any_fn)&hs_parse_address,
+        (any_fn)&hs_ws_client_head, (any_fn)&hs_ws_keep_heads, (any_fn)&hs_parse_address,
         (any_fn)&hs_response_answer, (any_fn)&hs_response_fail, (any_fn)&hs_answer_name,
     };
     size_t i, missing = 0;

@@ -234,6 +234,9 @@ final class NativeServer
     public function accept(string $pattern, Closure $open, Closure $message, Closure $close): int
     {
         $ffi = $this->ffi;
+        // The WebSocket payloads are built from the heads the engine keeps (wsClientHead): the
+        // engine keeps them only for a host that asks, and this one reads them.
+        Library::check($ffi->hs_ws_keep_heads($this->h(), 1), 'accept()');
         $handlers = $ffi->new('hs_ws_handlers');
         $onOpen = static function ($userData, $id, $req) use ($open, $ffi): void {
             try {

@@ -25,6 +25,9 @@ pub struct WsContext {
     pub routes: RwLock<Router<Arc<dyn WsHandler>>>,
     /// Off by default, as in Luminova: upgrade requests are then routed as plain HTTP.
     pub enabled: AtomicBool,
+    /// Whether each client's request head is kept in the hub (`Hub::head`): off by default, so
+    /// that a host that never reads it does not pay its memory.
+    pub keep_heads: AtomicBool,
     pub hub: Arc<Hub>,
 }
 
@@ -34,6 +37,7 @@ impl WsContext {
             base,
             routes: RwLock::new(Router::default()),
             enabled: AtomicBool::new(false),
+            keep_heads: AtomicBool::new(false),
             hub: Arc::new(Hub::default()),
         }
     }

@@ -108,10 +108,11 @@ pub fn upgrade(
     let guard = ActiveGuard::new(&ws.base);
     let base = ws.base.clone();
     let hub = ws.hub.clone();
+    let keep_head = ws.keep_heads.load(Ordering::Relaxed);
     tokio::spawn(async move {
         let _guard = guard;
         match on_upgrade.await {
-            Ok(upgraded) => run_client(base, hub, upgraded, request, handler).await,
+            Ok(upgraded) => run_client(base, hub, keep_head, upgraded, request, handler).await,
             Err(e) => base
                 .log
                 .debug(|| format!("conn {conn_id}: upgrade failed: {e}")),

@@ -17,14 +17,15 @@ pub struct Client {
     pub route_id: u32,
     pub peer: SocketAddr,
     pub path: Box<str>,
-    /// The packed head of its upgrade request.
-    pub head: Box<[u8]>,
+    /// The packed head of its upgrade request, when the server keeps heads
+    /// (`WsContext::keep_heads`: off unless a host reads them).
+    pub head: Option<Box<[u8]>>,
 }
 
 thread_local! {
     /// The client whose close callback this thread runs: already out of the hub, still readable
     /// through `Hub::head` during the callback.
-    static CLOSING: RefCell<Option<(u64, Box<[u8]>)>> = const { RefCell::new(None) };
+    static CLOSING: RefCell<Option<(u64, Option<Box<[u8]>>)>> = const { RefCell::new(None) };
 }
 
 /// Information about a connected client, for listings.
@@ -59,19 +60,25 @@ impl Hub {
     }
 
     /// Runs `f` with the packed head of client `id`'s upgrade request: a connected client of
-    /// this process, or the one whose close callback this thread is running.
-    pub fn head<R>(&self, id: u64, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+    /// this process, or the one whose close callback this thread is running. `NotFound` for no
+    /// such client, `State` when the server does not keep heads.
+    pub fn head<R>(&self, id: u64, f: impl FnOnce(&[u8]) -> R) -> Result<R> {
+        let not_kept = || {
+            Error::state("the server keeps no request heads (hs_ws_keep_heads was not turned on)")
+        };
         if let Some(c) = self.clients.lock().get(&id) {
-            return Some(f(&c.head));
+            return c.head.as_deref().map(f).ok_or_else(not_kept);
         }
         CLOSING.with_borrow(|c| match c {
-            Some((cid, head)) if *cid == id => Some(f(head)),
-            _ => None,
+            Some((cid, head)) if *cid == id => head.as_deref().map(f).ok_or_else(not_kept),
+            _ => Err(Error::not_found(format!(
+                "no WebSocket client with id {id}"
+            ))),
         })
     }
 
     /// Runs `f` (the host's close callback) with client `id`'s head readable through `head`.
-    pub fn closing<R>(id: u64, head: Box<[u8]>, f: impl FnOnce() -> R) -> R {
+    pub fn closing<R>(id: u64, head: Option<Box<[u8]>>, f: impl FnOnce() -> R) -> R {
         let previous = CLOSING.replace(Some((id, head)));
         let r = f();
         CLOSING.set(previous);

@@ -169,6 +169,7 @@ impl Session {
 pub async fn run_client(
     base: Arc<Base>,
     hub: Arc<Hub>,
+    keep_head: bool,
     upgraded: hyper::upgrade::Upgraded,
     request: Request,
     handler: Arc<dyn WsHandler>,
@@ -184,9 +185,13 @@ pub async fn run_client(
         WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
     let outbox = Arc::new(Outbox::new(limits.ws_send_queue));
     let path = String::from_utf8_lossy(request.field(Field::Path)).into_owned();
-    let mut head = Vec::new();
-    request.write_packed_head(&mut head);
-    head.pop(); // the NUL after the head
+    // Kept only for a host that reads it (`hs_ws_client_head`): a few hundred bytes per client.
+    let head = keep_head.then(|| {
+        let mut head = Vec::new();
+        request.write_packed_head(&mut head);
+        head.pop(); // the NUL after the head
+        head.into_boxed_slice()
+    });
     hub.insert(
         id,
         Client {
@@ -194,7 +199,7 @@ pub async fn run_client(
             route_id: request.route_id,
             peer: request.peer,
             path: path.into(),
-            head: head.into_boxed_slice(),
+            head,
         },
     );
     let _ = host_call(|| handler.on_open(id, &request));
@@ -329,7 +334,7 @@ pub async fn run_client(
     s.outbox.close();
     let client = hub.remove(id);
     base.log.debug(|| format!("ws {id}: closed ({})", s.code));
-    let head = client.map(|c| c.head).unwrap_or_default();
+    let head = client.and_then(|c| c.head);
     // The host may still read the client's request (`Hub::head`) during its close callback.
     Hub::closing(id, head, || {
         let _ = host_call(|| handler.on_close(id, s.code, &s.reason));
