@@ -22,10 +22,13 @@ pub struct Client {
     pub head: Option<Box<[u8]>>,
 }
 
+/// A client's id and its kept head (None when heads are not kept).
+type Closing = (u64, Option<Box<[u8]>>);
+
 thread_local! {
     /// The client whose close callback this thread runs: already out of the hub, still readable
     /// through `Hub::head` during the callback.
-    static CLOSING: RefCell<Option<(u64, Option<Box<[u8]>>)>> = const { RefCell::new(None) };
+    static CLOSING: RefCell<Option<Closing>> = const { RefCell::new(None) };
 }
 
 /// Information about a connected client, for listings.
