@@ -235,20 +235,12 @@ impl Server {
             ),
             None => None,
         };
-        let mut headers = self.http.hooks.default_headers.write();
-        match value {
-            Some(v) => {
-                headers.insert(name, v);
-            }
-            None => {
-                headers.remove(&name);
-            }
-        }
+        self.http.hooks.set_default(name, value);
         Ok(())
     }
 
     pub fn clear_headers(&self) {
-        self.http.hooks.default_headers.write().clear();
+        self.http.hooks.clear_defaults();
     }
 
     // ---- limits, admission, logging ------------------------------------------------------

@@ -14,6 +14,7 @@ use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 use hyper::http::request::Parts;
 use parking_lot::RwLock;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 /// Handles one HTTP request: read `req`, fill `res`. Runs on the loop thread (or on one of the
@@ -55,7 +56,9 @@ pub trait Upgrade: Send + Sync {
 
 /// What the host sets around its handlers: default headers, the error hook, the response filter.
 pub struct Hooks {
-    pub default_headers: RwLock<HeaderMap>,
+    default_headers: RwLock<HeaderMap>,
+    /// Changes whenever the default headers do (header maps built from them are then stale).
+    defaults_version: AtomicU64,
     pub on_error: RwLock<Option<Arc<dyn ErrorHandler>>>,
     pub on_response: RwLock<Option<Arc<dyn ResponseFilter>>>,
 }
@@ -64,9 +67,41 @@ impl Default for Hooks {
     fn default() -> Hooks {
         Hooks {
             default_headers: RwLock::new(luminova_headers()),
+            defaults_version: AtomicU64::new(0),
             on_error: RwLock::new(None),
             on_response: RwLock::new(None),
         }
+    }
+}
+
+impl Hooks {
+    /// The default headers, read-locked.
+    pub fn defaults(&self) -> parking_lot::RwLockReadGuard<'_, HeaderMap> {
+        self.default_headers.read()
+    }
+
+    /// Sets (replaces) a default header; `None` removes it.
+    pub fn set_default(&self, name: HeaderName, value: Option<HeaderValue>) {
+        let mut headers = self.default_headers.write();
+        match value {
+            Some(v) => {
+                headers.insert(name, v);
+            }
+            None => {
+                headers.remove(&name);
+            }
+        }
+        self.defaults_version.fetch_add(1, Ordering::Release);
+    }
+
+    /// Removes every default header.
+    pub fn clear_defaults(&self) {
+        self.default_headers.write().clear();
+        self.defaults_version.fetch_add(1, Ordering::Release);
+    }
+
+    pub fn defaults_version(&self) -> u64 {
+        self.defaults_version.load(Ordering::Acquire)
     }
 }
 

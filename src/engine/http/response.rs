@@ -15,24 +15,27 @@ const BLOCK_CACHE_SLOTS: usize = 8;
 
 type Fields = Vec<(HeaderName, HeaderValue)>;
 
-/// The parsed fields of the last few header blocks a thread saw (see `add_header_block`). At
-/// most `BLOCK_CACHE_SLOTS` × `BLOCK_CACHE_MAX_LEN` bytes of keys per thread.
+/// The parsed fields of the last few header blocks a thread saw (see `add_header_block`), each
+/// with an id unique in the thread (`Response::block`). At most `BLOCK_CACHE_SLOTS` ×
+/// `BLOCK_CACHE_MAX_LEN` bytes of keys per thread.
 #[derive(Default)]
 struct BlockCache {
-    slots: Vec<(Box<[u8]>, Fields)>,
+    slots: Vec<(Box<[u8]>, u64, Fields)>,
     next: usize,
+    last_id: u64,
 }
 
 impl BlockCache {
-    fn get(&self, block: &[u8]) -> Option<&Fields> {
+    fn get(&self, block: &[u8]) -> Option<(u64, &Fields)> {
         self.slots
             .iter()
-            .find(|(key, _)| **key == *block)
-            .map(|(_, fields)| fields)
+            .find(|(key, _, _)| **key == *block)
+            .map(|(_, id, fields)| (*id, fields))
     }
 
     fn put(&mut self, block: &[u8], fields: Fields) {
-        let entry = (Box::from(block), fields);
+        self.last_id += 1;
+        let entry = (Box::from(block), self.last_id, fields);
         if self.slots.len() < BLOCK_CACHE_SLOTS {
             self.slots.push(entry);
         } else {
@@ -55,6 +58,11 @@ pub struct Response {
     pub touched: bool,
     /// Why the response must become a 500.
     pub poisoned: Option<String>,
+    /// The id of the cached header block the fields were set from, when they were set by one
+    /// repeated block (`add_header_block` on a response with no fields yet): `finish` then
+    /// reuses the header map it built for that block, after checking the fields are still
+    /// exactly the block's.
+    pub block: Option<u64>,
 }
 
 impl Response {
@@ -124,9 +132,11 @@ impl Response {
         if block.len() > BLOCK_CACHE_MAX_LEN {
             return self.parse_header_block(block);
         }
+        let empty = self.headers.is_empty();
         let hit = BLOCK_CACHE.with_borrow(|cache| {
-            let fields = cache.get(block)?;
+            let (id, fields) = cache.get(block)?;
             self.headers.extend(fields.iter().cloned());
+            self.block = empty.then_some(id);
             Some(!fields.is_empty())
         });
         match hit {
