@@ -7,7 +7,6 @@ use crate::engine::http::answers::Answer;
 use crate::engine::http::request::Request;
 use crate::engine::http::response::Response;
 use crate::engine::http::router::Router;
-use crate::engine::http::service::HttpResponse;
 use crate::engine::transport::Connections;
 use hyper::body::Incoming;
 use hyper::header::{HeaderMap, HeaderName, HeaderValue};
@@ -16,6 +15,9 @@ use parking_lot::RwLock;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
+
+/// A response as hyper sends it.
+pub type HttpResponse = hyper::Response<http_body_util::Full<bytes::Bytes>>;
 
 /// Handles one HTTP request: read `req`, fill `res`. Runs on the loop thread (or on one of the
 /// opted-in worker threads), never concurrently with another callback unless threads were opted in.

@@ -18,5 +18,6 @@ pub mod service;
 pub mod validate;
 
 pub use answers::Answer;
-pub use context::{ErrorHandler, Hooks, HttpContext, HttpHandler, ResponseFilter, Upgrade};
-pub use service::HttpResponse;
+pub use context::{
+    ErrorHandler, Hooks, HttpContext, HttpHandler, HttpResponse, ResponseFilter, Upgrade,
+};

@@ -4,7 +4,7 @@
 
 use crate::engine::context::host_call;
 use crate::engine::http::answers::Answer;
-use crate::engine::http::context::Hooks;
+use crate::engine::http::context::{Hooks, HttpResponse};
 use crate::engine::http::request::{Matched, Request};
 use crate::engine::http::response::Response;
 use crate::engine::http::router::normalize_path;
@@ -19,8 +19,6 @@ use hyper::{Method, StatusCode};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-
-pub type HttpResponse = hyper::Response<Full<Bytes>>;
 
 /// One of the engine's answers, shaped by the host's error hook when it is one of the hooked
 /// kinds and a hook is set.
