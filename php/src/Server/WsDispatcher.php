@@ -16,8 +16,9 @@ use HttpSock\Native\NativeServer;
  * the callbacks get, replies, and the onOpen()/onClose() handlers.
  *
  * The engine keeps the clients (ids, upgrade requests): a payload is built from the client's
- * packed head when asked for. A text message's payload is built once per client, on its first
- * message, and kept until the client closes; an idle client costs nothing here.
+ * packed head when asked for. A message's payload is built once per client and kind (text,
+ * binary), on its first such message, and kept until the client closes; an idle client costs
+ * nothing here.
  *
  * @internal
  */
@@ -29,6 +30,8 @@ final class WsDispatcher
     private array $patterns = [];
     /** @var array<int, array<string, mixed>> client id => its payload plus 'binary' => false */
     private array $textPayload = [];
+    /** @var array<int, array<string, mixed>> client id => its payload plus 'binary' => true */
+    private array $binaryPayload = [];
     private ?Closure $openHandler = null;
     private ?Closure $closeHandler = null;
     private ?int $serverPort = null;
@@ -41,7 +44,7 @@ final class WsDispatcher
     public function attach(?NativeServer $native): void
     {
         $this->native = $native;
-        $this->patterns = $this->textPayload = [];
+        $this->patterns = $this->textPayload = $this->binaryPayload = [];
     }
 
     public function setServerPort(?int $port): void
@@ -67,10 +70,10 @@ final class WsDispatcher
     {
         $message = function (int $id, string $message, bool $binary) use ($callback): void {
             try {
-                // The text payload is built once per client (on its first text message), not
+                // Each payload is built once per client (on its first message of that kind), not
                 // per message; an idle client never pays for it.
                 $payload = $binary
-                    ? $this->payload($id, $this->native?->wsClientHead($id)) + ['binary' => true]
+                    ? ($this->binaryPayload[$id] ??= $this->payload($id, $this->native?->wsClientHead($id)) + ['binary' => true])
                     : ($this->textPayload[$id] ??= $this->payload($id, $this->native?->wsClientHead($id)) + ['binary' => false]);
                 $reply = $callback($message, $payload);
                 if (is_array($reply) || $reply instanceof \JsonSerializable) {
@@ -145,7 +148,7 @@ final class WsDispatcher
     private function closed(int $id, int $code, string $reason): void
     {
         $payload = $this->closeHandler === null ? null : $this->payload($id, $this->native?->wsClientHead($id));
-        unset($this->textPayload[$id]);
+        unset($this->textPayload[$id], $this->binaryPayload[$id]);
         if ($payload !== null) {
             try {
                 ($this->closeHandler)($payload, $code, $reason);
