@@ -67,7 +67,6 @@ struct Core {
 }
 
 /// The socket pair that wakes the loop's main task when `shutdown()` is called from outside it.
-#[derive(Default)]
 struct Wake {
     /// Write end's descriptor, -1 until the loop exists. The socket itself lives in `write` as
     /// long as the server, so the number is never reused while stored here.
@@ -294,13 +293,11 @@ impl Server {
 
     // ---- sockets and threads (before the first poll) -------------------------------------
 
-    /// Fails unless the loop has never run.
-    fn before_first_poll(core: &Core, what: &str) -> Result<()> {
+    /// Fails with `message` unless the loop has never run.
+    fn before_first_poll(core: &Core, message: &str) -> Result<()> {
         // While `poll` runs it holds the loop (event_loop is None): check the phase too.
         if core.event_loop.is_some() || matches!(core.phase, Phase::Running | Phase::Stopped) {
-            return Err(Error::state(format!(
-                "{what} must be set before the first run/poll"
-            )));
+            return Err(Error::state(message));
         }
         Ok(())
     }
@@ -312,7 +309,7 @@ impl Server {
             )));
         }
         let mut core = self.core.lock();
-        Self::before_first_poll(&core, "threads")?;
+        Self::before_first_poll(&core, "threads must be set before the first run/poll")?;
         core.threads = n;
         Ok(())
     }
@@ -351,11 +348,10 @@ impl Server {
     /// this server's own. The descriptor is duplicated: the caller keeps and closes its own.
     pub fn adopt_listener(&self, fd: RawFd) -> Result<()> {
         let mut core = self.core.lock();
-        if core.event_loop.is_some() || matches!(core.phase, Phase::Running | Phase::Stopped) {
-            return Err(Error::state(
-                "a listener must be adopted before the first run/poll",
-            ));
-        }
+        Self::before_first_poll(
+            &core,
+            "a listener must be adopted before the first run/poll",
+        )?;
         let listener = transport::adopt(fd)?;
         core.adopted.push(listener);
         Ok(())
@@ -363,7 +359,10 @@ impl Server {
 
     pub fn set_handle_signals(&self, on: bool) -> Result<()> {
         let mut core = self.core.lock();
-        Self::before_first_poll(&core, "signal handling")?;
+        Self::before_first_poll(
+            &core,
+            "signal handling must be set before the first run/poll",
+        )?;
         core.handle_signals = on;
         Ok(())
     }
@@ -371,12 +370,7 @@ impl Server {
     /// Joins worker `slot` of `slots` of the local cluster `group` (before the first run/poll).
     pub fn join_cluster(&self, group: &str, slot: u16, slots: u16) -> Result<()> {
         let core = self.core.lock();
-        if core.event_loop.is_some() || core.phase == Phase::Running || core.phase == Phase::Stopped
-        {
-            return Err(Error::state(
-                "a cluster must be joined before the first run/poll",
-            ));
-        }
+        Self::before_first_poll(&core, "a cluster must be joined before the first run/poll")?;
         let c = Cluster::new(group, slot, slots)?;
         self.fanout.join(Arc::new(c))
     }

@@ -5,7 +5,7 @@
 use crate::engine::error::{Error, Result};
 use crate::engine::http::raw_response;
 use bytes::Bytes;
-use hyper::header::{HeaderName, HeaderValue, CONTENT_LENGTH, TRANSFER_ENCODING};
+use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_LENGTH, TRANSFER_ENCODING};
 use std::cell::RefCell;
 
 /// Header blocks longer than this are parsed every time, never kept.
@@ -16,26 +16,37 @@ const BLOCK_CACHE_SLOTS: usize = 8;
 type Fields = Vec<(HeaderName, HeaderValue)>;
 
 /// The parsed fields of the last few header blocks a thread saw (see `add_header_block`), each
-/// with an id unique in the thread (`Response::block`). At most `BLOCK_CACHE_SLOTS` ×
-/// `BLOCK_CACHE_MAX_LEN` bytes of keys per thread.
+/// with an id unique in the thread (`Response::block`) and, once a response was sent with it,
+/// the header map `finish` built from it and the default headers (`block_map`). At most
+/// `BLOCK_CACHE_SLOTS` × `BLOCK_CACHE_MAX_LEN` bytes of keys per thread.
 #[derive(Default)]
 struct BlockCache {
-    slots: Vec<(Box<[u8]>, u64, Fields)>,
+    slots: Vec<Block>,
     next: usize,
     last_id: u64,
 }
 
+struct Block {
+    key: Box<[u8]>,
+    id: u64,
+    fields: Fields,
+    /// The response map built from `fields` and the default headers of that version.
+    map: Option<(u64, HeaderMap)>,
+}
+
 impl BlockCache {
-    fn get(&self, block: &[u8]) -> Option<(u64, &Fields)> {
-        self.slots
-            .iter()
-            .find(|(key, _, _)| **key == *block)
-            .map(|(_, id, fields)| (*id, fields))
+    fn get(&self, block: &[u8]) -> Option<&Block> {
+        self.slots.iter().find(|b| *b.key == *block)
     }
 
     fn put(&mut self, block: &[u8], fields: Fields) {
         self.last_id += 1;
-        let entry = (Box::from(block), self.last_id, fields);
+        let entry = Block {
+            key: Box::from(block),
+            id: self.last_id,
+            fields,
+            map: None,
+        };
         if self.slots.len() < BLOCK_CACHE_SLOTS {
             self.slots.push(entry);
         } else {
@@ -49,6 +60,40 @@ thread_local! {
     static BLOCK_CACHE: RefCell<BlockCache> = RefCell::new(BlockCache::default());
 }
 
+/// The response header map for `fields` set from the cached block `id` (`Response::block`), with
+/// the default headers of `version`: the map `build` made for the same block and defaults
+/// before (a clone), or `build(fields)`, kept in the block's slot for the next response. Built
+/// and not kept when the fields are no longer exactly the block's (changed after it was set) or
+/// the block left the cache.
+pub fn block_map(
+    id: u64,
+    version: u64,
+    fields: Fields,
+    build: impl FnOnce(Fields) -> HeaderMap,
+) -> HeaderMap {
+    // Some(Some(map)): a hit; Some(None): the block's, to build and keep; None: build only.
+    let found = BLOCK_CACHE.with_borrow(|cache| {
+        let block = cache.slots.iter().find(|b| b.id == id)?;
+        (block.fields == fields).then(|| match &block.map {
+            Some((v, map)) if *v == version => Some(map.clone()),
+            _ => None,
+        })
+    });
+    match found {
+        Some(Some(map)) => map,
+        Some(None) => {
+            let map = build(fields);
+            BLOCK_CACHE.with_borrow_mut(|cache| {
+                if let Some(block) = cache.slots.iter_mut().find(|b| b.id == id) {
+                    block.map = Some((version, map.clone()));
+                }
+            });
+            map
+        }
+        None => build(fields),
+    }
+}
+
 #[derive(Default)]
 pub struct Response {
     pub status: u16,
@@ -60,8 +105,8 @@ pub struct Response {
     pub poisoned: Option<String>,
     /// The id of the cached header block the fields were set from, when they were set by one
     /// repeated block (`add_header_block` on a response with no fields yet): `finish` then
-    /// reuses the header map it built for that block, after checking the fields are still
-    /// exactly the block's.
+    /// reuses the header map it built for that block (`block_map`), after checking the fields
+    /// are still exactly the block's.
     pub block: Option<u64>,
 }
 
@@ -75,8 +120,7 @@ impl Response {
 
     /// Marks the response as invalid (it becomes a 500) and returns the error for the caller.
     pub fn poison<T>(&mut self, msg: String) -> Result<T> {
-        self.touched = true;
-        self.poisoned.get_or_insert(msg.clone());
+        self.fail(msg.clone());
         Err(Error::invalid(msg))
     }
 
@@ -134,10 +178,10 @@ impl Response {
         }
         let empty = self.headers.is_empty();
         let hit = BLOCK_CACHE.with_borrow(|cache| {
-            let (id, fields) = cache.get(block)?;
-            self.headers.extend(fields.iter().cloned());
-            self.block = empty.then_some(id);
-            Some(!fields.is_empty())
+            let cached = cache.get(block)?;
+            self.headers.extend(cached.fields.iter().cloned());
+            self.block = empty.then_some(cached.id);
+            Some(!cached.fields.is_empty())
         });
         match hit {
             Some(touched) => {
@@ -233,6 +277,50 @@ mod tests {
             .unwrap();
         assert_eq!(r.headers.len(), 2);
         assert_eq!(r.header("x-a").unwrap(), "b");
+    }
+
+    /// A block's response map is built once per defaults version and reused while the fields
+    /// are the block's.
+    #[test]
+    fn block_map_built_once_per_block_and_defaults() {
+        let block = b"X-Map: 1\r\n";
+        let mut r = Response::new();
+        r.add_header_block(block).unwrap();
+        assert_eq!(r.block, None, "a block seen once is not named yet");
+        let mut r = Response::new();
+        r.add_header_block(block).unwrap();
+        let id = r.block.expect("named the second time");
+        let builds = std::cell::Cell::new(0);
+        let build = |fields: Fields| {
+            builds.set(builds.get() + 1);
+            let mut m = HeaderMap::new();
+            for (n, v) in fields {
+                m.append(n, v);
+            }
+            m
+        };
+        let map = |version, fields: Fields| block_map(id, version, fields, build);
+        assert_eq!(map(1, r.headers.clone()).len(), 1);
+        assert_eq!(map(1, r.headers.clone()).len(), 1);
+        assert_eq!(builds.get(), 1, "the second response reuses the map");
+        map(2, r.headers.clone());
+        map(2, r.headers.clone());
+        assert_eq!(
+            builds.get(),
+            2,
+            "new defaults: built once more, then reused"
+        );
+        let mut changed = r.headers.clone();
+        changed.push((CONTENT_LENGTH, HeaderValue::from_static("0")));
+        map(2, changed.clone());
+        map(2, changed);
+        assert_eq!(
+            builds.get(),
+            4,
+            "fields that are not the block's are never reused"
+        );
+        map(2, r.headers.clone());
+        assert_eq!(builds.get(), 4, "and did not replace the block's map");
     }
 
     #[test]
