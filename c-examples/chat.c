@@ -20,9 +20,16 @@
  * Usage: chat [PORT [ADDRESS]]    PORT 8080 by default (0 = any free port),
  *                                 ADDRESS 127.0.0.1 by default.
  *
+ * TLS (HS_TLS_CERT=cert.pem HS_TLS_KEY=key.pem: the page over https, the room over wss),
+ * HTTP/2, permessage-deflate and limits come from the environment: see env_tls.h. SIGHUP
+ * reloads the certificates. The join line in the log names the protocol the upgrade came over
+ * (HTTP/2.0: a WebSocket over HTTP/2, RFC 8441) and the extensions the client offered.
+ *
  * SIGINT/SIGTERM shut the server down gracefully: clients receive Close 1001, the program
  * exits 0.
  */
+#define _POSIX_C_SOURCE 200809L /* sigaction() in env_tls.h */
+
 #include <httpsock.h>
 
 #include <inttypes.h>
@@ -30,6 +37,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include "env_tls.h"
 
 /* Everything the callbacks share, handed to them as user_data. It lives in main() and so
  * outlives the server, as the API requires. */
@@ -108,9 +117,9 @@ static void on_open(void *user_data, uint64_t conn_id, const hs_request *req)
 {
     chat_app *app = user_data;
     int clients = hs_ws_count(app->server, app->route);
+    const char *offered = hs_request_header(req, "Sec-WebSocket-Extensions", NULL);
     char json[128];
     int len;
-    (void)req;
 
     len = snprintf(json, sizeof json, "{\"type\":\"welcome\",\"id\":%" PRIu64 ",\"clients\":%d}",
                    conn_id, clients);
@@ -118,7 +127,8 @@ static void on_open(void *user_data, uint64_t conn_id, const hs_request *req)
     len = snprintf(json, sizeof json, "{\"type\":\"join\",\"id\":%" PRIu64 ",\"clients\":%d}",
                    conn_id, clients);
     broadcast(app, json, (size_t)len, conn_id);
-    fprintf(stderr, "chat: #%" PRIu64 " joined (%d in the room)\n", conn_id, clients);
+    fprintf(stderr, "chat: #%" PRIu64 " joined over %s offering extensions '%s' (%d in the room)\n",
+            conn_id, hs_request_version(req), offered ? offered : "", clients);
 }
 
 /* A chat line: wrap it in JSON, send it to the others and echo it to the sender. */
@@ -338,6 +348,7 @@ int main(int argc, char **argv)
     int port = argc > 1 ? parse_port(argv[1]) : 8080;
     const char *address = argc > 2 ? argv[2] : "127.0.0.1";
     hs_ws_handlers handlers;
+    env_settings env;
     chat_app app;
     int rc;
 
@@ -366,11 +377,12 @@ int main(int argc, char **argv)
         return EXIT_FAILURE;
     }
 
+    /* Limits, certificates (wss), HTTP/2, compression: from the environment (env_tls.h). */
+    env_configure(&env, app.server, "chat");
+
     must(hs_handle_signals(app.server, 1), "hs_handle_signals");
     must(hs_start(app.server), "hs_start");
-    printf("listening on http://%s%s%s:%d\n", strchr(address, ':') ? "[" : "", address,
-           strchr(address, ':') ? "]" : "", must(hs_port(app.server), "hs_port"));
-    fflush(stdout);
+    env_print_listening(&env, address);
 
     rc = hs_run(app.server);
     if (rc < 0)

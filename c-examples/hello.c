@@ -6,25 +6,29 @@
  *   GET  /user/{id}     200 application/json  {"id":"<id>","q":"<q>","req":"<req>"}
  *                       q = the query field "q", req = the X-Req-Id header ("" when absent)
  *   POST /echo          200 the request body, with the request's Content-Type
+ *   GET  /whoami        200 application/json  {"version":"HTTP/2.0","secure":true}
+ *                       what the request says about its connection
  *   anything else       the engine's own 404
  *
  * Usage: hello [PORT [ADDRESS]]    PORT 8080 by default (0 = any free port),
  *                                  ADDRESS 127.0.0.1 by default.
  *
- * Optional limits from the environment (unset or empty: the engine's defaults):
- *   HS_MAX_HEADER_BYTES=N   largest request head (431 beyond; the engine raises N below 8192)
- *   HS_MAX_BODY_BYTES=N     largest request body (413 beyond)
- *   HS_IDLE_MS=N            idle timeout and time allowed for a request head, in ms
+ * Limits, TLS (HS_TLS_CERT=cert.pem HS_TLS_KEY=key.pem: https), HTTP/2 and the other settings
+ * come from the environment: see env_tls.h. SIGHUP reloads the certificates.
  *
  * Captures and the query string arrive as sent (percent-encoded): this program decodes them,
  * answers 400 when the decoded text is not UTF-8, and JSON-escapes what it echoes.
  * SIGINT/SIGTERM shut the server down gracefully and the program exits 0.
  */
+#define _POSIX_C_SOURCE 200809L /* sigaction() in env_tls.h */
+
 #include <httpsock.h>
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "env_tls.h"
 
 /* ---- error reporting --------------------------------------------------------------------- */
 
@@ -298,23 +302,20 @@ static void on_echo(void *user_data, const hs_request *req, hs_response *res)
     warn(hs_response_set_body(res, (const char *)body, body_len), "hs_response_set_body");
 }
 
-/* ---- main ---------------------------------------------------------------------------------- */
-
-/* Sets limit `which` from the environment variable `name` when it is set and not empty. */
-static void limit_from_env(hs_server *server, const char *name, int which)
+/* GET /whoami: the protocol version and whether the connection is TLS, as the engine sees them. */
+static void on_whoami(void *user_data, const hs_request *req, hs_response *res)
 {
-    const char *s = getenv(name);
-    char *end;
-    unsigned long long v;
-    if (s == NULL || *s == '\0')
-        return;
-    v = strtoull(s, &end, 10);
-    if (*s < '0' || *s > '9' || *end != '\0') {
-        fprintf(stderr, "hello: %s must be a number, got '%s'\n", name, s);
-        exit(2);
-    }
-    must(hs_set_limit(server, which, (uint64_t)v), name);
+    buf json = {0};
+    (void)user_data;
+    buf_adds(&json, "{\"version\":\"");
+    buf_adds(&json, hs_request_version(req));
+    buf_adds(&json, "\",\"secure\":");
+    buf_adds(&json, hs_request_is_secure(req) == 1 ? "true}" : "false}");
+    send_json(res, &json);
+    buf_free(&json);
 }
+
+/* ---- main ---------------------------------------------------------------------------------- */
 
 static int parse_port(const char *s)
 {
@@ -331,6 +332,7 @@ int main(int argc, char **argv)
 {
     int port = argc > 1 ? parse_port(argv[1]) : 8080;
     const char *address = argc > 2 ? argv[2] : "127.0.0.1";
+    env_settings env;
     int rc;
 
     hs_server *server = hs_new(address, port);
@@ -344,19 +346,17 @@ int main(int argc, char **argv)
     must(hs_route(server, "GET", "/hello/{name}", on_hello, NULL), "hs_route /hello/{name}");
     must(hs_route(server, "GET", "/user/{id}", on_user, NULL), "hs_route /user/{id}");
     must(hs_route(server, "POST", "/echo", on_echo, NULL), "hs_route /echo");
+    must(hs_route(server, "GET", "/whoami", on_whoami, NULL), "hs_route /whoami");
 
-    limit_from_env(server, "HS_MAX_HEADER_BYTES", HS_LIMIT_MAX_HEADER_BYTES);
-    limit_from_env(server, "HS_MAX_BODY_BYTES", HS_LIMIT_MAX_BODY_BYTES);
-    limit_from_env(server, "HS_IDLE_MS", HS_LIMIT_IDLE_TIMEOUT_MS);
+    /* Limits, certificates, HTTP/2: from the environment (env_tls.h). */
+    env_configure(&env, server, "hello");
 
     /* SIGINT/SIGTERM end hs_run() gracefully instead of killing the process. */
     must(hs_handle_signals(server, 1), "hs_handle_signals");
 
     /* Bind now so that the real port (port 0 = ephemeral) can be announced before serving. */
     must(hs_start(server), "hs_start");
-    printf("listening on http://%s%s%s:%d\n", strchr(address, ':') ? "[" : "", address,
-           strchr(address, ':') ? "]" : "", must(hs_port(server), "hs_port"));
-    fflush(stdout);
+    env_print_listening(&env, address);
 
     /* Serve on this thread until a signal (or hs_shutdown) stops the server. */
     rc = hs_run(server);

@@ -10,15 +10,24 @@
  *
  * Try it:  python3 -m websockets ws://127.0.0.1:8080/ws
  *
+ * TLS (HS_TLS_CERT=cert.pem HS_TLS_KEY=key.pem: wss://), HTTP/2 (a client may open its
+ * WebSocket as an extended CONNECT stream, RFC 8441), permessage-deflate and limits come from
+ * the environment: see env_tls.h. SIGHUP reloads the certificates. The open line in the log
+ * names the protocol the upgrade came over (HTTP/1.1 or HTTP/2.0).
+ *
  * SIGINT/SIGTERM shut the server down gracefully: connected clients receive a Close frame with
  * code 1001 (going away), then the program exits 0.
  */
+#define _POSIX_C_SOURCE 200809L /* sigaction() in env_tls.h */
+
 #include <httpsock.h>
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "env_tls.h"
 
 /* The engine hands every callback the user_data given to hs_accept(): here, the server, which
  * the message callback needs to answer. */
@@ -43,8 +52,9 @@ static void on_open(void *user_data, uint64_t conn_id, const hs_request *req)
     const char *path = hs_request_path(req, NULL);
     const char *ip = hs_request_peer_ip(req, NULL);
     int port = hs_request_peer_port(req);
-    fprintf(stderr, "ws_echo: open  #%" PRIu64 " %s from %s:%d (%d connected)\n", conn_id,
-            path ? path : "?", ip ? ip : "?", port, hs_ws_count(app->server, -1));
+    fprintf(stderr, "ws_echo: open  #%" PRIu64 " %s from %s:%d over %s (%d connected)\n",
+            conn_id, path ? path : "?", ip ? ip : "?", port, hs_request_version(req),
+            hs_ws_count(app->server, -1));
 }
 
 /* A whole message arrived: `data` (not NUL-terminated, valid during this call only) is copied
@@ -84,6 +94,7 @@ int main(int argc, char **argv)
     int port = argc > 1 ? parse_port(argv[1]) : 8080;
     const char *address = argc > 2 ? argv[2] : "127.0.0.1";
     hs_ws_handlers handlers;
+    env_settings env;
     echo_app app;
     int rc;
 
@@ -101,11 +112,12 @@ int main(int argc, char **argv)
     handlers.on_close = on_close;
     must(hs_accept(app.server, "/ws(?:/.*)?", &handlers, &app), "hs_accept");
 
+    /* Limits, certificates (wss), HTTP/2, compression: from the environment (env_tls.h). */
+    env_configure(&env, app.server, "ws_echo");
+
     must(hs_handle_signals(app.server, 1), "hs_handle_signals");
     must(hs_start(app.server), "hs_start");
-    printf("listening on http://%s%s%s:%d\n", strchr(address, ':') ? "[" : "", address,
-           strchr(address, ':') ? "]" : "", must(hs_port(app.server), "hs_port"));
-    fflush(stdout);
+    env_print_listening(&env, address);
 
     rc = hs_run(app.server);
     if (rc < 0)
