@@ -1,0 +1,156 @@
+"""https and HTTP/2 with curl: the protocol curl used (%{http_version}), what the server saw
+(hello's GET /whoami: hs_request_version, hs_request_is_secure), and every kind of route,
+body and limit over HTTP/2, over TLS and as h2c."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from conftest import tls_env
+from support import curl
+
+ROUTES_BODY = bytes(range(256)) * 8  # 2 KiB with NULs, under the 4 KiB body limit
+
+
+def https(srv, path="/"):
+    return f"https://127.0.0.1:{srv.port}{path}"
+
+
+def http(srv, path="/"):
+    return f"http://127.0.0.1:{srv.port}{path}"
+
+
+def test_https_http11(hello_tls, certs):
+    r = curl(https(hello_tls, "/whoami"), "--http1.1", ca=certs["ca"])
+    assert (r.status, r.http_version) == (200, "1.1")
+    assert r.json == {"version": "HTTP/1.1", "secure": True}
+
+
+def test_https_http2_by_alpn(hello_tls, certs):
+    r = curl(https(hello_tls, "/whoami"), "--http2", ca=certs["ca"])
+    assert (r.status, r.http_version) == (200, "2")
+    assert r.json == {"version": "HTTP/2.0", "secure": True}
+
+
+def test_https_by_host_name(hello_tls, certs):
+    """The certificate names localhost too: curl checks the name against it."""
+    r = curl(f"https://localhost:{hello_tls.port}/", ca=certs["ca"])
+    assert (r.status, r.body) == (200, b"Hello, World!")
+
+
+def test_https_untrusted_certificate_refused_by_curl(hello_tls):
+    """Without the test CA, curl refuses the chain: the server really presents a certificate."""
+    r = curl(https(hello_tls), check=False)
+    assert r.rc == 60, (r.rc, r.stderr)  # CURLE_PEER_FAILED_VERIFICATION
+
+
+def test_h2c_prior_knowledge(hello_plain):
+    r = curl(http(hello_plain, "/whoami"), "--http2-prior-knowledge")
+    assert (r.status, r.http_version) == (200, "2")
+    assert r.json == {"version": "HTTP/2.0", "secure": False}
+
+
+def test_plain_http11_still_plain(hello_plain):
+    r = curl(http(hello_plain, "/whoami"), "--http1.1")
+    assert (r.status, r.http_version) == (200, "1.1")
+    assert r.json == {"version": "HTTP/1.1", "secure": False}
+
+
+def test_h2c_off(serve):
+    """HS_H2C=0: the HTTP/2 preface on a plain port is not HTTP/2; HTTP/1.1 still works."""
+    srv = serve("hello", {"HS_H2C": "0"})
+    r = curl(http(srv, "/whoami"), "--http2-prior-knowledge", check=False)
+    assert r.http_version != "2", r
+    assert curl(http(srv, "/whoami"), "--http1.1").json["version"] == "HTTP/1.1"
+
+
+def test_http2_off_alpn_gives_http11(serve, certs):
+    srv = serve("hello", tls_env(certs, HS_HTTP2="0"))
+    r = curl(https(srv, "/whoami"), "--http2", ca=certs["ca"])
+    assert (r.status, r.http_version) == (200, "1.1")
+    assert r.json == {"version": "HTTP/1.1", "secure": True}
+
+
+def test_many_requests_one_http2_connection(hello_tls, certs):
+    """Ten URLs in one curl run share one HTTP/2 connection (%{num_connects} of the later
+    transfers is 0)."""
+    urls = [https(hello_tls, f"/hello/n{i}") for i in range(10)]
+    out = subprocess.run(["curl", "-sS", "--http2", "--cacert", certs["ca"], "--max-time", "8",
+                          "-w", "%{http_version} %{num_connects} %{response_code}\n",
+                          "-o", "/dev/null", *urls], capture_output=True, timeout=10)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.decode().split()
+    rows = [lines[i:i + 3] for i in range(0, len(lines), 3)]
+    assert len(rows) == 10
+    assert all(r[0] == "2" and r[2] == "200" for r in rows), rows
+    assert sum(int(r[1]) for r in rows) == 1, rows
+
+
+# ---- everything that works on HTTP/1.1 works on HTTP/2 ------------------------------------------
+
+@pytest.fixture(params=["h2", "h2c"])
+def h2url(request, hello_tls, hello_plain, certs):
+    """(url builder, curl arguments) for HTTP/2 over TLS and for h2c."""
+    if request.param == "h2":
+        return (lambda p: https(hello_tls, p)), ["--http2", "--cacert", certs["ca"]]
+    return (lambda p: http(hello_plain, p)), ["--http2-prior-knowledge"]
+
+
+def test_h2_routes_and_captures(h2url):
+    url, args = h2url
+    r = curl(url("/"), *args)
+    assert (r.status, r.http_version, r.body) == (200, "2", b"Hello, World!")
+    assert r.headers["content-type"] == "text/plain"
+    r = curl(url("/hello/a%22b%C3%A9"), *args)
+    assert r.json == {"hello": 'a"b\u00e9'}
+    r = curl(url("/user/42?x=1&q=big+cats%21"), *args, "-H", "X-Req-Id: abc-123")
+    assert (r.status, r.json) == (200, {"id": "42", "q": "big cats!", "req": "abc-123"})
+    assert r.headers["content-type"] == "application/json"
+
+
+def test_h2_post_body(h2url):
+    url, args = h2url
+    r = curl(url("/echo"), *args, "-H", "Content-Type: application/x-test", data=ROUTES_BODY)
+    assert (r.status, r.http_version) == (200, "2")
+    assert r.body == ROUTES_BODY
+    assert r.headers["content-type"] == "application/x-test"
+
+
+def test_h2_head(h2url):
+    url, args = h2url
+    r = curl(url("/"), *args, "-I")
+    assert (r.status, r.http_version, r.body) == (200, "2", b"")
+    assert r.headers.get("content-length") == "13", r.headers
+
+
+def test_h2_not_found(h2url):
+    url, args = h2url
+    r = curl(url("/nothing/here"), *args)
+    assert (r.status, r.http_version) == (404, "2")
+    r = curl(url("/"), *args, "-X", "DELETE")
+    assert r.status == 404
+
+
+def test_h2_body_over_limit_413(h2url):
+    url, args = h2url
+    r = curl(url("/echo"), *args, data=b"x" * 5000)  # HS_MAX_BODY_BYTES=4096
+    assert (r.status, r.http_version) == (413, "2")
+    # the connection-level state is fine afterwards
+    assert curl(url("/"), *args).status == 200
+
+
+def test_h2_headers_over_limit_431(h2url):
+    url, args = h2url
+    r = curl(url("/"), *args, "-H", "X-Big: " + "h" * 9000, check=False)  # head limit 8192
+    assert (r.status, r.http_version) == (431, "2"), (r.status, r.rc, r.stderr)
+    assert curl(url("/"), *args).status == 200
+
+
+def test_h2_many_headers_just_under_limit(h2url):
+    url, args = h2url
+    hdrs = sum((["-H", f"X-H{i}: {'v' * 40}"] for i in range(60)), [])  # ~3.5 KB of fields
+    r = curl(url("/user/1"), *args, *hdrs, "-H", "X-Req-Id: last")
+    assert (r.status, r.json["req"]) == (200, "last")
+
