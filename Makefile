@@ -1,8 +1,8 @@
 # httpsock - the front door.
 #
 #   make test      everything CI checks: deps, build, header-check, lint, cargo tests,
-#                  C examples and their end-to-end tests, the PHP wrapper's PHPUnit tests,
-#                  the chat page in headless Chromium
+#                  C examples and their end-to-end tests, TLS / HTTP/2 with real clients,
+#                  the PHP wrapper's PHPUnit tests, the chat page in headless Chromium
 #   make demo      builds and runs the PHP chat example on http://127.0.0.1:8080 (Ctrl-C stops it)
 #   make demo-c    the same chat room written in C (c-examples/chat.c)
 #   make bench     runs the benchmarks (bench/run.sh, about 5 minutes) and writes BENCHMARKS.md
@@ -11,7 +11,7 @@
 #   make sanitize  the C examples and the ABI tests under Valgrind memcheck (about 10 minutes)
 #   make fuzz      runs each fuzz target (fuzz/) for FUZZ_SECONDS (60) from the committed corpus
 #
-# Other targets: deps, build, header-check, lint, examples, test-examples, test-php,
+# Other targets: deps, build, header-check, lint, examples, test-examples, test-tls, test-php,
 # test-soak-smoke, test-browser, fuzz-deps, fuzz-corpus, clean.
 # Works as root (CI) or as a user with sudo; apt-get never asks questions.
 
@@ -29,7 +29,8 @@ SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export DEBIAN_FRONTEND := noninteractive
 
 # command to look for -> Debian package that provides it
-APT_TOOLS    := curl:curl gcc:gcc g++:g++ make:make php:php-cli phpunit:phpunit wrk:wrk
+APT_TOOLS    := curl:curl gcc:gcc g++:g++ make:make php:php-cli phpunit:phpunit wrk:wrk \
+                openssl:openssl
 # the browser test (tests/browser) needs Debian's Chromium and Node.js with npm
 BROWSER_DIR  := tests/browser
 ifneq ($(wildcard $(BROWSER_DIR)/package.json),)
@@ -37,7 +38,7 @@ APT_TOOLS    += chromium:chromium node:nodejs npm:npm
 endif
 PHPUNIT      ?= phpunit
 # what make sanitize needs beyond the build (command -> Debian package)
-SANITIZE_TOOLS := valgrind:valgrind curl:curl
+SANITIZE_TOOLS := valgrind:valgrind curl:curl openssl:openssl
 
 # make fuzz: seconds per target, the targets, and per target the largest input libFuzzer makes.
 FUZZ_SECONDS   ?= 60
@@ -54,7 +55,7 @@ FUZZ_SANITIZER ?= none
 # cargo-fuzz passes nightly-only flags (-Z...): RUSTC_BOOTSTRAP lets stable rustc take them.
 FUZZ_CARGO     := cd fuzz && RUSTC_BOOTSTRAP=1 CARGO_BUILD_JOBS=2 $(CARGO) fuzz
 
-.PHONY: deps build header-check lint examples test test-examples test-conformance test-http-corpus test-php test-soak-smoke test-browser demo demo-c bench soak sanitize fuzz fuzz-deps fuzz-corpus clean
+.PHONY: deps build header-check lint examples test test-examples test-tls test-conformance test-http-corpus test-php test-soak-smoke test-browser demo demo-c bench soak sanitize fuzz fuzz-deps fuzz-corpus clean
 
 ## deps: install what is missing, and only that (idempotent; apt-get update at most once).
 deps:
@@ -72,13 +73,14 @@ deps:
 	else \
 	  echo "deps: system packages present"; \
 	fi; \
-	if $(PYTHON) -c 'import websockets.sync.client, pytest' >/dev/null 2>&1; then \
-	  echo "deps: websockets and pytest present"; \
+	if $(PYTHON) -c 'import websockets.sync.client, pytest, h2' >/dev/null 2>&1; then \
+	  echo "deps: websockets, pytest and h2 present"; \
 	else \
-	  echo "deps: pip install websockets pytest"; \
-	  $(PYTHON) -m pip install -q --disable-pip-version-check 'websockets>=13' pytest \
-	    || $(PYTHON) -m pip install -q --disable-pip-version-check --break-system-packages 'websockets>=13' pytest; \
+	  echo "deps: pip install websockets pytest h2"; \
+	  $(PYTHON) -m pip install -q --disable-pip-version-check 'websockets>=13' pytest 'h2>=4.1' \
+	    || $(PYTHON) -m pip install -q --disable-pip-version-check --break-system-packages 'websockets>=13' pytest 'h2>=4.1'; \
 	fi; \
+	curl --version | grep -qw HTTP2 || { echo "deps: this curl has no HTTP/2 (tests/tls needs it)" >&2; exit 1; }; \
 	for ext in FFI pcntl posix; do \
 	  php -r "exit(extension_loaded('$$ext') ? 0 : 1);" || { echo "deps: php-cli lacks the $$ext extension" >&2; exit 1; }; \
 	done; \
@@ -117,6 +119,12 @@ examples: build
 test-examples: examples
 	$(PYTHON) -m pytest tests/c_examples -q
 
+## test-tls: TLS, HTTP/2 (ALPN, h2c), wss and WebSocket over HTTP/2 with real clients (curl,
+## openssl s_client, Python ssl, websockets, h2) against the C examples, certificates made by
+## openssl per run (tests/tls/certs.py); bad input with descriptor-leak checks.
+test-tls: examples
+	$(PYTHON) -m pytest tests/tls -q
+
 ## test-conformance: RFC 6455 conformance of the WebSocket engine (pytest, tests/conformance): a
 ## raw-frame client against the C ws_echo and a PHP echo server, one case per rule.
 test-conformance: examples
@@ -135,8 +143,9 @@ test-php: build
 test-soak-smoke: build
 	$(PYTHON) -m pytest tests/soak -q
 
-## test-browser: the chat page in headless Chromium (node --test tests/browser), when present.
-test-browser: build
+## test-browser: the chat page in headless Chromium (node --test tests/browser), when present:
+## the PHP chat over http, and the C chat over https / HTTP/2 / wss (needs the C examples).
+test-browser: examples
 	@if [ -f $(BROWSER_DIR)/package.json ]; then \
 	  node --test $(BROWSER_DIR)/; \
 	else \
@@ -150,6 +159,7 @@ test: deps build header-check lint
 	$(PYTHON) -m pytest tests/c_examples -q
 	$(MAKE) test-conformance
 	$(MAKE) test-http-corpus
+	$(MAKE) test-tls
 	$(MAKE) test-php
 	$(MAKE) test-soak-smoke
 	$(MAKE) test-browser
