@@ -7,106 +7,28 @@
 // CHAT_CMD is a command line (split on spaces, run from the repository root) that starts a chat
 // server on 127.0.0.1 with an ephemeral port and prints "listening on http://127.0.0.1:PORT".
 // Chromium is Debian's (/usr/bin/chromium, or CHROMIUM=path); playwright-core comes from
-// `npm ci` in tests/browser. Every wait is bounded; the server is stopped by its pid.
+// `npm ci` in tests/browser. Every wait is bounded; the server is stopped by its pid
+// (support.mjs). chat_tls.test.mjs runs the C chat over https / HTTP/2 / wss.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { join } from 'node:path';
+import { READY_MS, STOP_MS, enter, launch, startServer, stopServer } from './support.mjs';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CHAT_CMD = process.env.CHAT_CMD ?? 'php php/examples/chat.php 0';
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const SCREENSHOT = process.env.SCREENSHOT ?? join(tmpdir(), 'httpsock-chat.png');
-const READY_MS = 15_000; // server start, page load + WebSocket welcome, message delivery
-const STOP_MS = 10_000; // SIGTERM to exit
-
-/** Starts CHAT_CMD; resolves with { proc, url, output } once it printed its readiness line. */
-function startServer() {
-  const [cmd, ...args] = CHAT_CMD.trim().split(/\s+/);
-  if (cmd === 'php' && args[0] && !existsSync(join(ROOT, args[0]))) {
-    throw new Error(`${args[0]} does not exist (set CHAT_CMD to test another chat server)`);
-  }
-  const proc = spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  const output = { text: '' };
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      reject(new Error(`no readiness line from '${CHAT_CMD}' within ${READY_MS} ms:\n${output.text}`));
-    }, READY_MS);
-    const onData = (chunk) => {
-      output.text += chunk;
-      const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(output.text);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ proc, url: m[1] + '/', output });
-      }
-    };
-    proc.stdout.setEncoding('utf8').on('data', onData);
-    proc.stderr.setEncoding('utf8').on('data', (chunk) => { output.text += chunk; });
-    proc.on('error', (err) => { clearTimeout(timer); reject(err); });
-    proc.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`'${CHAT_CMD}' exited (${code ?? signal}) before it was ready:\n${output.text}`));
-    });
-  });
-}
-
-/** SIGTERM to the server we started; SIGKILL if it has not exited in STOP_MS. */
-function stopServer(proc) {
-  if (proc.exitCode !== null || proc.signalCode !== null) {
-    return Promise.resolve({ code: proc.exitCode, signal: proc.signalCode, forced: false });
-  }
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      proc.kill('SIGKILL');
-      resolve({ code: null, signal: 'SIGKILL', forced: true });
-    }, STOP_MS);
-    proc.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, forced: false });
-    });
-    proc.kill('SIGTERM');
-  });
-}
-
-/** Opens the chat page and waits until the server welcomed it; returns its id ("#3"). */
-async function enter(page, url) {
-  await page.goto(url, { timeout: READY_MS });
-  await page.waitForFunction(
-    () => /^you are #/.test(document.getElementById('status')?.textContent ?? ''),
-    null,
-    { timeout: READY_MS },
-  );
-  const status = await page.textContent('#status');
-  return status.replace('you are ', '');
-}
 
 test(`chat in a real browser: ${CHAT_CMD}`, { timeout: 60_000 }, async (t) => {
-  const server = await startServer();
+  const server = await startServer(CHAT_CMD);
   t.after(async () => {
     const end = await stopServer(server.proc);
     assert.equal(end.forced, false, `the server did not stop within ${STOP_MS} ms of SIGTERM`);
   });
 
-  const profile = mkdtempSync(join(tmpdir(), 'httpsock-chromium-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    timeout: READY_MS,
-    viewport: { width: 900, height: 600 },
-    args: [
-      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    ],
-  });
-  t.after(async () => {
-    await context.close();
-    rmSync(profile, { recursive: true, force: true });
-  });
+  const browser = await launch();
+  t.after(browser.close);
+  const { context } = browser;
 
   const alice = await context.newPage();
   const bob = await context.newPage();
