@@ -10,6 +10,11 @@ Programs (each its own Valgrind run, its own log in the output directory):
                     SIGTERM
   chat              curl: the page; websockets: join, a broadcast, echo, a timer tick, a binary
                     frame refused with 1003; SIGINT
+  hello_tls         hello over TLS (certificates from tests/tls/certs.py, a client CA optional):
+                    curl over HTTP/1.1 and HTTP/2 (routes, POST, 404, 413, 431), a client
+                    certificate, an untrusted client, plain HTTP and garbage on the TLS port, a
+                    reload (SIGHUP) and a failed reload; SIGTERM
+  ws_echo_tls       ws_echo over wss (websockets): text, binary, a client open at shutdown; SIGTERM
   fork_after_start  curl against two forked children serving one port; SIGTERM to the parent
                     (forwarded); every process's log is checked
   abi_alloc         tests/c/abi_alloc.c: every allocating call and its release, every error path,
@@ -43,7 +48,9 @@ import json
 import os
 import re
 import signal
+import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -53,6 +60,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "pysupport"))
 from ready import NotReady, read_listening_port  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "tests" / "tls"))
+from certs import make_certs  # noqa: E402
 
 from websockets.exceptions import ConnectionClosed  # noqa: E402
 from websockets.sync.client import connect  # noqa: E402
@@ -243,8 +253,9 @@ class Served:
     """One server process under Valgrind, started on port 0; stopped by its PID."""
 
     def __init__(self, name: str, out: Path, args: list[str], env: dict | None = None,
-                 extra: list[str] | None = None) -> None:
+                 extra: list[str] | None = None, tls: bool = False) -> None:
         self.name = name
+        self.out = out
         self.log_pattern = out / f"{name}.%p.vg.log"
         for old in out.glob(f"{name}.*.vg.log"):
             old.unlink()
@@ -268,13 +279,27 @@ class Served:
         except NotReady:
             self.kill()
             raise
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.ws = f"ws://127.0.0.1:{self.port}"
+        self.base = f"http{'s' if tls else ''}://127.0.0.1:{self.port}"
+        self.ws = f"ws{'s' if tls else ''}://127.0.0.1:{self.port}"
 
-    def keep_open(self, url: str):
+    def keep_open(self, url: str, **kw):
         """A WebSocket client that stays connected until the server is stopped."""
-        self.open_client = self.clients.enter_context(ws_connect(url))
+        self.open_client = self.clients.enter_context(ws_connect(url, **kw))
         return self.open_client
+
+    def wait_stderr(self, pattern: str, start: int) -> str:
+        """The first match of `pattern` in the stderr written after offset `start`."""
+        deadline = time.monotonic() + CLIENT_TIMEOUT
+        while time.monotonic() < deadline:
+            self._stderr.flush()
+            m = re.search(pattern, self.stderr_path.read_text(errors="replace")[start:])
+            if m:
+                return m.group(0)
+            time.sleep(0.05)
+        raise Failed(f"no {pattern!r} on stderr within {CLIENT_TIMEOUT}s")
+
+    def stderr_len(self) -> int:
+        return len(self.stderr_path.read_text(errors="replace"))
 
     def kill(self) -> None:
         self.clients.close()
@@ -338,9 +363,9 @@ def expect_close(ws, code: int) -> None:
         raise Failed(f"no close {code} within {CLIENT_TIMEOUT}s")
 
 
-def ws_connect(url: str):
+def ws_connect(url: str, **kw):
     return connect(url, open_timeout=CLIENT_TIMEOUT, close_timeout=CLIENT_TIMEOUT,
-                   max_size=2**20)
+                   max_size=2**20, **kw)
 
 
 # --------------------------------------------------------------------------------------------
@@ -481,6 +506,90 @@ def drive_fork(srv: Served) -> str:
     return f"12 HTTP requests answered by {len(pids)} of 2 forked children"
 
 
+# ---- over TLS -----------------------------------------------------------------------------------
+
+CERTS: dict[str, str] = {}  # tests/tls/certs.py's set, made in main() under the output directory
+
+
+def tls_env(out: Path) -> dict:
+    """Copies of the default certificate (so that a reload can be failed by deleting the key)
+    and the test CA as an optional client CA."""
+    live = out / "tls-live"
+    live.mkdir(exist_ok=True)
+    shutil.copy(CERTS["server"], live / "cert.pem")
+    shutil.copy(CERTS["server_key"], live / "key.pem")
+    return {"HS_TLS_CERT": str(live / "cert.pem"), "HS_TLS_KEY": str(live / "key.pem"),
+            "HS_TLS_CLIENT_CA": CERTS["ca"], "HS_TLS_CLIENT_REQUIRED": "0"}
+
+
+def drive_hello_tls(srv: Served) -> str:
+    ca = ["--cacert", CERTS["ca"]]
+    n = 0
+    for proto in ("--http1.1", "--http2"):
+        status, _, body = curl(srv.base + "/whoami", *ca, proto)
+        want = "HTTP/2.0" if proto == "--http2" else "HTTP/1.1"
+        expect(status == 200 and json.loads(body) == {"version": want, "secure": True},
+               f"{proto} /whoami: {status} {body!r}")
+        status, _, body = curl(srv.base + "/user/7?q=x+y", *ca, proto, "-H", "X-Req-Id: r1")
+        expect(json.loads(body) == {"id": "7", "q": "x y", "req": "r1"}, f"/user/7: {body!r}")
+        payload = bytes(range(256)) * 3
+        status, headers, body = curl(srv.base + "/echo", *ca, proto, "-H",
+                                     "Content-Type: application/x-bin", data=payload)
+        expect(status == 200 and body == payload, f"{proto} POST /echo: {status}")
+        status, _, _ = curl(srv.base + "/echo", *ca, proto, data=b"x" * 5000)
+        expect(status == 413, f"{proto} POST 5000 B: {status}")
+        status, _, _ = curl(srv.base + "/nothing", *ca, proto)
+        expect(status == 404, f"{proto} 404: {status}")
+        status, _, _ = curl(srv.base + "/", *ca, proto, "-H", "X-Big: " + "h" * 9000)
+        expect(status == 431, f"{proto} 9000-byte header: {status}")
+        n += 6
+    status, _, _ = curl(srv.base + "/", *ca, "--cert", CERTS["client"], "--key",
+                        CERTS["client_key"])
+    expect(status == 200, f"with a client certificate: {status}")
+    n += 1
+    # an untrusted client and a rogue client certificate fail their handshakes
+    for args in ([], ["--cacert", CERTS["ca"], "--cert", CERTS["rogue"], "--key",
+                      CERTS["rogue_key"]]):
+        out = subprocess.run(["curl", "-sS", "--max-time", str(int(CLIENT_TIMEOUT)), *args,
+                              srv.base + "/"], capture_output=True, timeout=CLIENT_TIMEOUT + 10)
+        expect(out.returncode != 0, f"curl {args} should have failed")
+    # plain HTTP and garbage on the TLS port: closed
+    raw_http(srv.port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    raw_http(srv.port, bytes(range(256)))
+    # a reload, then a failed one (key deleted), then the old certificate still serves
+    mark = srv.stderr_len()
+    os.kill(srv.proc.pid, signal.SIGHUP)
+    srv.wait_stderr(r"reloaded", mark)
+    (srv.out / "tls-live" / "key.pem").unlink()
+    mark = srv.stderr_len()
+    os.kill(srv.proc.pid, signal.SIGHUP)
+    srv.wait_stderr(r"reload failed: [^\n]*key\.pem", mark)
+    status, _, _ = curl(srv.base + "/", *ca, "--http2")
+    expect(status == 200, f"after a failed reload: {status}")
+    n += 1
+    return f"{n} HTTPS requests (HTTP/1.1 and HTTP/2), mTLS, 4 refused handshakes, 2 reloads"
+
+
+def drive_ws_echo_tls(srv: Served) -> str:
+    ctx = ssl.create_default_context(cafile=CERTS["ca"])
+    messages = 0
+    with ws_connect(srv.ws + "/ws", ssl=ctx) as a:
+        for i in range(20):
+            a.send(f"text {i}")
+            expect(a.recv(timeout=CLIENT_TIMEOUT) == f"text {i}", "text echo")
+            a.send(bytes([i]) * (i * 100 + 1))
+            expect(a.recv(timeout=CLIENT_TIMEOUT) == bytes([i]) * (i * 100 + 1), "binary echo")
+            messages += 2
+        big = "é" * 40000
+        a.send(big)
+        expect(a.recv(timeout=CLIENT_TIMEOUT) == big, "80 kB echo")
+        messages += 1
+    srv.keep_open(srv.ws + "/ws", ssl=ctx)
+    srv.open_client.send("before shutdown")
+    expect(srv.open_client.recv(timeout=CLIENT_TIMEOUT) == "before shutdown", "last echo")
+    return f"{messages + 1} wss messages echoed, 2 clients"
+
+
 @dataclass
 class ServerCase:
     name: str
@@ -490,6 +599,7 @@ class ServerCase:
     env: dict = field(default_factory=dict)
     after_stop: object = None
     extra: list = field(default_factory=list)
+    tls: bool = False  # env gets tls_env(): certificates, listener https/wss
 
 
 SERVER_CASES = [
@@ -503,6 +613,11 @@ SERVER_CASES = [
     # per process (%p in --log-file). --child-silent-after-fork=no is the default: kept explicit.
     ServerCase("fork_after_start", "fork_after_start", drive_fork, signal.SIGTERM,
                extra=["--child-silent-after-fork=no"]),
+    ServerCase("hello_tls", "hello", drive_hello_tls, signal.SIGTERM,
+               env={"HS_MAX_BODY_BYTES": "4096", "HS_MAX_HEADER_BYTES": "8192",
+                    "HS_IDLE_MS": "60000"}, tls=True),
+    ServerCase("ws_echo_tls", "ws_echo", drive_ws_echo_tls, signal.SIGTERM,
+               after_stop=after_stop_close_1001, tls=True),
 ]
 
 
@@ -512,7 +627,8 @@ def run_server_case(case: ServerCase, out: Path) -> Result:
     start = time.monotonic()
     srv = None
     try:
-        srv = Served(case.name, out, [str(binary), "0"], env=case.env, extra=case.extra)
+        env = {**case.env, **(tls_env(out) if case.tls else {})}
+        srv = Served(case.name, out, [str(binary), "0"], env=env, extra=case.extra, tls=case.tls)
         result.served = case.drive(srv)
         # Reading the stop answer (close 1001) must overlap the exit, so signal first.
         srv.proc.send_signal(case.stop_signal)
@@ -624,6 +740,7 @@ def main() -> int:
     opts = parser.parse_args()
     out = Path(opts.out)
     out.mkdir(parents=True, exist_ok=True)
+    CERTS.update(make_certs(out / "certs"))
 
     names = [c.name for c in SERVER_CASES] + ["abi_alloc"] + [f"rust:{t}" for t in RUST_TESTS]
     chosen = opts.only or names
