@@ -31,6 +31,8 @@ import subprocess
 import sys
 import time
 
+import bench_tls  # the issue-10 rows: TLS, HTTP/2, WebSocket compression (bench/bench_tls.py)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, "bench")
 TICK = os.sysconf("SC_CLK_TCK")
@@ -176,7 +178,7 @@ def stop(p):
         children.remove(p)
 
 
-def wrk(port, path, script, headers, conns, cpu, window, server_pid):
+def wrk(port, path, script, headers, conns, cpu, window, server_pid, scheme="http"):
     """One wrk run over `window` = (T0, T1) (Unix time): the requests answered inside it and the
     server's CPU seconds at T0 and T1; wrk starts now (warm-up until T0) and gets SIGINT at T1."""
     code = open(os.path.join(BENCH, "window.lua")).read()
@@ -190,7 +192,7 @@ def wrk(port, path, script, headers, conns, cpu, window, server_pid):
     limit = int(t1 - time.time()) + 30  # wrk's own bound, should the SIGINT not come
     cmd = pin(["wrk", "-t1", f"-c{conns}", f"-d{limit}s", "--timeout", "10s", "-s", lua,
                *sum((["-H", h] for h in headers), []),
-               f"http://127.0.0.1:{port}{path}", "--", f"{t0:.3f}", f"{t1:.3f}"], cpu)
+               f"{scheme}://127.0.0.1:{port}{path}", "--", f"{t0:.3f}", f"{t1:.3f}"], cpu)
     w = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     children.append(w)
     try:
@@ -548,6 +550,7 @@ def report(R):
                             "met" if r >= 0.9 else "**not met**", ""))
         else:
             targets.append((name, "n/a", "not measured", ""))
+    targets.extend(bench_tls.targets(sys.modules[__name__], R))
     P("## Targets")
     P("")
     P("Status from the medians of this run. The last column is the same ratio in callgrind "
@@ -717,6 +720,8 @@ def report(R):
                 P(f"| `{name}` | {ir:,.0f} | {share:.1f} % |")
             P("")
 
+    bench_tls.report(sys.modules[__name__], R, P)
+
     P("## What is not measured")
     P("")
     for x in R.get("missing", []):
@@ -762,7 +767,7 @@ def main():
     ap.add_argument("--duration", type=float, default=2)
     ap.add_argument("--warmup", type=float, default=1)
     ap.add_argument("--only", default="", help="comma list: hello,varied,post,close,c10k,"
-                    "echo,idle,callgrind")
+                    "echo,idle,tls,h2streams,handshake,deflate,deflate_idle,callgrind")
     ap.add_argument("--quick", action="store_true", help="1 round, 1 s runs (harness check)")
     ap.add_argument("--callgrind", action="store_true", help="also the callgrind profile")
     ap.add_argument("--report-only")
@@ -789,6 +794,8 @@ def main():
             R["errors"].append(msg)
             return {"error": str(e)}
 
+    if any(want(w) for w in ("tls", "h2streams", "handshake")):
+        bench_tls.setup(os.path.join(BENCH, "results"))
     if any(want(w) for w in HTTP_WORKLOADS):
         # Not recorded: the first runs after the build were the slowest of their host in trial
         # invocations (caches, CPU clock); one plain-hyper run first takes that.
@@ -812,6 +819,7 @@ def main():
                     print(f"round {r + 1} ws-echo {h:7} {res['rate']:>9,.0f} msg/s "
                           f"{res['cpu_us']:6.2f} us CPU/msg p50 {res['p50_us']} p99 "
                           f"{res['p99_us']} us", flush=True)
+        bench_tls.run_round(sys.modules[__name__], a, R, r, want, attempt)
         if want("idle"):
             for h in WS_HOSTS:
                 for n in IDLE_SIZES:

@@ -8,13 +8,20 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=""
-for pair in wrk:wrk taskset:util-linux valgrind:valgrind cc:gcc php:php-cli; do
+for pair in wrk:wrk taskset:util-linux valgrind:valgrind cc:gcc php:php-cli h2load:nghttp2-client \
+            openssl:openssl; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || missing="$missing ${pair#*:}"
 done
 if [ -n "$missing" ]; then
   SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
+fi
+
+# bench/ws_deflate.py (the permessage-deflate rows) needs websockets' asyncio client (>= 13).
+if ! python3 -c 'import websockets.asyncio.client' >/dev/null 2>&1; then
+  python3 -m pip install -q --disable-pip-version-check 'websockets>=13' \
+    || python3 -m pip install -q --disable-pip-version-check --break-system-packages 'websockets>=13'
 fi
 
 # 10 000 connections: wrk and ws_load need that many descriptors, and so do the servers.
