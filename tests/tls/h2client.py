@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 import struct
 import time
 
@@ -92,9 +93,10 @@ class RawH2:
             self.send(PREFACE + settings_frame())
 
     def send(self, data: bytes) -> None:
+        """Writes `data`; a server that already closed (TCP reset, TLS close) sets `closed`."""
         try:
             self.sock.sendall(data)
-        except (BrokenPipeError, ConnectionResetError):
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLEOFError, ssl.SSLZeroReturnError):
             self.closed = True
 
     def next_frame(self, timeout: float = IO_TIMEOUT):

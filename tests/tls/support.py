@@ -168,7 +168,7 @@ def curl(url: str, *args: str, data: bytes | None = None, ca: str | None = None,
         version, code = out.stdout.decode().split()
         headers = {}
         if head.exists():
-            blocks = head.read_text("latin-1").strip().split("\r\n\r\n")
+            blocks = head.read_bytes().decode("latin-1").strip().split("\r\n\r\n")
             for line in blocks[-1].split("\r\n")[1:]:  # the last head (after any 100 Continue)
                 name, _, value = line.partition(":")
                 headers[name.strip().lower()] = value.strip()

@@ -66,7 +66,7 @@ def test_alpn(hello_tls, certs, offer, expected):
 
 def test_no_alpn_is_http11(hello_tls, certs):
     """A client that offers no ALPN speaks HTTP/1.1 over TLS."""
-    hs = s_client(hello_tls.port, "-servername", "localhost", ca=certs["ca"],
+    hs = s_client(hello_tls.port, "-servername", "localhost", "-ign_eof", ca=certs["ca"],
                   send=b"GET /whoami HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
     assert hs.ok and hs.alpn is None, hs.output
     assert '{"version":"HTTP/1.1","secure":true}' in hs.output, hs.output
