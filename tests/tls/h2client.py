@@ -141,8 +141,14 @@ class RawH2:
                 assert not self.timed_out, f"the server kept the connection open: {out}"
                 return out
             out.append(f)
-            if f[0] == SETTINGS and not f[1] & ACK:
-                self.send(frame(SETTINGS, ACK, 0))
+            self.acknowledge(f)
+
+    def acknowledge(self, f) -> None:
+        """Acknowledges a SETTINGS or PING frame of the server's (as any client must)."""
+        if f[0] == SETTINGS and not f[1] & ACK:
+            self.send(frame(SETTINGS, ACK, 0))
+        elif f[0] == PING and not f[1] & ACK:
+            self.send(frame(PING, ACK, 0, f[3]))
 
     def server_settings(self, timeout: float = IO_TIMEOUT) -> dict[int, int]:
         """The server's first SETTINGS frame (acknowledged), as {id: value}."""
