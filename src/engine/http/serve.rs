@@ -108,38 +108,89 @@ where
             };
             serve_http(&http, io, conn, speak, &limits).await
         }
-        Some(config) => {
-            let accept = tokio_rustls::TlsAcceptor::from(config).accept(io);
-            tokio::pin!(accept);
-            // Any stop ends a handshake: a graceful shutdown has no request to finish here.
-            let tls = std::future::poll_fn(|cx| {
-                activity.waker.register(cx.waker());
-                if activity.stop.load(Ordering::Acquire) != 0 {
-                    return Poll::Ready(None);
-                }
-                accept.as_mut().poll(cx).map(Some)
-            })
-            .await;
-            match tls {
-                Some(Ok(tls)) => {
-                    let speak = match tls.get_ref().1.alpn_protocol() {
-                        Some(b"h2") => Speak::Http2,
-                        Some(_) => Speak::Http1,
-                        None if http2 => Speak::Either,
-                        None => Speak::Http1,
-                    };
-                    let conn = Conn {
-                        secure: true,
-                        ..conn
-                    };
-                    serve_http(&http, tls, conn, speak, &limits).await
-                }
-                Some(Err(e)) => format!("TLS handshake failed: {e}"),
-                None => stopped_why(&activity, "during the TLS handshake"),
-            }
-        }
+        Some(config) => serve_tls(&http, io, conn, config, http2, &limits).await,
     };
     http.base.log.debug(|| format!("conn {conn_id}: {reason}"));
+}
+
+/// Polls `fut` until it is ready or the connection is asked to stop (any stop: there is no
+/// request to finish yet); None when stopped.
+async fn unless_stopped<F: Future>(activity: &Activity, fut: F) -> Option<F::Output> {
+    tokio::pin!(fut);
+    std::future::poll_fn(|cx| {
+        activity.waker.register(cx.waker());
+        if activity.stop.load(Ordering::Acquire) != 0 {
+            return Poll::Ready(None);
+        }
+        fut.as_mut().poll(cx).map(Some)
+    })
+    .await
+}
+
+/// The first byte of every TLS connection: a handshake record.
+const TLS_HANDSHAKE: u8 = 0x16;
+
+/// The TLS side of a connection: its first byte tells a TLS client from one speaking plain HTTP
+/// to the TLS port (answered 400 in plain text, as nginx does, rather than dropped without a
+/// word); then the handshake (cut by the watchdog like a slow request head if it stalls, and by
+/// any stop), then HTTP as ALPN chose.
+async fn serve_tls<S>(
+    http: &Arc<HttpContext>,
+    mut io: S,
+    conn: Conn,
+    config: Arc<rustls::ServerConfig>,
+    http2: bool,
+    limits: &Limits,
+) -> String
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    use tokio::io::AsyncReadExt;
+    let activity = conn.activity.clone();
+    let mut first = [0u8; 1];
+    match unless_stopped(&activity, io.read(&mut first)).await {
+        None => return stopped_why(&activity, "before the TLS handshake"),
+        Some(Ok(0)) => return "closed before the TLS handshake".into(),
+        Some(Err(e)) => return format!("closed before the TLS handshake: {e}"),
+        Some(Ok(_)) if first[0] == TLS_HANDSHAKE => {}
+        Some(Ok(_)) => {
+            if first[0].is_ascii_uppercase() {
+                let body = "This port speaks HTTPS: use https:// (or wss://).\n";
+                let msg = format!(
+                    "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\n\
+                     X-Server-Response-Type: BAD_REQUEST\r\nContent-Length: {}\r\n\
+                     Connection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = unless_stopped(&activity, io.write_all(msg.as_bytes())).await;
+                let _ = io.shutdown().await;
+                return "plain HTTP on the TLS port: answered 400".into();
+            }
+            return format!("not TLS (first byte {:#04x}): closed", first[0]);
+        }
+    }
+    let io = Lead {
+        inner: io,
+        pending: Some(first[0]),
+        sniff: None,
+    };
+    let accept = tokio_rustls::TlsAcceptor::from(config).accept(io);
+    let tls = match unless_stopped(&activity, accept).await {
+        Some(Ok(tls)) => tls,
+        Some(Err(e)) => return format!("TLS handshake failed: {e}"),
+        None => return stopped_why(&activity, "during the TLS handshake"),
+    };
+    let speak = match tls.get_ref().1.alpn_protocol() {
+        Some(b"h2") => Speak::Http2,
+        Some(_) => Speak::Http1,
+        None if http2 => Speak::Either,
+        None => Speak::Http1,
+    };
+    let conn = Conn {
+        secure: true,
+        ..conn
+    };
+    serve_http(http, tls, conn, speak, limits).await
 }
 
 /// Why the watchdog or the shutdown ended a connection.
@@ -228,10 +279,10 @@ where
             h2.max_concurrent_streams(limits.h2_max_streams)
                 .max_header_list_size(limits.max_header_bytes as u32)
                 .enable_connect_protocol();
-            let io = Sniff {
+            let io = Lead {
                 inner: io,
-                activity: activity.clone(),
-                seen: 0,
+                pending: None,
+                sniff: Some((activity.clone(), 0)),
             };
             let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), svc);
             tokio::pin!(conn);
@@ -273,32 +324,41 @@ where
     }
 }
 
-/// Tells the watchdog that a connection served by the auto builder turned out to be HTTP/2:
-/// looks at the first bytes read for the preface's "PRI".
-struct Sniff<I> {
+/// A stream and what was learned from its first bytes: a byte read ahead to tell TLS from plain
+/// text (given back first), and, for a connection served by the auto builder, a look at the
+/// first bytes for the HTTP/2 preface's "PRI", which tells the watchdog to count streams.
+struct Lead<I> {
     inner: I,
-    activity: Arc<Activity>,
-    /// Bytes of "PRI" matched so far; 3 or more when done.
-    seen: u8,
+    pending: Option<u8>,
+    /// The connection's activity and how many bytes of "PRI" matched so far, until decided.
+    sniff: Option<(Arc<Activity>, u8)>,
 }
 
-impl<I: AsyncRead + Unpin> AsyncRead for Sniff<I> {
+impl<I: AsyncRead + Unpin> AsyncRead for Lead<I> {
     fn poll_read(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
+        if let Some(b) = self.pending {
+            if buf.remaining() > 0 {
+                buf.put_slice(&[b]);
+                self.pending = None;
+                return Poll::Ready(Ok(()));
+            }
+        }
         let before = buf.filled().len();
         let r = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
-        if self.seen < 3 {
+        if let Some((activity, seen)) = &mut self.sniff {
             for &b in &buf.filled()[before..] {
-                if b != b"PRI"[self.seen as usize] {
-                    self.seen = 4;
+                if b != b"PRI"[*seen as usize] {
+                    self.sniff = None;
                     break;
                 }
-                self.seen += 1;
-                if self.seen == 3 {
-                    self.activity.set_multiplexed();
+                *seen += 1;
+                if *seen == 3 {
+                    activity.set_multiplexed();
+                    self.sniff = None;
                     break;
                 }
             }
@@ -307,7 +367,7 @@ impl<I: AsyncRead + Unpin> AsyncRead for Sniff<I> {
     }
 }
 
-impl<I: AsyncWrite + Unpin> AsyncWrite for Sniff<I> {
+impl<I: AsyncWrite + Unpin> AsyncWrite for Lead<I> {
     fn poll_write(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
