@@ -579,7 +579,7 @@ class HttpServer
     /**
      * Accept WebSocket clients on a path pattern (needs websocket(true)). The callback is called
      * for every message: `function (string $message, array $payload)` where $payload holds id,
-     * address, port, uri, path, query, headers, params, route and binary. A string it returns is
+     * address, port, uri, path, query, headers, params, route, secure (wss) and binary. A string it returns is
      * sent back to that client in the frame type of the message (an array: as JSON text).
      *
      * @param string $pattern URI pattern (e.g, `/ws(?:/.*)?`, `/chat/{room}`).
