@@ -405,6 +405,8 @@ final class Tls
                 $e instanceof IoException => ' Check the path, and that this process can read the file.',
                 $option === 'ssl.alpn_protocols' => ' Known protocols: h2, http/1.1 (comma-separated, in order of preference).',
                 $option === 'ssl.cafile' => ' ssl.cafile must hold PEM CA certificates (-----BEGIN CERTIFICATE-----).',
+                str_contains($e->getMessage(), 'does not match') => ' Give the key the certificate was issued for (the two '
+                    . 'must print the same public key: openssl x509 -noout -pubkey -in CERT; openssl pkey -pubout -in KEY).',
                 default => ' The certificate file must hold the PEM certificate chain (leaf first) and the key file '
                     . 'the matching unencrypted private key (PKCS#8, PKCS#1 or SEC1), or both may be in the '
                     . 'certificate file. For local work make a pair with: ' . self::SELF_SIGNED,
