@@ -24,7 +24,7 @@ use HttpSock\Server\WorkerSlot;
 use HttpSock\Server\WsDispatcher;
 
 /**
- * Luminova's HttpServer API, served by libhttpsock: a keep-alive HTTP/1.1 and RFC 6455
+ * Luminova's HttpServer API, served by libhttpsock: a keep-alive HTTP/1.1 (and HTTP/2, TLS) and RFC 6455
  * WebSocket server whose routing, parsing and I/O run in Rust, with handlers in PHP.
  *
  * This class is the API; the work is done by small internal classes: Server\Config (the

@@ -206,4 +206,24 @@ final class TlsConstructorTest extends TestCase
         $lazy = new HttpServer('ssl://127.0.0.1', 0, false, ['ssl' => ['local_cert' => "$dir/first.pem", 'local_pk' => "$dir/first.key"]]);
         $this->assertSame($lazy, $lazy->reloadCertificates(), 'not started: the files are checked');
     }
+
+    public function testHttp2AndCompressionSetters(): void
+    {
+        $server = new HttpServer('127.0.0.1', 0, false);
+        $this->assertSame($server, $server->http2(false));
+        $this->assertSame($server, $server->http2(true, false));
+        $this->assertSame($server, $server->setLimit(\HttpSock\Limit::H2_MAX_STREAMS, 10));
+        $this->assertSame($server, $server->setLimit(HttpServer::LIMIT_H2_MAX_STREAMS, 50));
+        foreach ([[-1, 15], [256, 7], [256, 16]] as [$min, $bits]) {
+            try {
+                $server->websocketCompression(true, $min, false, $bits);
+                $this->fail("accepted minSize $min, maxWindowBits $bits");
+            } catch (InvalidArgumentException $e) {
+                $this->assertStringContainsString('websocketCompression()', $e->getMessage());
+            }
+        }
+        $server->start();
+        $this->assertTrue($server->isConnected(), 'the recorded settings replay onto the started server');
+        $server->shutdown();
+    }
 }
