@@ -202,13 +202,19 @@ final class Request implements RequestInterface
     }
 
     /**
-     * Whether this request came over TLS (https, wss). The truth about the connection to this
-     * server: an X-Forwarded-Proto header does not change it (any client can send one; behind a
-     * TLS-terminating proxy, read that header yourself, see the README).
+     * Whether this request came over TLS (https, wss): this connection is TLS, or it comes from
+     * a reverse proxy on this machine (a loopback peer) that says `X-Forwarded-Proto: https`.
+     * Luminova believed that header from any client; a remote client could then pass for a
+     * secure one, so only a local proxy is believed.
      */
     public function isSecure(): bool
     {
-        return $this->wire[Wire::SCHEME] === 'https';
+        if ($this->wire[Wire::SCHEME] === 'https') {
+            return true;
+        }
+        $ip = $this->wire[Wire::PEER_IP];
+        $local = str_starts_with($ip, '127.') || $ip === '::1' || str_starts_with($ip, '::ffff:127.');
+        return $local && strcasecmp(trim(explode(',', $this->getHeader('x-forwarded-proto') ?? '')[0]), 'https') === 0;
     }
 
     public function isAJAX(): bool
@@ -294,10 +300,10 @@ final class Request implements RequestInterface
         return $this->serverPort;
     }
 
-    /** "https" when this request came over TLS, else "http" (see isSecure()). */
+    /** "https" when isSecure(), else "http". */
     public function getScheme(): string
     {
-        return $this->wire[Wire::SCHEME] === 'https' ? 'https' : 'http';
+        return $this->isSecure() ? 'https' : 'http';
     }
 
     /** "HTTP/1.0", "HTTP/1.1" or "HTTP/2.0", as the client spoke. */

@@ -108,10 +108,20 @@ final class WireTest extends TestCase
 
     public function testSchemeAndProtocolComeFromTheConnection(): void
     {
-        $plain = Request::fromHead(self::head([], [Wire::HEADERS => "host: a\r\nx-forwarded-proto: https\r\n"]));
-        $this->assertFalse($plain->isSecure(), 'a client\'s X-Forwarded-Proto does not make a plain connection secure');
+        $forwarded = [Wire::PEER_IP => '203.0.113.9', Wire::HEADERS => "host: a\r\nx-forwarded-proto: https\r\n"];
+        $plain = Request::fromHead(self::head([], $forwarded));
+        $this->assertFalse($plain->isSecure(), 'a remote client\'s X-Forwarded-Proto does not make a plain connection secure');
         $this->assertSame('http', $plain->getScheme());
         $this->assertSame('http://a/user/a%20b/x?q=1&r=two', $plain->getUrl());
+
+        foreach (['127.0.0.1', '::1', '::ffff:127.0.0.1'] as $proxy) {
+            $viaProxy = Request::fromHead(self::head([], [Wire::PEER_IP => $proxy] + $forwarded));
+            $this->assertTrue($viaProxy->isSecure(), "a reverse proxy on this machine ({$proxy}) is believed");
+            $this->assertSame('https', $viaProxy->getScheme());
+        }
+        $httpViaProxy = Request::fromHead(self::head([], [Wire::HEADERS => "host: a\r\nx-forwarded-proto: http\r\n"]));
+        $this->assertFalse($httpViaProxy->isSecure());
+        $this->assertFalse(Request::fromHead(self::head())->isSecure(), 'loopback without the header');
 
         $tls = Request::fromHead(self::head([], [Wire::VERSION => 'HTTP/2.0', Wire::SCHEME => 'https', Wire::HEADERS => "host: a\r\n"]));
         $this->assertTrue($tls->isSecure());
