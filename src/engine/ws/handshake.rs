@@ -9,6 +9,7 @@ use crate::engine::http::router::normalize_path;
 use crate::engine::http::service::{error_response, finish};
 use crate::engine::http::{Answer, HttpContext, HttpResponse, Upgrade};
 use crate::engine::ws::context::WsContext;
+use crate::engine::ws::deflate;
 use crate::engine::ws::session::run_client;
 use bytes::Bytes;
 use http_body_util::Full;
@@ -94,6 +95,7 @@ pub fn upgrade(
             .push((SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13")));
         return refuse(req, Some(res), "Sec-WebSocket-Version is not 13");
     }
+    let deflate = ws.deflate.negotiate(req.headers());
     let on_upgrade = hyper::upgrade::on(&mut req);
     let (parts, _) = req.into_parts();
     let matched = Matched {
@@ -112,7 +114,9 @@ pub fn upgrade(
     tokio::spawn(async move {
         let _guard = guard;
         match on_upgrade.await {
-            Ok(upgraded) => run_client(base, hub, keep_head, upgraded, request, handler).await,
+            Ok(upgraded) => {
+                run_client(base, hub, keep_head, upgraded, request, handler, deflate).await
+            }
             Err(e) => base
                 .log
                 .debug(|| format!("conn {conn_id}: upgrade failed: {e}")),
@@ -128,6 +132,7 @@ pub fn upgrade(
         SEC_WEBSOCKET_ACCEPT,
         HeaderValue::from_str(&derive_accept_key(key.as_bytes())).unwrap(),
     );
+    deflate::respond(deflate, h);
     res
 }
 
