@@ -738,10 +738,10 @@ int hs_ws_client_head(const hs_server *server, uint64_t conn_id, uint8_t *buf, s
 //   messages that do not shrink.
 // - `context_takeover`: 0 (default) answers `server_no_context_takeover;
 //   client_no_context_takeover`: no zlib state per connection (each thread shares a compressor
-//   and a decompressor, reset per message), an idle compressed client costs ~200 bytes more
-//   than an uncompressed one. 1 keeps a zlib stream per connection when the client allows it
-//   (better ratio on similar messages; ~300 KiB per connection that sends, ~40 KiB per one
-//   that receives compressed messages).
+//   and a decompressor, reset per message; a broadcast is compressed once per thread, not per
+//   client); an idle compressed client costs about 300 bytes more than an uncompressed one.
+//   1 keeps a zlib stream per connection when the client allows it (better ratio on similar
+//   messages, but about 340 KiB per connection once it exchanged compressed messages).
 // - `max_window_bits`: the largest LZ77 window the server compresses with, 8-15 (default 15;
 //   8 compresses with 9, zlib's smallest raw-deflate window).
 //

@@ -18,10 +18,16 @@
 //! Memory: by default we answer `server_no_context_takeover; client_no_context_takeover`, so a
 //! connection owns no zlib state at all: each thread keeps one compressor per window size and
 //! one decompressor, reset per message. A connection then costs one small boxed `Reader` (the
-//! buffers in it are given back as soon as they are empty). With context takeover
-//! (`hs_set_ws_deflate(.., context_takeover = 1, ..)`) a connection keeps its own zlib streams,
-//! made at its first compressed message: ~300 KiB for the compressor at window 15, ~40 KiB for
-//! the decompressor.
+//! buffers in it are given back as soon as they are empty): measured with
+//! tests/deflate/idle_rss.py, 2000 idle clients cost 7.9 KiB each compressed, 7.6 KiB
+//! uncompressed. With context takeover (`hs_set_ws_deflate(.., context_takeover = 1, ..)`) a
+//! connection keeps its own zlib streams, made at its first compressed message: about 340 KiB
+//! (the compressor at window 15 is most of it).
+//!
+//! Broadcasts: without context takeover the compressed bytes of a message are the same for
+//! every client, so the last payload compressed is remembered per thread (keyed by its
+//! allocation, which the cache holds). Measured: a 922-byte broadcast to 1000 compressed
+//! clients costs the server 9.0 ms with it, 12.2 ms without (9.6 ms uncompressed).
 //!
 //! Failures reach the session as an `io::Error` carrying a `Failure` (its close code):
 //! 1002 for RSV1 on a control or continuation frame, RSV2/RSV3, an unmasked compressed frame or a
