@@ -1276,6 +1276,29 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_message_ending_its_deflate_stream_is_inflated_too() {
+        // Some clients end each message with a final block (BFINAL) instead of a sync flush.
+        let data = "final block ".repeat(100);
+        let mut c = Compress::new_with_window_bits(Compression::new(6), false, 15);
+        let mut z = Vec::with_capacity(4096);
+        c.compress_vec(data.as_bytes(), &mut z, FlushCompress::Finish)
+            .unwrap();
+        let mut input = frame(FIN | RSV1 | 1, &z, true);
+        input.extend(frame(FIN | RSV1 | 1, &compress(b"next"), true));
+        for own in [None, Some(15)] {
+            let inner = Chunks {
+                data: input.clone(),
+                pos: 0,
+                chunk: 1 << 20,
+            };
+            let mut s = Inflating::new(inner, Some(Box::new(Reader::new(1 << 20, own))));
+            let mut out = Vec::new();
+            s.read_to_end(&mut out).await.unwrap();
+            assert!(out == [inflated(1, data.as_bytes()), inflated(1, b"next")].concat());
+        }
+    }
+
+    #[tokio::test]
     async fn context_takeover_inflates_with_the_connections_own_window() {
         let mut c = Compress::new_with_window_bits(Compression::new(6), false, 15);
         let msg = "the same words again and again ".repeat(20);
