@@ -14,18 +14,22 @@
  *   Server lifecycle ................... hs_new, hs_parse_address, hs_free, hs_start, hs_port,
  *                                        hs_run, hs_poll, hs_shutdown
  *   Limits and policies ................ hs_set_timeout, hs_set_rate_limit, hs_set_limit,
- *                                        hs_get_limit, hs_set_connection_required, hs_client_on,
- *                                        hs_client_off, hs_set_header, hs_clear_headers
+ *                                        hs_get_limit, hs_set_http2, hs_set_connection_required,
+ *                                        hs_client_on, hs_client_off, hs_set_header,
+ *                                        hs_clear_headers
  *                                        enum: hs_limit
+ *   TLS ................................ hs_tls_cert_file, hs_tls_cert_pem, hs_tls_client_ca_file,
+ *                                        hs_tls_client_ca_pem, hs_tls_alpn, hs_tls_reload
  *   Threads, processes and signals ..... hs_set_threads, hs_handle_signals, hs_set_reuse_port,
  *                                        hs_listener_fd, hs_adopt_listener, hs_cluster_join
  *   HTTP routes and hooks .............. hs_route, hs_route_packed, hs_on_error, hs_on_response
  *                                        callbacks: hs_handler, hs_packed_handler,
  *                                        hs_error_handler, hs_response_filter
  *   The request ........................ hs_request_method, hs_request_path, hs_request_query,
- *                                        hs_request_uri, hs_request_version, hs_request_header,
- *                                        hs_request_header_count, hs_request_header_at,
- *                                        hs_request_body, hs_request_param_count, hs_request_param,
+ *                                        hs_request_uri, hs_request_version, hs_request_is_secure,
+ *                                        hs_request_header, hs_request_header_count,
+ *                                        hs_request_header_at, hs_request_body,
+ *                                        hs_request_param_count, hs_request_param,
  *                                        hs_request_param_named, hs_request_packed,
  *                                        hs_request_peer_ip, hs_request_peer_port,
  *                                        hs_request_conn_id, hs_request_route_id
@@ -179,6 +183,10 @@ typedef enum {
   HS_LIMIT_WS_SEND_QUEUE = 8,
   // Longest wait of a graceful shutdown for in-flight work, in ms. Default 10000.
   HS_LIMIT_SHUTDOWN_GRACE_MS = 9,
+  // Concurrent streams per HTTP/2 connection (SETTINGS_MAX_CONCURRENT_STREAMS); streams
+  // beyond it are refused (RST_STREAM REFUSED_STREAM). Default 100, at least 1. Applies to
+  // connections accepted afterwards.
+  HS_LIMIT_H2_MAX_STREAMS = 10,
 } hs_limit;
 
 // Opaque request handle given to a handler. Valid only during that callback; every pointer read
@@ -282,12 +290,15 @@ typedef void (*hs_log_cb)(void *user_data, const char *line);
 // is created.
 //
 // `address`: `127.0.0.1`, `localhost`, `::1`, `[::1]`, `0.0.0.0`, a host name, or
-// `tcp://host:port` (`tcp://[::1]:8080` for IPv6); see `hs_parse_address`. `port`: 0-65535;
+// `tcp://host:port` (`tcp://[::1]:8080` for IPv6); see `hs_parse_address`. `tls://host:port`
+// and `ssl://host:port` ask for TLS: `hs_start` then fails with `HS_ERR_STATE` unless a
+// certificate was configured (`hs_tls_cert_file`), so such a server never serves plain text. `port`: 0-65535;
 // with a `tcp://` address, 0 takes the URL's port; otherwise 0 asks for an ephemeral port (read
 // it with `hs_port()` after `hs_start`). `address` is copied.
 //
 // Returns a handle owned by the caller, to release with `hs_free()`; NULL on error.
-hs_server *hs_new(const char *address, int port);
+hs_server *hs_new(const char *address,
+                  int port);
 
 // Parses an address the way `hs_new` does, without creating a server: the one address parser,
 // for hosts that show the address before binding (PHP's `getAddress()`). Writes the host
@@ -297,7 +308,7 @@ hs_server *hs_new(const char *address, int port);
 // else 0 (ephemeral), as `hs_new` does; any other port wins over the address's.
 //
 // Returns the host's length (like snprintf), or `HS_ERR_INVALID` with the reason (empty
-// address, bad port, a scheme other than `tcp://`).
+// address, bad port, a scheme other than `tcp://`, `tls://`, `ssl://`).
 int hs_parse_address(const char *address, int port, char *host, size_t host_cap, int *port_out);
 
 // Releases a server. Call it after `hs_run()` returned (or after the last `hs_poll()`); a
@@ -375,6 +386,14 @@ int hs_set_limit(hs_server *server, int which, uint64_t value);
 // Returns `HS_OK`, or `HS_ERR_INVALID` for an unknown limit or a NULL `value`.
 int hs_get_limit(const hs_server *server, int which, uint64_t *value);
 
+// HTTP/2. `enabled`: offered over TLS by ALPN (`h2`, then `http/1.1`); default 1. `h2c`: on a
+// plain (non-TLS) listener, a connection that opens with the HTTP/2 preface is served as
+// cleartext HTTP/2 ("prior knowledge"; there is no HTTP/1.1 `Upgrade: h2c`); default 1, and
+// only with `enabled`. Everything served on HTTP/1.1 is served on HTTP/2 the same way; a
+// WebSocket may arrive as an extended CONNECT (RFC 8441). Before the first `hs_run`/`hs_poll`
+// (`HS_ERR_STATE` after).
+int hs_set_http2(hs_server *server, int enabled, int h2c);
+
 // Connection-required mode (Luminova's `connectionRequired`): a client IP must first
 // `GET /connect` (or be marked with `hs_client_on`); its other requests get NOT_CONNECTED (400)
 // until then. `GET /disconnect` unmarks it. Routes registered for /connect and /disconnect
@@ -396,6 +415,67 @@ int hs_set_header(hs_server *server, const char *name, const char *value);
 
 // Removes every default header, the CORS defaults included. Returns `HS_OK` or a negative status.
 int hs_clear_headers(hs_server *server);
+
+// ==============================================================================================
+// TLS
+//
+// https and wss: certificates chosen by the client's server name (SNI), client certificates
+// (mutual TLS), ALPN, and reload without restart. rustls (TLS 1.2 and 1.3) with the ring
+// provider. PEM input: the certificate chain leaf first; the key PKCS#8, PKCS#1 or SEC1,
+// unencrypted (decrypt an encrypted key first: `openssl pkey -in enc.pem -out key.pem`).
+//
+// The first certificate turns TLS on for every listener of the server; that must happen before
+// the first `hs_run`/`hs_poll`. A server created with a `tls://` or `ssl://` address refuses to
+// start without one (`HS_ERR_STATE`). Every call here checks what it is given at once (files
+// read, key matched to certificate) and changes nothing on failure; once running, changes apply
+// to handshakes that begin afterwards while established connections keep theirs. Paths and
+// buffers are only read during the call (files again by `hs_tls_reload`).
+//
+// Errors: a missing or unreadable file is `HS_ERR_IO`; bad PEM, no key, a key that does not
+// match its certificate, an unknown ALPN name `HS_ERR_INVALID`; `hs_last_error` names the file.
+// ==============================================================================================
+
+// Adds, or replaces, the certificate for `server_name` from PEM files: `cert_path` holds the
+// chain (leaf first), `key_path` the private key (NULL: the key is in `cert_path` too).
+// `server_name` NULL or "": the default certificate, used for clients that send no server name
+// or one no certificate is registered for (until a default is set, the first certificate added
+// is it). A name `*.example.com` matches one label (`a.example.com`). The files are re-read by
+// `hs_tls_reload`.
+int hs_tls_cert_file(hs_server *server,
+                     const char *server_name,
+                     const char *cert_path,
+                     const char *key_path);
+
+// As `hs_tls_cert_file`, from PEM text in memory (copied): `cert` holds the chain, `key` the
+// private key (`key_len` 0: the key is in `cert`). Calling it again for the same name while
+// running is how a host that reads its certificates itself reloads them.
+int hs_tls_cert_pem(hs_server *server,
+                    const char *server_name,
+                    const uint8_t *cert,
+                    size_t cert_len,
+                    const uint8_t *key,
+                    size_t key_len);
+
+// Asks clients for a certificate and verifies it against the CA certificates in the PEM file
+// `ca_path` (mutual TLS). `required` 1: a client without a valid certificate fails the
+// handshake; 0: a client may send none (a certificate it sends must still be valid).
+int hs_tls_client_ca_file(hs_server *server, const char *ca_path, int required);
+
+// As `hs_tls_client_ca_file`, from PEM text in memory (copied).
+int hs_tls_client_ca_pem(hs_server *server, const uint8_t *pem, size_t len, int required);
+
+// The ALPN protocols offered, comma-separated, in order of preference: `h2` and `http/1.1`
+// are known (default `"h2,http/1.1"`, or `"http/1.1"` with HTTP/2 off; `h2` is dropped while
+// HTTP/2 is off). Another name is `HS_ERR_INVALID`. A client that offers none of them fails the
+// handshake (no_application_protocol); one that offers no ALPN at all is served.
+int hs_tls_alpn(hs_server *server, const char *protocols);
+
+// Re-reads every file given to `hs_tls_cert_file` and `hs_tls_client_ca_file` (certificates
+// given in memory stay as they are). All or nothing: if a file is missing or bad, or a key no
+// longer matches its certificate, the certificates in use stay in use and the error names the
+// file. New handshakes get the new certificates; established connections keep theirs. Callable
+// from any thread while the server runs. `HS_ERR_STATE` when no certificate is configured.
+int hs_tls_reload(hs_server *server);
 
 // ==============================================================================================
 // THREADS, PROCESSES AND SIGNALS
@@ -521,8 +601,11 @@ const char *hs_request_query(const hs_request *r, size_t *len);
 // valid until the callback returns.
 const char *hs_request_uri(const hs_request *r, size_t *len);
 
-// The protocol version as text (`"HTTP/1.1"`, `"HTTP/1.0"`). Static storage.
+// The protocol version as text (`"HTTP/1.1"`, `"HTTP/1.0"`, `"HTTP/2.0"`). Static storage.
 const char *hs_request_version(const hs_request *r);
+
+// 1 when the request arrived over TLS (https, wss), 0 otherwise; negative on a NULL request.
+int hs_request_is_secure(const hs_request *r);
 
 // A header by case-insensitive name; several fields of that name are joined with ", ".
 // NULL when absent (no error is recorded for that). `name` is only read during the call. The

@@ -29,6 +29,9 @@ pub struct Limits {
     pub ws_send_queue: usize,
     /// How long a graceful shutdown waits for in-flight requests and WebSocket close handshakes.
     pub shutdown_grace: Duration,
+    /// Concurrent streams per HTTP/2 connection (SETTINGS_MAX_CONCURRENT_STREAMS); a client that
+    /// opens more gets them refused (RST_STREAM REFUSED_STREAM).
+    pub h2_max_streams: u32,
 }
 
 impl Default for Limits {
@@ -43,6 +46,7 @@ impl Default for Limits {
             ws_ping_timeout: Duration::from_secs(30),
             ws_send_queue: 1024,
             shutdown_grace: Duration::from_secs(10),
+            h2_max_streams: 100,
         }
     }
 }

@@ -55,6 +55,8 @@ struct Core {
     phase: Phase,
     host: String,
     port: u16,
+    /// The address said `tls://` or `ssl://`: starting without a certificate is an error.
+    require_tls: bool,
     threads: usize,
     reuse_port: bool,
     handle_signals: bool,
@@ -158,6 +160,7 @@ impl Server {
                 phase: Phase::Created,
                 host,
                 port,
+                require_tls: transport::wants_tls(address),
                 threads: 1,
                 reuse_port: false,
                 handle_signals: false,
@@ -380,6 +383,53 @@ impl Server {
         self.fanout.join(Arc::new(c))
     }
 
+    // ---- TLS and HTTP/2 ------------------------------------------------------------------
+
+    /// Adds or replaces the certificate for `server_name` (None: the default). The first one
+    /// turns TLS on, which must happen before the first poll; later ones (and replacements)
+    /// apply to the handshakes that begin afterwards.
+    pub fn tls_cert(
+        &self,
+        server_name: Option<&str>,
+        cert: transport::tls::Source,
+        key: Option<transport::tls::Source>,
+    ) -> Result<()> {
+        if !self.http.tls.enabled() {
+            let core = self.core.lock();
+            Self::before_first_poll(&core, "TLS must be turned on before the first run/poll")?;
+        }
+        self.http.tls.set_cert(server_name, cert, key)
+    }
+
+    /// Verifies client certificates against these CA certificates (mutual TLS).
+    pub fn tls_client_ca(&self, pem: transport::tls::Source, required: bool) -> Result<()> {
+        self.http.tls.set_client_ca(pem, required)
+    }
+
+    pub fn tls_alpn(&self, protocols: &str) -> Result<()> {
+        self.http.tls.set_alpn(protocols)
+    }
+
+    /// Re-reads the certificate, key and CA files; the old ones stay in use if that fails.
+    pub fn tls_reload(&self) -> Result<()> {
+        self.http.tls.reload()
+    }
+
+    pub fn tls_enabled(&self) -> bool {
+        self.http.tls.enabled()
+    }
+
+    /// HTTP/2 over TLS (ALPN), and h2c by prior knowledge on plain connections. Before the
+    /// first poll.
+    pub fn set_http2(&self, enabled: bool, h2c: bool) -> Result<()> {
+        let core = self.core.lock();
+        Self::before_first_poll(&core, "HTTP/2 must be set before the first run/poll")?;
+        self.http.tls.set_http2(enabled)?;
+        self.http.http2.store(enabled, Ordering::Relaxed);
+        self.http.h2c.store(h2c, Ordering::Relaxed);
+        Ok(())
+    }
+
     // ---- lifecycle -----------------------------------------------------------------------
 
     /// Binds and listens (idempotent). No thread and no runtime are created here, so the host may
@@ -392,6 +442,12 @@ impl Server {
                 return Err(Error::state("the server was shut down; create a new one"))
             }
             _ => return Ok(()),
+        }
+        if core.require_tls && !self.http.tls.enabled() {
+            return Err(Error::state(
+                "the address asks for TLS (tls:// or ssl://) but no certificate is configured \
+                 (hs_tls_cert_file or hs_tls_cert_pem)",
+            ));
         }
         let addr = transport::resolve(&core.host, core.port)?;
         let listener = transport::bind(addr, core.reuse_port)?;

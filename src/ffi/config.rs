@@ -39,6 +39,10 @@ pub enum hs_limit {
     HS_LIMIT_WS_SEND_QUEUE = 8,
     /// Longest wait of a graceful shutdown for in-flight work, in ms. Default 10000.
     HS_LIMIT_SHUTDOWN_GRACE_MS = 9,
+    /// Concurrent streams per HTTP/2 connection (SETTINGS_MAX_CONCURRENT_STREAMS); streams
+    /// beyond it are refused (RST_STREAM REFUSED_STREAM). Default 100, at least 1. Applies to
+    /// connections accepted afterwards.
+    HS_LIMIT_H2_MAX_STREAMS = 10,
 }
 
 /// Closes connections idle for `seconds` + `microseconds` (Luminova's `setTimeout`). The total
@@ -95,6 +99,7 @@ fn limit_of(which: c_int) -> Result<hs_limit> {
         7 => HS_LIMIT_WS_PING_TIMEOUT_MS,
         8 => HS_LIMIT_WS_SEND_QUEUE,
         9 => HS_LIMIT_SHUTDOWN_GRACE_MS,
+        10 => HS_LIMIT_H2_MAX_STREAMS,
         _ => return Err(Error::invalid(format!("unknown limit {which}"))),
     })
 }
@@ -153,6 +158,11 @@ pub extern "C" fn hs_set_limit(server: *mut hs_server, which: c_int, value: u64)
                 let d = Duration::from_millis(value);
                 s.update_limits(|l| l.shutdown_grace = d)
             }
+            HS_LIMIT_H2_MAX_STREAMS => {
+                let n =
+                    u32::try_from(value.max(1)).map_err(|_| Error::invalid("value too large"))?;
+                s.update_limits(|l| l.h2_max_streams = n)
+            }
         }
         ok()
     })
@@ -180,8 +190,23 @@ pub extern "C" fn hs_get_limit(server: *const hs_server, which: c_int, value: *m
             HS_LIMIT_WS_PING_TIMEOUT_MS => ms(l.ws_ping_timeout),
             HS_LIMIT_WS_SEND_QUEUE => l.ws_send_queue as u64,
             HS_LIMIT_SHUTDOWN_GRACE_MS => ms(l.shutdown_grace),
+            HS_LIMIT_H2_MAX_STREAMS => u64::from(l.h2_max_streams),
         };
         unsafe { put(value, v) };
+        ok()
+    })
+}
+
+/// HTTP/2. `enabled`: offered over TLS by ALPN (`h2`, then `http/1.1`); default 1. `h2c`: on a
+/// plain (non-TLS) listener, a connection that opens with the HTTP/2 preface is served as
+/// cleartext HTTP/2 ("prior knowledge"; there is no HTTP/1.1 `Upgrade: h2c`); default 1, and
+/// only with `enabled`. Everything served on HTTP/1.1 is served on HTTP/2 the same way; a
+/// WebSocket may arrive as an extended CONNECT (RFC 8441). Before the first `hs_run`/`hs_poll`
+/// (`HS_ERR_STATE` after).
+#[no_mangle]
+pub extern "C" fn hs_set_http2(server: *mut hs_server, enabled: c_int, h2c: c_int) -> c_int {
+    guard(|| {
+        unsafe { borrow(server, "server") }?.set_http2(flag(enabled), flag(h2c))?;
         ok()
     })
 }

@@ -23,6 +23,8 @@ pub mod server;
 
 pub mod config;
 
+pub mod tls;
+
 pub mod workers;
 
 pub mod route;
@@ -48,6 +50,6 @@ pub use handles::{hs_request, hs_response, hs_server};
 pub mod api {
     pub use super::{
         answer::*, config::*, hs_request, hs_response, hs_server, hs_status, log::*, ports::*,
-        request::*, response::*, route::*, server::*, timer::*, workers::*, ws::*,
+        request::*, response::*, route::*, server::*, timer::*, tls::*, workers::*, ws::*,
     };
 }

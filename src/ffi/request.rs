@@ -39,18 +39,24 @@ pub extern "C" fn hs_request_uri(r: *const hs_request, len: *mut usize) -> *cons
     guard(|| field_out(unsafe { borrow(r, "r") }?.field(Field::Uri), len))
 }
 
-/// The protocol version as text (`"HTTP/1.1"`, `"HTTP/1.0"`). Static storage.
+/// The protocol version as text (`"HTTP/1.1"`, `"HTTP/1.0"`, `"HTTP/2.0"`). Static storage.
 #[no_mangle]
 pub extern "C" fn hs_request_version(r: *const hs_request) -> *const c_char {
     guard(|| {
         let v = unsafe { borrow(r, "r") }?.head.version;
-        let s = if v == hyper::Version::HTTP_10 {
-            c"HTTP/1.0"
-        } else {
-            c"HTTP/1.1"
+        let s = match v {
+            hyper::Version::HTTP_10 => c"HTTP/1.0",
+            hyper::Version::HTTP_2 => c"HTTP/2.0",
+            _ => c"HTTP/1.1",
         };
         Ok(s.as_ptr())
     })
+}
+
+/// 1 when the request arrived over TLS (https, wss), 0 otherwise; negative on a NULL request.
+#[no_mangle]
+pub extern "C" fn hs_request_is_secure(r: *const hs_request) -> c_int {
+    guard(|| Ok(c_int::from(unsafe { borrow(r, "r") }?.secure)))
 }
 
 /// A header by case-insensitive name; several fields of that name are joined with ", ".

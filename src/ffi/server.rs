@@ -17,7 +17,9 @@ use std::time::Duration;
 /// is created.
 ///
 /// `address`: `127.0.0.1`, `localhost`, `::1`, `[::1]`, `0.0.0.0`, a host name, or
-/// `tcp://host:port` (`tcp://[::1]:8080` for IPv6); see `hs_parse_address`. `port`: 0-65535;
+/// `tcp://host:port` (`tcp://[::1]:8080` for IPv6); see `hs_parse_address`. `tls://host:port`
+/// and `ssl://host:port` ask for TLS: `hs_start` then fails with `HS_ERR_STATE` unless a
+/// certificate was configured (`hs_tls_cert_file`), so such a server never serves plain text. `port`: 0-65535;
 /// with a `tcp://` address, 0 takes the URL's port; otherwise 0 asks for an ephemeral port (read
 /// it with `hs_port()` after `hs_start`). `address` is copied.
 ///
@@ -48,7 +50,7 @@ fn port_or_default(p: c_int) -> Result<Option<u16>> {
 /// else 0 (ephemeral), as `hs_new` does; any other port wins over the address's.
 ///
 /// Returns the host's length (like snprintf), or `HS_ERR_INVALID` with the reason (empty
-/// address, bad port, a scheme other than `tcp://`).
+/// address, bad port, a scheme other than `tcp://`, `tls://`, `ssl://`).
 #[no_mangle]
 pub extern "C" fn hs_parse_address(
     address: *const c_char,

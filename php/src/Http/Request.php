@@ -201,9 +201,14 @@ final class Request implements RequestInterface
         return $this->getHeader('authorization');
     }
 
+    /**
+     * Whether this request came over TLS (https, wss). The truth about the connection to this
+     * server: an X-Forwarded-Proto header does not change it (any client can send one; behind a
+     * TLS-terminating proxy, read that header yourself, see the README).
+     */
     public function isSecure(): bool
     {
-        return $this->getScheme() === 'https';
+        return $this->wire[Wire::SCHEME] === 'https';
     }
 
     public function isAJAX(): bool
@@ -289,11 +294,13 @@ final class Request implements RequestInterface
         return $this->serverPort;
     }
 
+    /** "https" when this request came over TLS, else "http" (see isSecure()). */
     public function getScheme(): string
     {
-        return strtolower($this->getHeader('x-forwarded-proto') ?? '') === 'https' ? 'https' : 'http';
+        return $this->wire[Wire::SCHEME] === 'https' ? 'https' : 'http';
     }
 
+    /** "HTTP/1.0", "HTTP/1.1" or "HTTP/2.0", as the client spoke. */
     public function getProtocol(string $default = 'HTTP/1.1'): string
     {
         return $this->wire[Wire::VERSION] !== '' ? $this->wire[Wire::VERSION] : $default;

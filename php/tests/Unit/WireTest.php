@@ -22,7 +22,7 @@ final class WireTest extends TestCase
     {
         $fields = [
             '3', '17', '50123', (string) count($captures), 'GET', '/user/a%20b/x', 'q=1&r=two',
-            '/user/a%20b/x?q=1&r=two', 'HTTP/1.1', '127.0.0.1', "host: example.test:8080\r\nx-req-id: 7\r\nx-req-id: 8\r\n",
+            '/user/a%20b/x?q=1&r=two', 'HTTP/1.1', 'http', '127.0.0.1', "host: example.test:8080\r\nx-req-id: 7\r\nx-req-id: 8\r\n",
         ];
         foreach ($over as $i => $value) {
             $fields[$i] = $value;
@@ -47,6 +47,7 @@ final class WireTest extends TestCase
         $this->assertSame('q=1&r=two', $wire[Wire::QUERY]);
         $this->assertSame('/user/a%20b/x?q=1&r=two', $wire[Wire::URI]);
         $this->assertSame('HTTP/1.1', $wire[Wire::VERSION]);
+        $this->assertSame('http', $wire[Wire::SCHEME]);
         $this->assertSame('127.0.0.1', $wire[Wire::PEER_IP]);
         $this->assertSame([], Wire::args($wire));
         $this->assertSame([], Wire::params($wire));
@@ -103,5 +104,19 @@ final class WireTest extends TestCase
         $request = Request::fromHead($head, 'a=1&b=two');
         $this->assertSame(['a' => '1', 'b' => 'two'], $request->getPost(null));
         $this->assertCount(Wire::FIELDS, Wire::fields($head));
+    }
+
+    public function testSchemeAndProtocolComeFromTheConnection(): void
+    {
+        $plain = Request::fromHead(self::head([], [Wire::HEADERS => "host: a\r\nx-forwarded-proto: https\r\n"]));
+        $this->assertFalse($plain->isSecure(), 'a client\'s X-Forwarded-Proto does not make a plain connection secure');
+        $this->assertSame('http', $plain->getScheme());
+        $this->assertSame('http://a/user/a%20b/x?q=1&r=two', $plain->getUrl());
+
+        $tls = Request::fromHead(self::head([], [Wire::VERSION => 'HTTP/2.0', Wire::SCHEME => 'https', Wire::HEADERS => "host: a\r\n"]));
+        $this->assertTrue($tls->isSecure());
+        $this->assertSame('https', $tls->getScheme());
+        $this->assertSame('HTTP/2.0', $tls->getProtocol());
+        $this->assertSame('https://a/user/a%20b/x?q=1&r=two', $tls->getUrl());
     }
 }

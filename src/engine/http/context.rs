@@ -4,16 +4,15 @@
 use crate::engine::context::Base;
 use crate::engine::http::access::Access;
 use crate::engine::http::answers::Answer;
-use crate::engine::http::request::Request;
+use crate::engine::http::request::{Conn, Request};
 use crate::engine::http::response::Response;
 use crate::engine::http::router::Router;
-use crate::engine::transport::Connections;
+use crate::engine::transport::{Connections, Tls};
 use hyper::body::Incoming;
 use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 use hyper::http::request::Parts;
 use parking_lot::RwLock;
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 /// A response as hyper sends it.
@@ -46,12 +45,11 @@ pub trait ResponseFilter: Send + Sync {
 pub trait Upgrade: Send + Sync {
     /// Whether this request is one for it (cheap: called for every request).
     fn wants(&self, head: &Parts) -> bool;
-    /// Answers it: the 101 (and takes the connection over), or a refusal.
+    /// Answers it: the 101 (200 on HTTP/2) and takes the stream over, or a refusal.
     fn upgrade(
         &self,
         http: &Arc<HttpContext>,
-        conn_id: u64,
-        peer: SocketAddr,
+        conn: &Conn,
         req: hyper::Request<Incoming>,
     ) -> HttpResponse;
 }
@@ -130,6 +128,11 @@ pub struct HttpContext {
     pub conns: Arc<Connections>,
     /// The protocol upgrade's owner, installed once by the server.
     pub upgrade: OnceLock<Arc<dyn Upgrade>>,
+    /// TLS for every listener, once a certificate is configured.
+    pub tls: Tls,
+    /// HTTP/2 over TLS (ALPN h2), and cleartext HTTP/2 by prior knowledge (h2c).
+    pub http2: AtomicBool,
+    pub h2c: AtomicBool,
 }
 
 impl HttpContext {
@@ -141,6 +144,9 @@ impl HttpContext {
             access: Access::default(),
             conns: Arc::new(Connections::default()),
             upgrade: OnceLock::new(),
+            tls: Tls::default(),
+            http2: AtomicBool::new(true),
+            h2c: AtomicBool::new(true),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The request a handler sees. Built once per request; every string field is reachable as a
 //! NUL-terminated slice so the C layer can hand out pointers without copying again.
 
+use crate::engine::transport::Activity;
 use bytes::Bytes;
 use hyper::http::request::Parts;
 use std::cell::{OnceCell, RefCell};
@@ -84,11 +85,24 @@ impl Matched {
     }
 }
 
+/// The connection a request arrived on.
+#[derive(Clone)]
+pub struct Conn {
+    pub id: u64,
+    pub peer: SocketAddr,
+    /// Over TLS.
+    pub secure: bool,
+    /// Its counters for the watchdog (a WebSocket over HTTP/2 keeps its connection busy).
+    pub activity: Arc<Activity>,
+}
+
 pub struct Request {
     pub head: Parts,
     pub body: Bytes,
     pub peer: SocketAddr,
     pub conn_id: u64,
+    /// Arrived over TLS.
+    pub secure: bool,
     pub route_id: u32,
     matched: Matched,
     packed: OnceCell<Packed>,
@@ -104,8 +118,7 @@ impl Request {
     pub fn new(
         head: Parts,
         body: Bytes,
-        peer: SocketAddr,
-        conn_id: u64,
+        conn: &Conn,
         route_id: u32,
         matched: Matched,
         capture_names: Arc<[Option<Box<str>>]>,
@@ -113,8 +126,9 @@ impl Request {
         Request {
             head,
             body,
-            peer,
-            conn_id,
+            peer: conn.peer,
+            conn_id: conn.id,
+            secure: conn.secure,
             route_id,
             matched,
             packed: OnceCell::new(),
@@ -125,12 +139,11 @@ impl Request {
     }
 
     /// A request with no route and no body (for error answers).
-    pub fn bare(head: Parts, peer: SocketAddr, conn_id: u64) -> Request {
+    pub fn bare(head: Parts, conn: &Conn) -> Request {
         Request::new(
             head,
             Bytes::new(),
-            peer,
-            conn_id,
+            conn,
             u32::MAX,
             Matched::default(),
             Arc::from(Vec::new()),
@@ -233,12 +246,14 @@ impl Request {
 
     /// Appends the packed head: the request without its body in one buffer, for hosts that pay
     /// per boundary crossing (PHP FFI). Fields are separated by NUL, in this order:
-    /// `route_id, conn_id, peer_port, capture_count, method, path, query, uri, version, peer_ip,
-    /// headers`, then `capture_count` pairs `name, value` (an unnamed capture has an empty name;
-    /// values as in the path). `headers` is `name: value\r\n` per field, names in lower case, in
-    /// received order per name. A NUL also follows the last field; it is not part of the head
-    /// (`packed_head_len` = bytes appended - 1), so every field is a C string and splitting the
-    /// head on NUL gives exactly `11 + 2 * capture_count` fields. The body is not included.
+    /// `route_id, conn_id, peer_port, capture_count, method, path, query, uri, version, scheme,
+    /// peer_ip, headers`, then `capture_count` pairs `name, value` (an unnamed capture has an
+    /// empty name; values as in the path). `version` is `HTTP/1.0`, `HTTP/1.1` or `HTTP/2.0`;
+    /// `scheme` is `https` over TLS, else `http`. `headers` is `name: value\r\n` per field,
+    /// names in lower case, in received order per name. A NUL also follows the last field; it is
+    /// not part of the head (`packed_head_len` = bytes appended - 1), so every field is a C string
+    /// and splitting the head on NUL gives exactly `12 + 2 * capture_count` fields. The body is
+    /// not included.
     pub fn write_packed_head(&self, w: &mut Vec<u8>) {
         let head = &self.head;
         let path = head.uri.path();
@@ -269,11 +284,9 @@ impl Request {
             w.extend_from_slice(f.as_bytes());
             w.push(0);
         }
-        w.extend_from_slice(if head.version == hyper::Version::HTTP_10 {
-            b"HTTP/1.0\0"
-        } else {
-            b"HTTP/1.1\0"
-        });
+        w.extend_from_slice(version_text(head.version).as_bytes());
+        w.push(0);
+        w.extend_from_slice(if self.secure { b"https\0" } else { b"http\0" });
         push_ip(w, self.peer.ip());
         w.push(0);
         for (name, value) in head.headers.iter() {
@@ -310,6 +323,15 @@ impl Request {
         let n = self.keep(Self::with_nul(&[name.as_str().as_bytes()]));
         let v = self.keep(Self::with_nul(&[value.as_bytes()]));
         Some((n, v))
+    }
+}
+
+/// The protocol version as a request line or PHP's `SERVER_PROTOCOL` says it.
+pub fn version_text(v: hyper::Version) -> &'static str {
+    match v {
+        hyper::Version::HTTP_10 => "HTTP/1.0",
+        hyper::Version::HTTP_2 => "HTTP/2.0",
+        _ => "HTTP/1.1",
     }
 }
 

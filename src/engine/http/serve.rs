@@ -1,16 +1,20 @@
-//! One accepted connection served by hyper's HTTP/1.1 server until it closes, is closed by the
-//! watchdog, or is upgraded (the upgrade's new owner then has the stream).
+//! One accepted connection: the TLS handshake when TLS is on, then hyper's HTTP/1.1 or HTTP/2
+//! server until it closes, is closed by the watchdog, or is upgraded (the upgrade's new owner
+//! then has the stream).
 
+use crate::engine::config::Limits;
 use crate::engine::context::ActiveGuard;
 use crate::engine::http::answers::Answer;
+use crate::engine::http::request::Conn;
 use crate::engine::http::service::handle;
-use crate::engine::http::HttpContext;
-use crate::engine::transport::activity::{
-    Activity, Timed, STATE_HANDLER, STATE_WAITING, STOP_GRACEFUL, STOP_NOW,
-};
+use crate::engine::http::{HttpContext, HttpResponse};
+use crate::engine::transport::activity::{Activity, Timed, STOP_GRACEFUL, STOP_NOW};
+use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder as AutoBuilder;
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -57,10 +61,21 @@ async fn refuse(mut stream: tokio::net::TcpStream) {
     let _ = stream.shutdown().await;
 }
 
-/// Serves one connection until it closes, is closed by the watchdog, or is upgraded. Generic
-/// over the stream so that the fuzz harness (`fuzz/`) can drive the real service over an
-/// in-memory pipe; the server passes a TcpStream. The idle and request-head timeouts need the
-/// server's watchdog task (`transport::watchdog`) running over `http.conns`.
+/// How a connection speaks HTTP.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Speak {
+    Http1,
+    Http2,
+    /// Whichever the client's first bytes say (the HTTP/2 preface, or else HTTP/1).
+    Either,
+}
+
+/// Serves one connection until it closes, is closed by the watchdog, or is upgraded: the TLS
+/// handshake first when TLS is on, then HTTP/1.1 or HTTP/2 (by ALPN over TLS; by the preface on
+/// a plain connection when h2c is on). Generic over the stream so that the fuzz harness
+/// (`fuzz/`) can drive the real service over an in-memory pipe; the server passes a TcpStream.
+/// The idle and request-head timeouts (which cover the TLS handshake too) need the server's
+/// watchdog task (`transport::watchdog`) running over `http.conns`.
 pub async fn serve_connection<S>(http: Arc<HttpContext>, stream: S, conn_id: u64, peer: SocketAddr)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -73,59 +88,313 @@ where
     if http.base.life.is_stopping() {
         activity.request_stop(STOP_GRACEFUL);
     }
-    let io = TokioIo::new(Timed {
+    let io = Timed {
         inner: stream,
         activity: activity.clone(),
-    });
-    let svc = {
-        let http = http.clone();
-        let activity = activity.clone();
-        service_fn(move |req| {
-            let http = http.clone();
-            let activity = activity.clone();
-            async move {
-                Activity::bump(&activity.requests);
-                activity.state.store(STATE_HANDLER, Ordering::Relaxed);
-                let res = handle(&http, &activity, conn_id, peer, req).await;
-                activity.state.store(STATE_WAITING, Ordering::Relaxed);
-                Ok::<_, Infallible>(res)
-            }
-        })
     };
+    let http2 = http.http2.load(Ordering::Relaxed);
+    let conn = Conn {
+        id: conn_id,
+        peer,
+        secure: false,
+        activity: activity.clone(),
+    };
+    let reason = match http.tls.current() {
+        None => {
+            let speak = if http2 && http.h2c.load(Ordering::Relaxed) {
+                Speak::Either
+            } else {
+                Speak::Http1
+            };
+            serve_http(&http, io, conn, speak, &limits).await
+        }
+        Some(config) => serve_tls(&http, io, conn, config, http2, &limits).await,
+    };
+    http.base.log.debug(|| format!("conn {conn_id}: {reason}"));
+}
+
+/// Polls `fut` until it is ready or the connection is asked to stop (any stop: there is no
+/// request to finish yet); None when stopped.
+async fn unless_stopped<F: Future>(activity: &Activity, fut: F) -> Option<F::Output> {
+    tokio::pin!(fut);
+    std::future::poll_fn(|cx| {
+        activity.waker.register(cx.waker());
+        if activity.stop.load(Ordering::Acquire) != 0 {
+            return Poll::Ready(None);
+        }
+        fut.as_mut().poll(cx).map(Some)
+    })
+    .await
+}
+
+/// The first byte of every TLS connection: a handshake record.
+const TLS_HANDSHAKE: u8 = 0x16;
+
+/// The TLS side of a connection: its first byte tells a TLS client from one speaking plain HTTP
+/// to the TLS port (answered 400 in plain text, as nginx does, rather than dropped without a
+/// word); then the handshake (cut by the watchdog like a slow request head if it stalls, and by
+/// any stop), then HTTP as ALPN chose.
+async fn serve_tls<S>(
+    http: &Arc<HttpContext>,
+    mut io: S,
+    conn: Conn,
+    config: Arc<rustls::ServerConfig>,
+    http2: bool,
+    limits: &Limits,
+) -> String
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    use tokio::io::AsyncReadExt;
+    let activity = conn.activity.clone();
+    let mut first = [0u8; 1];
+    match unless_stopped(&activity, io.read(&mut first)).await {
+        None => return stopped_why(&activity, "before the TLS handshake"),
+        Some(Ok(0)) => return "closed before the TLS handshake".into(),
+        Some(Err(e)) => return format!("closed before the TLS handshake: {e}"),
+        Some(Ok(_)) if first[0] == TLS_HANDSHAKE => {}
+        Some(Ok(_)) => {
+            if first[0].is_ascii_uppercase() {
+                let body = "This port speaks HTTPS: use https:// (or wss://).\n";
+                let msg = format!(
+                    "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\n\
+                     X-Server-Response-Type: BAD_REQUEST\r\nContent-Length: {}\r\n\
+                     Connection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = unless_stopped(&activity, io.write_all(msg.as_bytes())).await;
+                let _ = io.shutdown().await;
+                return "plain HTTP on the TLS port: answered 400".into();
+            }
+            return format!("not TLS (first byte {:#04x}): closed", first[0]);
+        }
+    }
+    let io = Lead {
+        inner: io,
+        pending: Some(first[0]),
+        sniff: None,
+    };
+    let accept = tokio_rustls::TlsAcceptor::from(config).accept(io);
+    let tls = match unless_stopped(&activity, accept).await {
+        Some(Ok(tls)) => tls,
+        Some(Err(e)) => return format!("TLS handshake failed: {e}"),
+        None => return stopped_why(&activity, "during the TLS handshake"),
+    };
+    let speak = match tls.get_ref().1.alpn_protocol() {
+        Some(b"h2") => Speak::Http2,
+        Some(_) => Speak::Http1,
+        None if http2 => Speak::Either,
+        None => Speak::Http1,
+    };
+    let conn = Conn {
+        secure: true,
+        ..conn
+    };
+    serve_http(http, tls, conn, speak, limits).await
+}
+
+/// Why the watchdog or the shutdown ended a connection.
+fn stopped_why(activity: &Activity, when: &str) -> String {
+    activity
+        .mark
+        .lock()
+        .why
+        .take()
+        .unwrap_or_else(|| format!("closed by the watchdog {when}"))
+}
+
+/// The service hyper calls for each request (each HTTP/2 stream) of one connection.
+fn service(
+    http: &Arc<HttpContext>,
+    conn: Conn,
+) -> impl hyper::service::Service<
+    hyper::Request<Incoming>,
+    Response = HttpResponse,
+    Error = Infallible,
+    Future = impl Future<Output = Result<HttpResponse, Infallible>> + Send + 'static,
+> + Clone
+       + Send
+       + 'static {
+    let http = http.clone();
+    let conn = Arc::new(conn);
+    service_fn(move |req| {
+        let http = http.clone();
+        let conn = conn.clone();
+        async move {
+            conn.activity.begin();
+            let res = handle(&http, &conn, req).await;
+            conn.activity.end();
+            Ok::<_, Infallible>(res)
+        }
+    })
+}
+
+/// Serves HTTP on an established stream (plain, or TLS after its handshake) the way `speak`
+/// says; returns why it ended.
+async fn serve_http<I>(
+    http: &Arc<HttpContext>,
+    io: I,
+    conn: Conn,
+    speak: Speak,
+    limits: &Limits,
+) -> String
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let activity = conn.activity.clone();
+    if speak == Speak::Http2 {
+        activity.set_multiplexed();
+    }
+    let svc = service(http, conn);
     // No hyper timer: the idle and request-head timeouts are the watchdog's (see `Activity`),
-    // which costs nothing per request.
-    let mut builder = hyper::server::conn::http1::Builder::new();
-    builder.max_buf_size(limits.max_header_bytes);
-    // No `pipeline_flush`: with it, hyper skips flushing while unread bytes sit in its read
-    // buffer, so an answer given before the request was read whole (431, 413 on a chunked
-    // body) was dropped at close, never sent; it also lifted hyper's write-buffer cap.
-    let conn = builder.serve_connection(io, svc).with_upgrades();
-    tokio::pin!(conn);
-    let mut graceful = false;
-    // Polls the connection; between polls, looks only at the stop flag (an atomic load), so a
-    // request costs nothing here beyond hyper's own work.
-    let reason = std::future::poll_fn(|cx| {
+    // which costs nothing per request; HTTP/2 keep-alive pings are not sent.
+    match speak {
+        Speak::Http1 => {
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder.max_buf_size(limits.max_header_bytes);
+            // No `pipeline_flush`: with it, hyper skips flushing while unread bytes sit in its
+            // read buffer, so an answer given before the request was read whole (431, 413 on a
+            // chunked body) was dropped at close, never sent; it also lifted hyper's write-buffer
+            // cap.
+            let conn = builder
+                .serve_connection(TokioIo::new(io), svc)
+                .with_upgrades();
+            tokio::pin!(conn);
+            drive(conn, &activity, |c| c.graceful_shutdown()).await
+        }
+        Speak::Http2 => {
+            let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+            builder
+                .max_concurrent_streams(limits.h2_max_streams)
+                .max_header_list_size(limits.max_header_bytes as u32)
+                .enable_connect_protocol();
+            let conn = builder.serve_connection(TokioIo::new(io), svc);
+            tokio::pin!(conn);
+            drive(conn, &activity, |c| c.graceful_shutdown()).await
+        }
+        Speak::Either => {
+            let mut builder = AutoBuilder::new(TokioExecutor::new());
+            builder.http1().max_buf_size(limits.max_header_bytes);
+            let mut h2 = builder.http2();
+            h2.max_concurrent_streams(limits.h2_max_streams)
+                .max_header_list_size(limits.max_header_bytes as u32)
+                .enable_connect_protocol();
+            let io = Lead {
+                inner: io,
+                pending: None,
+                sniff: Some((activity.clone(), 0)),
+            };
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), svc);
+            tokio::pin!(conn);
+            drive(conn, &activity, |c| c.graceful_shutdown()).await
+        }
+    }
+}
+
+/// Polls a connection until it ends; between polls looks only at the stop flag (an atomic
+/// load), so a request costs nothing here beyond hyper's own work. A graceful stop is passed on
+/// once; a hard one drops the connection.
+async fn drive<C, E>(
+    mut conn: std::pin::Pin<&mut C>,
+    activity: &Activity,
+    graceful: impl Fn(std::pin::Pin<&mut C>),
+) -> String
+where
+    C: Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    let mut asked = false;
+    let ended = std::future::poll_fn(|cx| {
         activity.waker.register(cx.waker());
         match activity.stop.load(Ordering::Acquire) {
             STOP_NOW => return Poll::Ready(None),
-            STOP_GRACEFUL if !graceful => {
-                graceful = true;
-                conn.as_mut().graceful_shutdown();
+            STOP_GRACEFUL if !asked => {
+                asked = true;
+                graceful(conn.as_mut());
             }
             _ => {}
         }
-        std::future::Future::poll(conn.as_mut(), cx).map(Some)
+        conn.as_mut().poll(cx).map(Some)
     })
     .await;
-    let reason = match reason {
+    match ended {
         Some(Ok(())) => "closed".to_string(),
         Some(Err(e)) => format!("closed: {e}"),
-        None => activity
-            .mark
-            .lock()
-            .why
-            .take()
-            .unwrap_or_else(|| "closed by the watchdog".into()),
-    };
-    http.base.log.debug(|| format!("conn {conn_id}: {reason}"));
+        None => stopped_why(activity, ""),
+    }
+}
+
+/// A stream and what was learned from its first bytes: a byte read ahead to tell TLS from plain
+/// text (given back first), and, for a connection served by the auto builder, a look at the
+/// first bytes for the HTTP/2 preface's "PRI", which tells the watchdog to count streams.
+struct Lead<I> {
+    inner: I,
+    pending: Option<u8>,
+    /// The connection's activity and how many bytes of "PRI" matched so far, until decided.
+    sniff: Option<(Arc<Activity>, u8)>,
+}
+
+impl<I: AsyncRead + Unpin> AsyncRead for Lead<I> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        if let Some(b) = self.pending {
+            if buf.remaining() > 0 {
+                buf.put_slice(&[b]);
+                self.pending = None;
+                return Poll::Ready(Ok(()));
+            }
+        }
+        let before = buf.filled().len();
+        let r = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let Some((activity, seen)) = &mut self.sniff {
+            for &b in &buf.filled()[before..] {
+                if b != b"PRI"[*seen as usize] {
+                    self.sniff = None;
+                    break;
+                }
+                *seen += 1;
+                if *seen == 3 {
+                    activity.set_multiplexed();
+                    self.sniff = None;
+                    break;
+                }
+            }
+        }
+        r
+    }
+}
+
+impl<I: AsyncWrite + Unpin> AsyncWrite for Lead<I> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }

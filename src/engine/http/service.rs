@@ -5,19 +5,19 @@
 use crate::engine::context::host_call;
 use crate::engine::http::answers::Answer;
 use crate::engine::http::context::{Hooks, HttpResponse};
-use crate::engine::http::request::{Matched, Request};
+use crate::engine::http::request::{Conn, Matched, Request};
 use crate::engine::http::response::{block_map, Response};
 use crate::engine::http::router::normalize_path;
 use crate::engine::http::validate::malformed;
 use crate::engine::http::HttpContext;
-use crate::engine::transport::activity::{Activity, STATE_BODY, STATE_HANDLER};
+use crate::engine::transport::activity::{STATE_BODY, STATE_HANDLER};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, RETRY_AFTER};
-use hyper::{Method, StatusCode};
-use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
+use hyper::header::{
+    HeaderMap, HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, HOST, RETRY_AFTER,
+};
+use hyper::{Method, StatusCode, Version};
 use std::sync::Arc;
 
 /// One of the engine's answers, shaped by the host's error hook when it is one of the hooked
@@ -41,11 +41,10 @@ pub fn error_response(http: &HttpContext, req: &Request, kind: Answer) -> Respon
 
 pub async fn handle(
     http: &Arc<HttpContext>,
-    activity: &Activity,
-    conn_id: u64,
-    peer: SocketAddr,
+    conn: &Conn,
     req: hyper::Request<Incoming>,
 ) -> HttpResponse {
+    let conn_id = conn.id;
     http.base.log.debug(|| {
         format!(
             "conn {conn_id}: {} {} {:?}",
@@ -54,9 +53,17 @@ pub async fn handle(
             req.version()
         )
     });
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
+    if parts.version == Version::HTTP_2 {
+        // HTTP/2 carries the host in `:authority`: hosts read a Host header on every protocol.
+        if let (None, Some(a)) = (parts.headers.get(HOST), parts.uri.authority()) {
+            if let Ok(v) = HeaderValue::from_str(a.as_str()) {
+                parts.headers.insert(HOST, v);
+            }
+        }
+    }
     if let Some(status) = malformed(&parts) {
-        let r = Request::bare(parts, peer, conn_id);
+        let r = Request::bare(parts, conn);
         let mut res = if status == StatusCode::BAD_REQUEST {
             error_response(http, &r, Answer::BadRequest)
         } else {
@@ -67,9 +74,9 @@ pub async fn handle(
             .push((CONNECTION, HeaderValue::from_static("close")));
         return finish(http, &r, res);
     }
-    let ip = peer.ip();
+    let ip = conn.peer.ip();
     if let Err(retry_after) = http.access.rate.check(ip, || http.base.clock.now_ms()) {
-        let r = Request::bare(parts, peer, conn_id);
+        let r = Request::bare(parts, conn);
         let mut res = error_response(http, &r, Answer::RequestLimit);
         res.headers
             .push((RETRY_AFTER, HeaderValue::from(retry_after)));
@@ -78,7 +85,7 @@ pub async fn handle(
 
     if let Some(upgrade) = http.upgrade.get() {
         if upgrade.wants(&parts) {
-            return upgrade.upgrade(http, conn_id, peer, hyper::Request::from_parts(parts, body));
+            return upgrade.upgrade(http, conn, hyper::Request::from_parts(parts, body));
         }
     }
 
@@ -92,7 +99,7 @@ pub async fn handle(
         } else if parts.method == Method::GET && is("/disconnect") {
             http.access.connected.off(ip);
         } else if !http.access.connected.contains(&ip) {
-            let r = Request::bare(parts, peer, conn_id);
+            let r = Request::bare(parts, conn);
             let res = error_response(http, &r, Answer::NotConnected);
             return finish(http, &r, res);
         }
@@ -111,7 +118,7 @@ pub async fn handle(
     };
     let Some((route_id, handler, caps, names)) = found else {
         let builtin = builtin(http, &parts.method, &path);
-        let r = Request::bare(parts, peer, conn_id);
+        let r = Request::bare(parts, conn);
         let res = match builtin {
             Some(answer) => answer.response(),
             None => error_response(http, &r, Answer::NotFound),
@@ -121,13 +128,13 @@ pub async fn handle(
 
     // Waiting for the client's body is not the handler being busy: the idle timeout applies, so
     // a client that stops sending its body is dropped.
-    activity.state.store(STATE_BODY, Ordering::Relaxed);
+    conn.activity.phase(STATE_BODY);
     let body = read_body(http, &parts.headers, body).await;
-    activity.state.store(STATE_HANDLER, Ordering::Relaxed);
+    conn.activity.phase(STATE_HANDLER);
     let body = match body {
         Ok(b) => b,
         Err(kind) => {
-            let r = Request::bare(parts, peer, conn_id);
+            let r = Request::bare(parts, conn);
             let mut res = error_response(http, &r, kind);
             // The unread rest of the body makes the connection unusable.
             res.headers
@@ -137,7 +144,7 @@ pub async fn handle(
     };
 
     let matched = Matched::new(path, caps);
-    let request = Request::new(parts, body, peer, conn_id, route_id, matched, names);
+    let request = Request::new(parts, body, conn, route_id, matched, names);
     let mut res = Response::new();
     let outcome = host_call(|| handler.handle(&request, &mut res));
     let res = match (outcome, res.poisoned.take()) {

@@ -30,6 +30,13 @@ pub struct Activity {
     pub state: AtomicU32,
     /// 0 serve, STOP_GRACEFUL, or STOP_NOW.
     pub stop: AtomicU32,
+    /// HTTP/2: streams run concurrently, so instead of `state` the connection counts the
+    /// requests in flight (head received, answer not yet given), those of them in the host's
+    /// handler, and the WebSockets it carries (RFC 8441). Zero on HTTP/1.
+    pub streams: AtomicU32,
+    pub handlers: AtomicU32,
+    pub tunnels: AtomicU32,
+    multiplexed: std::sync::atomic::AtomicBool,
     pub waker: AtomicWaker,
     /// This connection's idle timeout (the limit when it was accepted).
     pub idle: Duration,
@@ -65,6 +72,10 @@ impl Activity {
             requests: AtomicU64::new(0),
             state: AtomicU32::new(STATE_WAITING),
             stop: AtomicU32::new(0),
+            streams: AtomicU32::new(0),
+            handlers: AtomicU32::new(0),
+            tunnels: AtomicU32::new(0),
+            multiplexed: std::sync::atomic::AtomicBool::new(false),
             waker: AtomicWaker::new(),
             idle,
             mark: parking_lot::Mutex::new(Mark {
@@ -84,6 +95,50 @@ impl Activity {
         counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
     }
 
+    /// The connection is HTTP/2 (set before its first request): `begin`/`phase`/`end` count
+    /// streams instead of setting `state`.
+    pub fn set_multiplexed(&self) {
+        self.multiplexed.store(true, Ordering::Relaxed);
+    }
+
+    /// A request head arrived: its handler phase begins.
+    #[inline]
+    pub fn begin(&self) {
+        if self.multiplexed.load(Ordering::Relaxed) {
+            self.requests.fetch_add(1, Ordering::Relaxed);
+            self.streams.fetch_add(1, Ordering::Relaxed);
+            self.handlers.fetch_add(1, Ordering::Relaxed);
+        } else {
+            Activity::bump(&self.requests);
+            self.state.store(STATE_HANDLER, Ordering::Relaxed);
+        }
+    }
+
+    /// The request moves to reading its body (`STATE_BODY`) or back to the handler.
+    #[inline]
+    pub fn phase(&self, state: u32) {
+        if self.multiplexed.load(Ordering::Relaxed) {
+            if state == STATE_BODY {
+                self.handlers.fetch_sub(1, Ordering::Relaxed);
+            } else {
+                self.handlers.fetch_add(1, Ordering::Relaxed);
+            }
+        } else {
+            self.state.store(state, Ordering::Relaxed);
+        }
+    }
+
+    /// The request was answered.
+    #[inline]
+    pub fn end(&self) {
+        if self.multiplexed.load(Ordering::Relaxed) {
+            self.handlers.fetch_sub(1, Ordering::Relaxed);
+            self.streams.fetch_sub(1, Ordering::Relaxed);
+        } else {
+            self.state.store(STATE_WAITING, Ordering::Relaxed);
+        }
+    }
+
     /// Asks the connection's task to stop (`STOP_GRACEFUL` or `STOP_NOW`); never lowers it.
     pub fn request_stop(&self, how: u32) {
         if self.stop.fetch_max(how, Ordering::AcqRel) < how {
@@ -94,16 +149,22 @@ impl Activity {
     /// The watchdog's verdict at `now`: why the connection must close, if it must. Idle: no
     /// byte moved and no handler ran for `idle`. Slow head: bytes of a request head kept coming
     /// for `idle` without a head being completed (slowloris); a body being read is not a head.
+    /// On HTTP/2, bytes that bring no new request while none is in flight are a slow head too
+    /// (a TLS handshake that never ends is one as well); a connection carrying a WebSocket is
+    /// left to the WebSocket's own ping and timeout.
     pub fn check(&self, now: TokioInstant) -> Option<String> {
         let reads = self.reads.load(Ordering::Relaxed);
         let io = reads + self.writes.load(Ordering::Relaxed);
         let requests = self.requests.load(Ordering::Relaxed);
         let state = self.state.load(Ordering::Relaxed);
+        let tunnels = self.tunnels.load(Ordering::Relaxed);
+        let busy = state == STATE_HANDLER || self.handlers.load(Ordering::Relaxed) > 0;
+        let in_flight = state != STATE_WAITING || self.streams.load(Ordering::Relaxed) > 0;
         let mut m = self.mark.lock();
-        if io != m.io || state == STATE_HANDLER {
+        if io != m.io || busy || tunnels > 0 {
             m.quiet_since = now;
         }
-        if requests != m.requests || state != STATE_WAITING {
+        if requests != m.requests || in_flight || tunnels > 0 {
             m.head_since = None;
         } else if reads != m.reads && m.head_since.is_none() {
             m.head_since = Some(now);

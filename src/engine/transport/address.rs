@@ -7,17 +7,38 @@ use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 /// Luminova's port when none is given (neither as an argument nor in a `tcp://` address).
 pub const DEFAULT_PORT: u16 = 8080;
 
+/// The URL schemes of a listening address: `tcp://` plain, `tls://` and `ssl://` (PHP's stream
+/// names) TLS.
+const SCHEMES: [(&str, bool); 3] = [("tcp://", false), ("tls://", true), ("ssl://", true)];
+
+/// Whether `address` names a TLS endpoint (`tls://` or `ssl://`): the server then refuses to
+/// start without a certificate rather than serve plain text.
+pub fn wants_tls(address: &str) -> bool {
+    let a = address.trim();
+    SCHEMES.iter().any(|(scheme, tls)| {
+        *tls && a
+            .get(..scheme.len())
+            .is_some_and(|s| s.eq_ignore_ascii_case(scheme))
+    })
+}
+
 /// Splits the address forms Luminova accepts: `127.0.0.1`, `localhost`, `::1`, `[::1]`,
-/// `0.0.0.0`, a host name, `tcp://host:port`, `tcp://[::1]:port`. `port`: `Some(p)` with p > 0
-/// wins; `Some(0)` takes the port of a `tcp://` address, else 0 (an ephemeral port); `None` takes
-/// the port of a `tcp://` address, else `DEFAULT_PORT` (Luminova's default).
-/// Returns the host without brackets, and the port.
+/// `0.0.0.0`, a host name, `tcp://host:port`, `tcp://[::1]:port` (and the same with `tls://` or
+/// `ssl://`, see `wants_tls`). `port`: `Some(p)` with p > 0 wins; `Some(0)` takes the port of a
+/// URL address, else 0 (an ephemeral port); `None` takes the port of a URL address, else
+/// `DEFAULT_PORT` (Luminova's default). Returns the host without brackets, and the port.
 pub fn parse_address(address: &str, port: Option<u16>) -> Result<(String, u16)> {
     let address = address.trim();
     if address.is_empty() {
         return Err(Error::invalid("empty address"));
     }
-    let (host, url_port) = match address.strip_prefix("tcp://") {
+    let url = SCHEMES.iter().find_map(|(scheme, _)| {
+        address
+            .get(..scheme.len())
+            .is_some_and(|s| s.eq_ignore_ascii_case(scheme))
+            .then(|| &address[scheme.len()..])
+    });
+    let (host, url_port) = match url {
         Some(rest) => {
             let rest = rest.trim_end_matches('/');
             if let Some(v6) = rest.strip_prefix('[') {
@@ -39,7 +60,7 @@ pub fn parse_address(address: &str, port: Option<u16>) -> Result<(String, u16)> 
         }
         None if address.contains("://") => {
             return Err(Error::invalid(format!(
-                "unsupported scheme in '{address}' (only tcp:// is served here)"
+                "unsupported scheme in '{address}' (tcp://, tls:// and ssl:// are served here)"
             )))
         }
         None => (address.trim_matches(['[', ']']).to_string(), None),
@@ -110,7 +131,11 @@ mod tests {
         assert!(parse_address("tcp://h:notaport", None).is_err());
         assert!(parse_address("tcp://h:", None).is_err());
         assert!(parse_address("tcp://[::1", None).is_err());
-        assert!(parse_address("ssl://127.0.0.1:443", None).is_err());
+        assert!(parse_address("http://127.0.0.1:443", None).is_err());
+        assert_eq!(p("ssl://127.0.0.1:443", None), ("127.0.0.1".into(), 443));
+        assert_eq!(p("TLS://[::1]:8443", Some(0)), ("::1".into(), 8443));
+        assert!(wants_tls(" ssl://h:1") && wants_tls("tls://h") && wants_tls("SSL://h"));
+        assert!(!wants_tls("tcp://h:1") && !wants_tls("h") && !wants_tls("é"));
         assert!(parse_address("", Some(1)).is_err());
         assert!(parse_address("  ", None).is_err());
     }

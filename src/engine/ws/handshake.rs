@@ -1,9 +1,11 @@
-//! The WebSocket opening handshake (RFC 6455 §4.2): recognise an upgrade, check it, answer 101
-//! and start the client's session, or refuse with an HTTP answer (404, 405, 400, 426) — never a
-//! half-open socket.
+//! The WebSocket opening handshake: recognise an upgrade, check it, answer and start the
+//! client's session, or refuse with an HTTP answer (404, 405, 400, 426) — never a half-open
+//! socket. On HTTP/1.1 (RFC 6455 §4.2) a GET with `Upgrade: websocket` answered 101; on HTTP/2
+//! (RFC 8441) an extended CONNECT with `:protocol = websocket` answered 200, the stream then
+//! carrying the WebSocket (no key, no accept: the stream is already the client's alone).
 
 use crate::engine::context::ActiveGuard;
-use crate::engine::http::request::{Matched, Request};
+use crate::engine::http::request::{Conn, Matched, Request};
 use crate::engine::http::response::Response;
 use crate::engine::http::router::normalize_path;
 use crate::engine::http::service::{error_response, finish};
@@ -19,8 +21,7 @@ use hyper::header::{
     UPGRADE,
 };
 use hyper::http::request::Parts;
-use hyper::{Method, StatusCode};
-use std::net::SocketAddr;
+use hyper::{Method, StatusCode, Version};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
@@ -37,6 +38,16 @@ pub fn is_upgrade(headers: &hyper::HeaderMap) -> bool {
     has_token(UPGRADE, "websocket") && has_token(CONNECTION, "upgrade")
 }
 
+/// An HTTP/2 extended CONNECT for a WebSocket (RFC 8441 §4).
+pub fn is_h2_websocket(head: &Parts) -> bool {
+    head.version == Version::HTTP_2
+        && head.method == Method::CONNECT
+        && head
+            .extensions
+            .get::<hyper::ext::Protocol>()
+            .is_some_and(|p| p.as_str().eq_ignore_ascii_case("websocket"))
+}
+
 /// A Sec-WebSocket-Key must be the base64 form of 16 bytes (RFC 6455 §4.2.1): 22 characters of
 /// the base64 alphabet and "==".
 fn valid_key(key: &[u8]) -> bool {
@@ -51,10 +62,11 @@ fn valid_key(key: &[u8]) -> bool {
 pub fn upgrade(
     ws: &WsContext,
     http: &Arc<HttpContext>,
-    conn_id: u64,
-    peer: SocketAddr,
+    conn: &Conn,
     mut req: hyper::Request<Incoming>,
 ) -> HttpResponse {
+    let conn_id = conn.id;
+    let h2 = req.version() == Version::HTTP_2;
     let path = normalize_path(req.uri().path()).into_owned();
     let found = {
         let routes = ws.routes.read();
@@ -67,19 +79,20 @@ pub fn upgrade(
             .log
             .debug(|| format!("conn {conn_id}: upgrade on {path} refused: {why}"));
         let (parts, _) = req.into_parts();
-        let r = Request::bare(parts, peer, conn_id);
+        let r = Request::bare(parts, conn);
         let res = res.unwrap_or_else(|| error_response(http, &r, Answer::NotFound));
         finish(http, &r, res)
     };
     let Some((route_id, handler, caps, names)) = found else {
         return refuse(req, None, "no accept route");
     };
-    if req.method() != Method::GET {
+    if !h2 && req.method() != Method::GET {
         let res = Answer::UpgradeNeedsGet.response();
         return refuse(req, Some(res), "not GET");
     }
     let key = match req.headers().get(SEC_WEBSOCKET_KEY) {
-        Some(k) if valid_key(k.as_bytes()) => k.clone(),
+        _ if h2 => None,
+        Some(k) if valid_key(k.as_bytes()) => Some(k.clone()),
         _ => {
             let res = Answer::BadWebSocketKey.response();
             return refuse(req, Some(res), "bad Sec-WebSocket-Key");
@@ -102,17 +115,22 @@ pub fn upgrade(
         normalized: Some(path.clone().into_boxed_str()),
         captures: caps,
     };
-    let request = Request::new(parts, Bytes::new(), peer, conn_id, route_id, matched, names);
-    http.base
-        .log
-        .debug(|| format!("conn {conn_id}: upgrade to WebSocket on {path}"));
+    let request = Request::new(parts, Bytes::new(), conn, route_id, matched, names);
+    http.base.log.debug(|| {
+        let over = if h2 { " over HTTP/2" } else { "" };
+        format!("conn {conn_id}: upgrade to WebSocket on {path}{over}")
+    });
 
     let guard = ActiveGuard::new(&ws.base);
     let base = ws.base.clone();
     let hub = ws.hub.clone();
     let keep_head = ws.keep_heads.load(Ordering::Relaxed);
+    // A WebSocket over HTTP/2 keeps its connection open: the watchdog leaves it alone while
+    // the WebSocket lives (its own ping and timeout watch the client).
+    let tunnel = h2.then(|| Tunnel::new(conn));
     tokio::spawn(async move {
         let _guard = guard;
+        let _tunnel = tunnel;
         match on_upgrade.await {
             Ok(upgraded) => {
                 run_client(base, hub, keep_head, upgraded, request, handler, deflate).await
@@ -124,30 +142,47 @@ pub fn upgrade(
     });
 
     let mut res = hyper::Response::new(Full::new(Bytes::new()));
-    *res.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-    let h = res.headers_mut();
-    h.insert(UPGRADE, HeaderValue::from_static("websocket"));
-    h.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
-    h.insert(
-        SEC_WEBSOCKET_ACCEPT,
-        HeaderValue::from_str(&derive_accept_key(key.as_bytes())).unwrap(),
-    );
-    deflate::respond(deflate, h);
+    if let Some(key) = key {
+        *res.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+        let h = res.headers_mut();
+        h.insert(UPGRADE, HeaderValue::from_static("websocket"));
+        h.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
+        h.insert(
+            SEC_WEBSOCKET_ACCEPT,
+            HeaderValue::from_str(&derive_accept_key(key.as_bytes())).unwrap(),
+        );
+    }
+    deflate::respond(deflate, res.headers_mut());
     res
+}
+
+/// Counts a WebSocket carried by an HTTP/2 connection while it lives.
+struct Tunnel(Arc<crate::engine::transport::Activity>);
+
+impl Tunnel {
+    fn new(conn: &Conn) -> Tunnel {
+        conn.activity.tunnels.fetch_add(1, Ordering::Relaxed);
+        Tunnel(conn.activity.clone())
+    }
+}
+
+impl Drop for Tunnel {
+    fn drop(&mut self) {
+        self.0.tunnels.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Upgrade for WsContext {
     fn wants(&self, head: &Parts) -> bool {
-        self.enabled.load(Ordering::Relaxed) && is_upgrade(&head.headers)
+        self.enabled.load(Ordering::Relaxed) && (is_upgrade(&head.headers) || is_h2_websocket(head))
     }
 
     fn upgrade(
         &self,
         http: &Arc<HttpContext>,
-        conn_id: u64,
-        peer: SocketAddr,
+        conn: &Conn,
         req: hyper::Request<Incoming>,
     ) -> HttpResponse {
-        upgrade(self, http, conn_id, peer, req)
+        upgrade(self, http, conn, req)
     }
 }
