@@ -133,9 +133,12 @@ final class TlsTest extends ServerTestCase
         $this->assertSame('HTTP/2.0', $info['protocol'], 'h2 by ALPN');
         $this->assertTrue($info['secure']);
 
-        // plain HTTP to the TLS port is no answer, and the server goes on
-        [$code] = $this->curl('http://127.0.0.1:' . $s->port() . '/info', ['--http1.1']);
-        $this->assertNotSame(0, $code, 'plain HTTP on the TLS port');
+        // plain HTTP to the TLS port gets a plain 400 saying so (as nginx does), and the server
+        // goes on
+        [$code, $r, $err] = $this->curl('http://127.0.0.1:' . $s->port() . '/info', ['--http1.1']);
+        $this->assertSame(0, $code, "plain HTTP on the TLS port: curl: $err");
+        $this->assertSame(400, $r->status, (string) $r);
+        $this->assertStringContainsString('https://', $r->body);
         $this->assertTrue($this->info($s)['secure']);
     }
 
@@ -155,9 +158,11 @@ final class TlsTest extends ServerTestCase
     {
         $s = $this->server('tls', ['addr=ip']); // no certificate: plain
         $this->assertStringStartsWith('http://', $s->url());
-        $info = $this->info($s, ['--http1.1', '-H', 'X-Forwarded-Proto: https']);
-        $this->assertFalse($info['secure'], 'a client\'s X-Forwarded-Proto does not make it secure');
+        $info = $this->info($s, ['--http1.1']);
+        $this->assertFalse($info['secure']);
         $this->assertSame('http', $info['scheme']);
+        $info = $this->info($s, ['--http1.1', '-H', 'X-Forwarded-Proto: https']);
+        $this->assertTrue($info['secure'], 'a reverse proxy on this machine (loopback) is believed');
         $info = $this->info($s, ['--http2-prior-knowledge']);
         $this->assertSame('HTTP/2.0', $info['protocol'], 'h2c by prior knowledge');
         $this->assertFalse($info['secure']);
