@@ -11,8 +11,8 @@
 #   make sanitize  the C examples and the ABI tests under Valgrind memcheck (about 10 minutes)
 #   make fuzz      runs each fuzz target (fuzz/) for FUZZ_SECONDS (60) from the committed corpus
 #
-# Other targets: deps, build, header-check, lint, examples, test-examples, test-tls, test-php,
-# test-soak-smoke, test-browser, fuzz-deps, fuzz-corpus, clean.
+# Other targets: deps, build, header-check, lint, examples, test-examples, test-tls, test-deflate,
+# test-php, test-soak-smoke, test-browser, fuzz-deps, fuzz-corpus, clean.
 # Works as root (CI) or as a user with sudo; apt-get never asks questions.
 
 SHELL        := /bin/bash
@@ -36,6 +36,8 @@ BROWSER_DIR  := tests/browser
 ifneq ($(wildcard $(BROWSER_DIR)/package.json),)
 APT_TOOLS    += chromium:chromium node:nodejs npm:npm
 endif
+# permessage-deflate's Node ws client (tests/deflate; Node comes with the browser test's tools)
+DEFLATE_DIR  := tests/deflate
 PHPUNIT      ?= phpunit
 # what make sanitize needs beyond the build (command -> Debian package)
 SANITIZE_TOOLS := valgrind:valgrind curl:curl openssl:openssl
@@ -55,7 +57,7 @@ FUZZ_SANITIZER ?= none
 # cargo-fuzz passes nightly-only flags (-Z...): RUSTC_BOOTSTRAP lets stable rustc take them.
 FUZZ_CARGO     := cd fuzz && RUSTC_BOOTSTRAP=1 CARGO_BUILD_JOBS=2 $(CARGO) fuzz
 
-.PHONY: deps build header-check lint examples test test-examples test-tls test-conformance test-http-corpus test-php test-soak-smoke test-browser demo demo-c bench soak sanitize fuzz fuzz-deps fuzz-corpus clean
+.PHONY: deps build header-check lint examples test test-examples test-tls test-conformance test-deflate test-http-corpus test-php test-soak-smoke test-browser demo demo-c bench soak sanitize fuzz fuzz-deps fuzz-corpus clean
 
 ## deps: install what is missing, and only that (idempotent; apt-get update at most once).
 deps:
@@ -84,14 +86,15 @@ deps:
 	for ext in FFI pcntl posix; do \
 	  php -r "exit(extension_loaded('$$ext') ? 0 : 1);" || { echo "deps: php-cli lacks the $$ext extension" >&2; exit 1; }; \
 	done; \
-	if [ -f $(BROWSER_DIR)/package-lock.json ]; then \
-	  if [ -d $(BROWSER_DIR)/node_modules ] && [ $(BROWSER_DIR)/node_modules/.package-lock.json -nt $(BROWSER_DIR)/package-lock.json ]; then \
-	    echo "deps: $(BROWSER_DIR)/node_modules present"; \
+	for dir in $(BROWSER_DIR) $(DEFLATE_DIR); do \
+	  [ -f $$dir/package-lock.json ] || continue; \
+	  if [ -d $$dir/node_modules ] && [ $$dir/node_modules/.package-lock.json -nt $$dir/package-lock.json ]; then \
+	    echo "deps: $$dir/node_modules present"; \
 	  else \
-	    echo "deps: npm ci --prefix $(BROWSER_DIR)"; \
-	    npm ci --prefix $(BROWSER_DIR) --no-audit --no-fund --loglevel=error; \
+	    echo "deps: npm ci --prefix $$dir"; \
+	    npm ci --prefix $$dir --no-audit --no-fund --loglevel=error; \
 	  fi; \
-	fi
+	done
 
 ## build: the library (target/release/libhttpsock.so) and, through build.rs, include/*.h.
 build:
@@ -130,6 +133,13 @@ test-tls: examples
 test-conformance: examples
 	$(PYTHON) -m pytest tests/conformance -q
 
+## test-deflate: permessage-deflate (RFC 7692) with Python websockets, a raw RFC 7692 client
+## (fragments, context takeover, 1002/1007, a decompression bomb closed 1009 with RSS flat) and
+## Node ws (perMessageDeflate), against ws_echo and tests/deflate/deflate_echo.c.
+test-deflate: examples
+	$(PYTHON) -m pytest tests/deflate -q
+	node --test $(DEFLATE_DIR)/
+
 ## test-http-corpus: malformed HTTP requests (tests/http_corpus/corpus.py, each with its expected
 ## answer), slow, stuck and vanishing clients, EMFILE, shutdown under load; C and PHP hello.
 test-http-corpus: examples
@@ -160,6 +170,7 @@ test: deps build header-check lint
 	$(MAKE) test-conformance
 	$(MAKE) test-http-corpus
 	$(MAKE) test-tls
+	$(MAKE) test-deflate
 	$(MAKE) test-php
 	$(MAKE) test-soak-smoke
 	$(MAKE) test-browser

@@ -30,21 +30,21 @@ fn next_text(ws: &mut Ws) -> String {
     }
 }
 
-/// Splits a packed head into its 11 fixed fields and the capture pairs; checks that splitting on
-/// NUL gives exactly 11 + 2 * captures fields, as the format promises.
+/// Splits a packed head into its 12 fixed fields and the capture pairs; checks that splitting on
+/// NUL gives exactly 12 + 2 * captures fields, as the format promises.
 fn split_head(w: &[u8]) -> (Vec<String>, Vec<(String, String)>) {
     let all: Vec<String> = w
         .split(|&b| b == 0)
         .map(|f| String::from_utf8_lossy(f).into_owned())
         .collect();
-    assert!(all.len() >= 11, "{} fields: {all:?}", all.len());
+    assert!(all.len() >= 12, "{} fields: {all:?}", all.len());
     let ncaps: usize = all[3].parse().unwrap();
-    assert_eq!(all.len(), 11 + 2 * ncaps, "{all:?}");
-    let caps = all[11..]
+    assert_eq!(all.len(), 12 + 2 * ncaps, "{all:?}");
+    let caps = all[12..]
         .chunks(2)
         .map(|p| (p[0].clone(), p[1].clone()))
         .collect();
-    (all[..11].to_vec(), caps)
+    (all[..12].to_vec(), caps)
 }
 
 #[test]
@@ -97,7 +97,7 @@ fn packed_route_gets_the_head_and_the_body() {
     assert!(f[1].parse::<u64>().unwrap() > 0, "conn id");
     assert!(f[2].parse::<u16>().unwrap() > 0, "peer port");
     assert_eq!(
-        &f[3..10],
+        &f[3..11],
         [
             "2",
             "POST",
@@ -105,14 +105,15 @@ fn packed_route_gets_the_head_and_the_body() {
             "x=1&y=2",
             "/item/book/42?x=1&y=2",
             "HTTP/1.1",
+            "http",
             "127.0.0.1"
         ]
     );
-    assert!(f[10].contains("host: h\r\n"), "{}", f[10]);
+    assert!(f[11].contains("host: h\r\n"), "{}", f[11]);
     assert!(
-        f[10].contains("x-test: one\r\nx-test: two\r\n"),
+        f[11].contains("x-test: one\r\nx-test: two\r\n"),
         "{}",
-        f[10]
+        f[11]
     );
     assert_eq!(
         caps,
@@ -156,7 +157,7 @@ fn packed_head_in_a_websocket_open_callback_and_from_the_hub() {
     let (id, head) = rx.recv_timeout(Duration::from_secs(5)).unwrap();
     let (f, caps) = split_head(&head);
     assert_eq!(&f[4..8], ["GET", "/room/blue", "k=v", "/room/blue?k=v"]);
-    assert!(f[10].contains("sec-websocket-key: "));
+    assert!(f[11].contains("sec-websocket-key: "));
     assert_eq!(caps, vec![("name".to_string(), "blue".to_string())]);
     // The hub keeps the same head for the client's life: a host needs no registry of its own.
     let full = hs_ws_client_head(srv.raw(), id, std::ptr::null_mut(), 0);

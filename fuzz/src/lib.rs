@@ -212,6 +212,9 @@ impl WsHandler for NoWs {
 /// whose handlers exercise the request accessors and the response setters.
 pub fn fuzz_server(setup: Setup) -> Server {
     let server = Server::new("127.0.0.1", 0).expect("server");
+    // The checks below read HTTP/1.x answers: an input that opens with the HTTP/2 preface must
+    // get HTTP/1's answer to it (h2c would answer in HTTP/2 frames).
+    server.set_http2(true, false).expect("h2c off");
     let route = |methods: &str, pattern: &str, h: fn(&Request, &mut Response)| {
         server.route(methods, pattern, Arc::new(h)).expect("route");
     };

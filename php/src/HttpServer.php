@@ -7,6 +7,7 @@ namespace HttpSock;
 use Closure;
 use HttpSock\Exceptions\InvalidArgumentException;
 use HttpSock\Exceptions\RuntimeException;
+use HttpSock\Exceptions\StateException;
 use HttpSock\Http\Reply;
 use HttpSock\Http\Request;
 use HttpSock\Native\Library;
@@ -17,12 +18,13 @@ use HttpSock\Server\Config;
 use HttpSock\Server\DebugLog;
 use HttpSock\Server\HttpDispatcher;
 use HttpSock\Server\Loop;
+use HttpSock\Server\Tls;
 use HttpSock\Server\WorkerPool;
 use HttpSock\Server\WorkerSlot;
 use HttpSock\Server\WsDispatcher;
 
 /**
- * Luminova's HttpServer API, served by libhttpsock: a keep-alive HTTP/1.1 and RFC 6455
+ * Luminova's HttpServer API, served by libhttpsock: a keep-alive HTTP/1.1 (and HTTP/2, TLS) and RFC 6455
  * WebSocket server whose routing, parsing and I/O run in Rust, with handlers in PHP.
  *
  * This class is the API; the work is done by small internal classes: Server\Config (the
@@ -55,6 +57,7 @@ class HttpServer
     public const LIMIT_WS_PING_TIMEOUT_MS = 7;
     public const LIMIT_WS_SEND_QUEUE = 8;
     public const LIMIT_SHUTDOWN_GRACE_MS = 9;
+    public const LIMIT_H2_MAX_STREAMS = 10;
 
     private static int $nextId = 0;
 
@@ -68,6 +71,10 @@ class HttpServer
     private bool $started = false;
     private bool $exitHookRegistered = false;
     private ?Closure $disconnectHandler = null;
+    /** The TLS settings from the constructor's `ssl` options, or null for plain HTTP. */
+    private readonly ?Tls $tls;
+    /** In a worker of simultaneous mode: its place (null in the parent and in sequential mode). */
+    private ?WorkerSlot $worker = null;
 
     private readonly DebugLog $log;
     private readonly Config $config;
@@ -81,20 +88,26 @@ class HttpServer
      * Initializes the HTTP server by binding to the specified address and port.
      *
      * @param string $address The connection IP address, hostname or a valid TCP connection string to bind to
-     *        (e.g., `127.0.0.1`, `example.com`, or `tcp://127.0.0.1:8080`).
-     * @param int|null $port Optional port number to bind to (default: null: the port of a `tcp://` address,
+     *        (e.g., `127.0.0.1`, `example.com`, `tcp://127.0.0.1:8080`; `ssl://127.0.0.1:8443` or
+     *        `tls://…` for TLS, which needs a certificate in `$options`).
+     * @param int|null $port Optional port number to bind to (default: null: the port of a URL address,
      *        else 8080; 0 picks a free port, see getAddress(); a port given here wins over the address's).
      * @param bool $autostart Whether to start the server automatically upon initialization (default: true).
-     * @param resource|array|null $options Accepted for compatibility; stream context options do not apply
-     *        (the engine owns the socket; no TLS).
+     * @param resource|array|null $options Stream context options, as an array or a context resource
+     *        (stream_context_create()). The `ssl` ones configure TLS (https, wss) with PHP's names:
+     *        local_cert, local_pk, passphrase, SNI_server_certs, alpn_protocols, verify_peer +
+     *        cafile (client certificates); a certificate turns TLS on whatever the address's
+     *        scheme. An ssl option this server does not implement is an exception naming it (README,
+     *        "TLS"). Other wrappers' options (`socket` …) do not apply: the engine owns the socket.
      *
      * @throws RuntimeException If the server fails to create a valid socket (InvalidArgumentException for an
-     *         address or port that cannot be used, IoException when binding fails with autostart,
-     *         EnvironmentException when FFI or libhttpsock is missing).
+     *         address, port or TLS option that cannot be used, IoException when binding fails with autostart
+     *         or a certificate file cannot be read, EnvironmentException when FFI or libhttpsock is missing).
      */
     public function __construct(string $address, ?int $port = null, bool $autostart = true, mixed $options = null)
     {
         $this->address = Address::parse($address, $port);
+        $this->tls = Tls::fromOptions(Tls::contextOptions($options), $this->address->tls ? $address : null);
         $this->id = ++self::$nextId;
         $this->log = new DebugLog();
         $this->http = new HttpDispatcher($this->log);
@@ -106,6 +119,14 @@ class HttpServer
         $self = \WeakReference::create($this);
         $this->loop = new Loop(static fn (): ?NativeServer => $self->get()?->native);
         $this->config = new Config(static fn (): NativeServer => $self->get()->fresh());
+        if ($this->tls !== null) {
+            // First of all steps: the certificates must be in place before hs_start.
+            $tls = $this->tls;
+            $this->configure(static fn (NativeServer $n) => $tls->apply($n));
+            if (!$autostart) {
+                $this->checkCertificates(); // what start() would find wrong, from the constructor
+            }
+        }
         if ($autostart) {
             $this->start();
         }
@@ -250,6 +271,106 @@ class HttpServer
     {
         $which = $limit instanceof Limit ? $limit->value : $limit;
         $this->configure(static fn (NativeServer $n) => $n->setLimit($which, $value));
+        return $this;
+    }
+
+    /**
+     * HTTP/2 (an addition of ours): over TLS, negotiated by ALPN (`h2`) with clients that offer it;
+     * on a plain port, cleartext HTTP/2 by prior knowledge (h2c: the connection preface tells).
+     * Both are on by default; everything that works over HTTP/1.1 works over HTTP/2. Call before
+     * start() (or with autostart false): it applies to the next start.
+     *
+     * @param bool $enabled HTTP/2 over TLS (default: true).
+     * @param bool $cleartext h2c on a plain port (default: true).
+     *
+     * @return self Returns instance of HttpServer.
+     * @throws RuntimeException On a server that has already served (StateException).
+     */
+    public function http2(bool $enabled = true, bool $cleartext = true): self
+    {
+        $this->configure(static fn (NativeServer $n) => $n->setHttp2($enabled, $cleartext));
+        return $this;
+    }
+
+    /**
+     * WebSocket compression, permessage-deflate (RFC 7692; an addition of ours): negotiated
+     * when a client offers it (browsers do). On by default.
+     *
+     * @param bool $enabled Negotiate it (default: true).
+     * @param int $minSize Messages shorter than this many bytes go out uncompressed (default: 256).
+     * @param bool $contextTakeover Keep a compressor per connection when the client allows it:
+     *        better ratio for similar messages, but hundreds of KiB of memory per connection
+     *        (default: false: compressors are shared and reset per message).
+     * @param int $maxWindowBits The largest LZ77 window the server uses, 8..15 (default: 15).
+     *
+     * @return self Returns instance of HttpServer.
+     * @throws RuntimeException For a value out of range (InvalidArgumentException).
+     */
+    public function websocketCompression(bool $enabled = true, int $minSize = 256, bool $contextTakeover = false, int $maxWindowBits = 15): self
+    {
+        if ($minSize < 0 || $maxWindowBits < 8 || $maxWindowBits > 15) {
+            throw new InvalidArgumentException(
+                "websocketCompression(): minSize must be >= 0 and maxWindowBits 8..15, got {$minSize} and {$maxWindowBits}.",
+                InvalidArgumentException::STATUS
+            );
+        }
+        $this->configure(static fn (NativeServer $n) => $n->setWsDeflate($enabled, $minSize, $contextTakeover, $maxWindowBits));
+        return $this;
+    }
+
+    /**
+     * Whether the server speaks TLS (https, wss): an `ssl://`/`tls://` address or a certificate
+     * in the options. (An addition of ours.)
+     */
+    public function isSecure(): bool
+    {
+        return $this->tls !== null;
+    }
+
+    /**
+     * Re-reads the certificate, key and CA files given in the options (an addition of ours): new
+     * TLS handshakes get the new certificate, open connections go on. A key with a passphrase is
+     * decrypted again. All or nothing: on failure the certificates in use stay.
+     *
+     * In simultaneous mode, called in the supervising process (e.g. from a SIGHUP handler of the
+     * program's) it checks the files first (the common failure throws here), then every worker
+     * reloads and confirms; a worker that fails or does not confirm within 5 s makes this throw
+     * too, naming it (that worker keeps its old certificate). Called in a worker (a handler, a
+     * timer), that worker reloads at once and asks the supervisor to reload every worker (their
+     * failures are then only logged, with debug()).
+     *
+     * @return self Returns instance of HttpServer.
+     * @throws RuntimeException Naming the file and the fix (IoException for a file that cannot be
+     *         read, InvalidArgumentException for a certificate or key that is not valid or does not
+     *         match); StateException on a server without TLS.
+     */
+    public function reloadCertificates(): self
+    {
+        $tls = $this->tls;
+        if ($tls === null) {
+            throw new StateException(
+                'reloadCertificates(): this server has no TLS certificate (give one in $options: '
+                . "['ssl' => ['local_cert' => ..., 'local_pk' => ...]]).",
+                StateException::STATUS
+            );
+        }
+        if ($this->pool->isSupervising()) {
+            $this->checkCertificates();
+            $failures = $this->pool->reloadWorkers();
+            if ($failures !== []) {
+                throw new RuntimeException('reloadCertificates(): the files are valid, but ' . implode('; ', $failures) . '.');
+            }
+            return $this;
+        }
+        $native = $this->native;
+        if ($native === null || !$native->isAlive()) {
+            $this->checkCertificates(); // the next start() reads them anyway
+            return $this;
+        }
+        $tls->reload($native);
+        if ($this->worker !== null) {
+            WorkerPool::askParentToReload($this->worker);
+        }
         return $this;
     }
 
@@ -458,7 +579,7 @@ class HttpServer
     /**
      * Accept WebSocket clients on a path pattern (needs websocket(true)). The callback is called
      * for every message: `function (string $message, array $payload)` where $payload holds id,
-     * address, port, uri, path, query, headers, params, route and binary. A string it returns is
+     * address, port, uri, path, query, headers, params, route, secure (wss) and binary. A string it returns is
      * sent back to that client in the frame type of the message (an array: as JSON text).
      *
      * @param string $pattern URI pattern (e.g, `/ws(?:/.*)?`, `/chat/{room}`).
@@ -693,6 +814,20 @@ class HttpServer
         return $native;
     }
 
+    /**
+     * The certificates as a fresh native server would load them, checked on a scratch one (never
+     * started): throws what start() would throw, naming the file.
+     */
+    private function checkCertificates(): void
+    {
+        $scratch = new NativeServer($this->address->host, $this->address->port, static fn () => null, static fn () => null);
+        try {
+            $this->tls?->apply($scratch);
+        } finally {
+            $scratch->free();
+        }
+    }
+
     /** Simultaneous mode: the workers each build their own server on the shared port. */
     private function runWorkers(): void
     {
@@ -701,22 +836,40 @@ class HttpServer
         }
         $shared = $this->native;
         // A port of 0 would give each worker a different port: all use the one start() bound.
-        $this->address = new Address($this->address->host, (int) $shared->port());
+        $this->address = $this->address->withPort((int) $shared->port());
+        $log = $this->log;
+        $reloadRequested = $this->tls === null ? null : function () use ($log): void {
+            // A worker reloaded itself and asks for the others (from the supervisor's signal
+            // dispatch: nothing may escape).
+            try {
+                $this->reloadCertificates();
+            } catch (\Throwable $e) {
+                $log->exception('reloadCertificates() asked by a worker', $e);
+            }
+        };
         try {
             $this->pool->run(
                 $shared,
                 $this->maxProcesses > 0 ? $this->maxProcesses : WorkerPool::cpuCount(),
                 function (WorkerSlot $worker): void {
+                    $this->worker = $worker;
+                    $tls = $this->tls;
+                    $between = $tls === null ? null : $this->pool->workerReloads(function () use ($tls): void {
+                        if ($this->native !== null && $this->native->isAlive()) {
+                            $tls->reload($this->native);
+                        }
+                    });
                     $native = $this->config->build($worker);
                     $native->adoptListener($worker->listenerFd);
                     $native->start();
                     $this->native = $native;
                     $this->started = true;
-                    $this->loop->serve($native, $worker->parentPid);
+                    $this->loop->serve($native, $worker->parentPid, $between);
                     if ($this->native === $native) {
                         $this->release();
                     }
-                }
+                },
+                $reloadRequested
             );
         } finally {
             // Only the parent gets here (workers exit inside the supervisor): every worker has
@@ -761,7 +914,7 @@ class HttpServer
                 'id' => $this->id,
                 'address' => $this->address->host,
                 'port' => $port,
-                'endpoint' => $this->address->endpoint($port),
+                'endpoint' => $this->address->endpoint($port, $this->tls !== null),
                 'connected' => false,
             ], $this->clients->all());
         } catch (\Throwable $e) {

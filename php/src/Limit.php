@@ -28,4 +28,6 @@ enum Limit: int
     case WS_SEND_QUEUE = 8;
     /** Longest wait of a graceful shutdown for in-flight work, in milliseconds. */
     case SHUTDOWN_GRACE_MS = 9;
+    /** Concurrent streams per HTTP/2 connection (default 100); more are refused (RST_STREAM REFUSED_STREAM). */
+    case H2_MAX_STREAMS = 10;
 }

@@ -200,10 +200,18 @@ final class RequestTest extends ServerTestCase
         $this->assertSame('HTTP/1.0', $r->json()['protocol']);
     }
 
-    public function testSchemeAndSecureBehindTlsProxy(): void
+    public function testSchemeAndSecureOfAPlainConnection(): void
     {
+        // A plain connection is http; from a loopback peer (a reverse proxy on this machine)
+        // X-Forwarded-Proto: https makes it https (WireTest covers a remote peer, which is not
+        // believed; TlsTest covers TLS).
+        $e = $this->echo('GET', '/echo');
+        $this->assertSame('http', $e['scheme']);
+        $this->assertFalse($e['secure']);
+        $this->assertSame('HTTP/1.1', $e['protocol']);
         $e = $this->echo('GET', '/echo', ['X-Forwarded-Proto' => 'https']);
         $this->assertSame('https', $e['scheme']);
         $this->assertTrue($e['secure']);
+        $this->assertSame('https', $e['headers']['X-Forwarded-Proto'], 'the header itself is there to read');
     }
 }

@@ -218,6 +218,11 @@ impl Server {
         self.ws.keep_heads.store(on, Ordering::Relaxed);
     }
 
+    /// permessage-deflate settings for clients that connect afterwards (`DeflateConfig::set`).
+    pub fn set_ws_deflate(&self, on: bool, min: usize, takeover: bool, bits: i64) -> Result<()> {
+        self.ws.deflate.set(on, min, takeover, bits)
+    }
+
     pub fn set_on_error(&self, h: Option<Arc<dyn ErrorHandler>>) {
         *self.http.hooks.on_error.write() = h;
     }

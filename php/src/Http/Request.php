@@ -201,9 +201,20 @@ final class Request implements RequestInterface
         return $this->getHeader('authorization');
     }
 
+    /**
+     * Whether this request came over TLS (https, wss): this connection is TLS, or it comes from
+     * a reverse proxy on this machine (a loopback peer) that says `X-Forwarded-Proto: https`.
+     * Luminova believed that header from any client; a remote client could then pass for a
+     * secure one, so only a local proxy is believed.
+     */
     public function isSecure(): bool
     {
-        return $this->getScheme() === 'https';
+        if ($this->wire[Wire::SCHEME] === 'https') {
+            return true;
+        }
+        $ip = $this->wire[Wire::PEER_IP];
+        $local = str_starts_with($ip, '127.') || $ip === '::1' || str_starts_with($ip, '::ffff:127.');
+        return $local && strcasecmp(trim(explode(',', $this->getHeader('x-forwarded-proto') ?? '')[0]), 'https') === 0;
     }
 
     public function isAJAX(): bool
@@ -289,11 +300,13 @@ final class Request implements RequestInterface
         return $this->serverPort;
     }
 
+    /** "https" when isSecure(), else "http". */
     public function getScheme(): string
     {
-        return strtolower($this->getHeader('x-forwarded-proto') ?? '') === 'https' ? 'https' : 'http';
+        return $this->isSecure() ? 'https' : 'http';
     }
 
+    /** "HTTP/1.0", "HTTP/1.1" or "HTTP/2.0", as the client spoke. */
     public function getProtocol(string $default = 'HTTP/1.1'): string
     {
         return $this->wire[Wire::VERSION] !== '' ? $this->wire[Wire::VERSION] : $default;

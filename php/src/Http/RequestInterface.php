@@ -64,6 +64,7 @@ interface RequestInterface extends \Stringable
     /** The Authorization header, or null. */
     public function getAuth(): ?string;
 
+    /** Whether the request came over TLS to this server (https, wss). */
     public function isSecure(): bool;
 
     public function isAJAX(): bool;
@@ -101,10 +102,10 @@ interface RequestInterface extends \Stringable
     /** X-Forwarded-Port, else the port of the Host header, else the server's port. */
     public function getPort(): int|string|null;
 
-    /** "https" behind a proxy that says so (X-Forwarded-Proto), else "http". */
+    /** "https" when the request came over TLS to this server, else "http" (X-Forwarded-Proto is not trusted). */
     public function getScheme(): string;
 
-    /** "HTTP/1.1" or "HTTP/1.0". */
+    /** "HTTP/1.1", "HTTP/1.0" or "HTTP/2.0". */
     public function getProtocol(string $default = 'HTTP/1.1'): string;
 
     /** One request header (case-insensitive name), or null. */

@@ -9,7 +9,8 @@ namespace HttpSock\Http;
  * `hs_ws_client_head`), decoded in one place.
  *
  * The head is fields separated by NUL: route id ("-1" for none), connection id, peer port,
- * capture count, method, path, query, URI, version, peer IP, headers ("name: value\r\n" per
+ * capture count, method, path, query, URI, version ("HTTP/1.0", "HTTP/1.1", "HTTP/2.0"), scheme
+ * ("https" when the connection is TLS, else "http"), peer IP, headers ("name: value\r\n" per
  * field, names in lower case), then one (name, value) pair per capture (an unnamed capture has
  * an empty name; values as in the path, not percent-decoded). So `explode("\0", $head)` gives
  * exactly FIELDS + 2 * captures strings, and the constants below index them. The body is never
@@ -28,10 +29,12 @@ final class Wire
     public const QUERY = 6;
     public const URI = 7;
     public const VERSION = 8;
-    public const PEER_IP = 9;
-    public const HEADERS = 10;
+    /** "https" over TLS, "http" otherwise: the truth about this connection, not a header's claim. */
+    public const SCHEME = 9;
+    public const PEER_IP = 10;
+    public const HEADERS = 11;
     /** How many fields come before the captures. */
-    public const FIELDS = 11;
+    public const FIELDS = 12;
 
     private function __construct()
     {

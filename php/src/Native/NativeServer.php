@@ -167,6 +167,54 @@ final class NativeServer
         return Library::check($this->ffi->hs_client_off($this->h(), $address), 'off()') === 1;
     }
 
+    // ---- TLS, HTTP/2, WebSocket compression ------------------------------------------------
+
+    /** A certificate (chain) and key from files; `$name` null: the default certificate. */
+    public function tlsCertFile(?string $name, string $certPath, ?string $keyPath): void
+    {
+        Library::check($this->ffi->hs_tls_cert_file($this->h(), $name, $certPath, $keyPath), 'Loading the certificate');
+    }
+
+    /** A certificate (chain) and unencrypted key as PEM text; `$name` null: the default one. */
+    public function tlsCertPem(?string $name, string $cert, string $key): void
+    {
+        Library::check(
+            $this->ffi->hs_tls_cert_pem($this->h(), $name, $this->bytes($cert), strlen($cert), $this->bytes($key), strlen($key)),
+            'Loading the certificate'
+        );
+    }
+
+    /** Client certificates verified against the CA certificates of a PEM file (mutual TLS). */
+    public function tlsClientCaFile(string $path, bool $required): void
+    {
+        Library::check($this->ffi->hs_tls_client_ca_file($this->h(), $path, (int) $required), 'Loading the client CA certificates');
+    }
+
+    /** The ALPN protocols offered, comma-separated, in order of preference. */
+    public function tlsAlpn(string $protocols): void
+    {
+        Library::check($this->ffi->hs_tls_alpn($this->h(), $protocols), 'Setting the ALPN protocols');
+    }
+
+    /** Re-reads every certificate, key and CA file given by path: all or nothing. */
+    public function tlsReload(): void
+    {
+        Library::check($this->ffi->hs_tls_reload($this->h()), 'Reloading the certificates');
+    }
+
+    public function setHttp2(bool $enabled, bool $h2c): void
+    {
+        Library::check($this->ffi->hs_set_http2($this->h(), (int) $enabled, (int) $h2c), 'http2()');
+    }
+
+    public function setWsDeflate(bool $enabled, int $minSize, bool $contextTakeover, int $maxWindowBits): void
+    {
+        Library::check(
+            $this->ffi->hs_set_ws_deflate($this->h(), (int) $enabled, $minSize, (int) $contextTakeover, $maxWindowBits),
+            'websocketCompression()'
+        );
+    }
+
     // ---- routes and hooks -------------------------------------------------------------------
 
     /** Registers an HTTP route on the shared trampoline; returns the engine's route id. */
@@ -484,6 +532,17 @@ final class NativeServer
     }
 
     // ---- internals --------------------------------------------------------------------------
+
+    /** A copy of `$data` as a C byte array (a PHP string passes only as `char *`). */
+    private function bytes(string $data): CData
+    {
+        $n = strlen($data);
+        $buffer = $this->ffi->new('uint8_t[' . max(1, $n) . ']');
+        if ($n > 0) {
+            FFI::memcpy($buffer, $data, $n);
+        }
+        return $buffer;
+    }
 
     private function h(): CData
     {

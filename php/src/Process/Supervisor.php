@@ -171,6 +171,16 @@ final class Supervisor
         $this->stopping = true;
     }
 
+    /**
+     * The pids of the running workers (in the supervising process; empty elsewhere).
+     *
+     * @return list<int>
+     */
+    public function workerPids(): array
+    {
+        return getmypid() === $this->masterPid ? array_keys($this->pids) : [];
+    }
+
     /** Parent loop: reap, restart, sleep until a signal or the next due restart. */
     private function supervise(int $slots, \Closure $worker): void
     {

@@ -45,10 +45,12 @@ final class Loop
      *
      * @param int|null $parentPid In a worker: the supervisor's pid; when the worker's parent is
      *        no longer that process, the server shuts down (a worker never outlives it).
+     * @param (Closure(): void)|null $between Runs between two slices, after the signal handlers
+     *        (outside every callback of the engine): work a signal handler asked for.
      *
      * @throws RuntimeException When the event loop fails.
      */
-    public function serve(NativeServer $native, ?int $parentPid = null): void
+    public function serve(NativeServer $native, ?int $parentPid = null, ?Closure $between = null): void
     {
         $installed = $this->installSignalHandlers();
         $dispatch = function_exists('pcntl_signal_dispatch');
@@ -62,6 +64,9 @@ final class Loop
                 }
                 if ($dispatch) {
                     pcntl_signal_dispatch();
+                }
+                if ($between !== null && $rc > 0) {
+                    $between();
                 }
                 if ($rc <= 0) {
                     break;

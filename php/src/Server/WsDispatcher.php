@@ -109,7 +109,7 @@ final class WsDispatcher
 
     /**
      * What WebSocket callbacks get about a client: id, address, port, uri, path, query, headers,
-     * params, route (only the id once the client is unknown).
+     * params, route, secure (wss) (only the id once the client is unknown).
      *
      * @return array<string, mixed>
      */
@@ -130,6 +130,7 @@ final class WsDispatcher
             'headers' => $request->getHeaders(),
             'params' => $request->getParams(),
             'route' => $this->patterns[(int) $wire[Wire::ROUTE]] ?? '',
+            'secure' => $request->isSecure(),
         ];
     }
 

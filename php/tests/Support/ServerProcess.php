@@ -9,7 +9,8 @@ use RuntimeException;
  * One server script running as a child process: `php <script> <port> [args...]`.
  *
  * The script is started on port 0 unless told otherwise and must print
- * `listening on http://127.0.0.1:PORT` on stdout once it accepts connections; that line is the
+ * `listening on http://127.0.0.1:PORT` (`https://` for TLS: url() and wsUrl() follow it) on
+ * stdout once it accepts connections; that line is the
  * readiness signal (read with stream_select, bounded). stderr goes to a temporary file.
  * stop() sends SIGTERM and waits (bounded), then SIGKILL. Only this PID and the descendants
  * recorded from it are ever signalled.
@@ -26,6 +27,8 @@ final class ServerProcess
     private string $stderrFile;
     private int $pid;
     private int $port = 0;
+    /** "https" when the readiness line said so (a TLS server). */
+    private string $scheme = 'http';
     private string $out = '';
     private ?array $exit = null;   // ['code' => int|null, 'signal' => int|null]
     /** @var int[] descendants seen while running (simultaneous mode workers) */
@@ -66,7 +69,9 @@ final class ServerProcess
         stream_set_blocking($this->stdout, false);
         $this->pid = (int) proc_get_status($proc)['pid'];
         if ($waitReady) {
-            $this->port = (int) $this->waitForLine('/listening on http:\/\/127\.0\.0\.1:(\d+)/', $this->readyTimeout)[1];
+            $m = $this->waitForLine('/listening on (https?):\/\/127\.0\.0\.1:(\d+)/', $this->readyTimeout);
+            $this->scheme = $m[1];
+            $this->port = (int) $m[2];
         }
     }
 
@@ -87,12 +92,12 @@ final class ServerProcess
 
     public function url(string $path = '/'): string
     {
-        return 'http://127.0.0.1:' . $this->port . $path;
+        return $this->scheme . '://127.0.0.1:' . $this->port . $path;
     }
 
     public function wsUrl(string $path = '/'): string
     {
-        return 'ws://127.0.0.1:' . $this->port . $path;
+        return ($this->scheme === 'https' ? 'wss' : 'ws') . '://127.0.0.1:' . $this->port . $path;
     }
 
     /**

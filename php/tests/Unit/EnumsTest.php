@@ -25,8 +25,8 @@ final class EnumsTest extends TestCase
         foreach (Limit::cases() as $limit) {
             $this->assertSame($limit->value, constant(HttpServer::class . '::LIMIT_' . $limit->name));
         }
-        $this->assertCount(9, Limit::cases());
-        $this->assertSame(range(1, 9), array_map(static fn (Limit $l) => $l->value, Limit::cases()));
+        $this->assertCount(10, Limit::cases());
+        $this->assertSame(range(1, 10), array_map(static fn (Limit $l) => $l->value, Limit::cases()));
     }
 
     public function testAnswerMirrorsTheEngine(): void

@@ -22,7 +22,7 @@ final class HttpDispatcherTest extends TestCase
 
     private static function head(int $route, array $captures = [], string $path = '/x'): string
     {
-        $fields = [(string) $route, '1', '40000', (string) count($captures), 'GET', $path, '', $path, 'HTTP/1.1', '127.0.0.1', "x-id: 5\r\n"];
+        $fields = [(string) $route, '1', '40000', (string) count($captures), 'GET', $path, '', $path, 'HTTP/1.1', 'http', '127.0.0.1', "x-id: 5\r\n"];
         foreach ($captures as [$name, $value]) {
             array_push($fields, $name, $value);
         }

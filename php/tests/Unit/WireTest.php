@@ -22,7 +22,7 @@ final class WireTest extends TestCase
     {
         $fields = [
             '3', '17', '50123', (string) count($captures), 'GET', '/user/a%20b/x', 'q=1&r=two',
-            '/user/a%20b/x?q=1&r=two', 'HTTP/1.1', '127.0.0.1', "host: example.test:8080\r\nx-req-id: 7\r\nx-req-id: 8\r\n",
+            '/user/a%20b/x?q=1&r=two', 'HTTP/1.1', 'http', '127.0.0.1', "host: example.test:8080\r\nx-req-id: 7\r\nx-req-id: 8\r\n",
         ];
         foreach ($over as $i => $value) {
             $fields[$i] = $value;
@@ -47,6 +47,7 @@ final class WireTest extends TestCase
         $this->assertSame('q=1&r=two', $wire[Wire::QUERY]);
         $this->assertSame('/user/a%20b/x?q=1&r=two', $wire[Wire::URI]);
         $this->assertSame('HTTP/1.1', $wire[Wire::VERSION]);
+        $this->assertSame('http', $wire[Wire::SCHEME]);
         $this->assertSame('127.0.0.1', $wire[Wire::PEER_IP]);
         $this->assertSame([], Wire::args($wire));
         $this->assertSame([], Wire::params($wire));
@@ -103,5 +104,29 @@ final class WireTest extends TestCase
         $request = Request::fromHead($head, 'a=1&b=two');
         $this->assertSame(['a' => '1', 'b' => 'two'], $request->getPost(null));
         $this->assertCount(Wire::FIELDS, Wire::fields($head));
+    }
+
+    public function testSchemeAndProtocolComeFromTheConnection(): void
+    {
+        $forwarded = [Wire::PEER_IP => '203.0.113.9', Wire::HEADERS => "host: a\r\nx-forwarded-proto: https\r\n"];
+        $plain = Request::fromHead(self::head([], $forwarded));
+        $this->assertFalse($plain->isSecure(), 'a remote client\'s X-Forwarded-Proto does not make a plain connection secure');
+        $this->assertSame('http', $plain->getScheme());
+        $this->assertSame('http://a/user/a%20b/x?q=1&r=two', $plain->getUrl());
+
+        foreach (['127.0.0.1', '::1', '::ffff:127.0.0.1'] as $proxy) {
+            $viaProxy = Request::fromHead(self::head([], [Wire::PEER_IP => $proxy] + $forwarded));
+            $this->assertTrue($viaProxy->isSecure(), "a reverse proxy on this machine ({$proxy}) is believed");
+            $this->assertSame('https', $viaProxy->getScheme());
+        }
+        $httpViaProxy = Request::fromHead(self::head([], [Wire::HEADERS => "host: a\r\nx-forwarded-proto: http\r\n"]));
+        $this->assertFalse($httpViaProxy->isSecure());
+        $this->assertFalse(Request::fromHead(self::head())->isSecure(), 'loopback without the header');
+
+        $tls = Request::fromHead(self::head([], [Wire::VERSION => 'HTTP/2.0', Wire::SCHEME => 'https', Wire::HEADERS => "host: a\r\n"]));
+        $this->assertTrue($tls->isSecure());
+        $this->assertSame('https', $tls->getScheme());
+        $this->assertSame('HTTP/2.0', $tls->getProtocol());
+        $this->assertSame('https://a/user/a%20b/x?q=1&r=two', $tls->getUrl());
     }
 }

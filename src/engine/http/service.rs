@@ -226,10 +226,19 @@ pub fn finish(http: &HttpContext, req: &Request, mut res: Response) -> HttpRespo
             res.status = before;
         }
     }
-    let mut out = hyper::Response::new(Full::new(res.body));
+    // hyper's HTTP/1 leaves out a HEAD answer's body; its HTTP/2 sends it. Send the length the
+    // GET would have (RFC 9110 §9.3.2) and no body.
+    let head_on_h2 = req.head.method == Method::HEAD && req.head.version == Version::HTTP_2;
+    let body_len = res.body.len();
+    let body = if head_on_h2 { Bytes::new() } else { res.body };
+    let mut out = hyper::Response::new(Full::new(body));
     *out.status_mut() =
         StatusCode::from_u16(res.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     *out.headers_mut() = response_headers(&http.hooks, res.headers, res.block);
+    if head_on_h2 && !out.headers().contains_key(CONTENT_LENGTH) {
+        out.headers_mut()
+            .insert(CONTENT_LENGTH, HeaderValue::from(body_len));
+    }
     http.base
         .log
         .debug(|| format!("conn {}: -> {}", req.conn_id, out.status()));

@@ -72,10 +72,20 @@ struct Spec {
     http2: bool,
 }
 
+/// A rustls config and the certificates it serves.
+#[derive(Clone)]
+struct Built {
+    config: Arc<ServerConfig>,
+    /// The resolver inside `config` (opaque there): the tests ask it which certificate a
+    /// server name gets.
+    #[cfg_attr(not(test), allow(dead_code))]
+    certs: Arc<ByName>,
+}
+
 /// The TLS side of a server: the configuration and the current rustls config built from it.
 pub struct Tls {
     spec: Mutex<Spec>,
-    current: RwLock<Option<Arc<ServerConfig>>>,
+    current: RwLock<Option<Built>>,
 }
 
 impl Default for Tls {
@@ -170,28 +180,34 @@ struct ByName {
     names: HashMap<String, Arc<CertifiedKey>>,
 }
 
-impl ResolvesServerCert for ByName {
-    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        let Some(name) = hello.server_name() else {
-            return Some(self.default.clone());
+impl ByName {
+    fn pick(&self, server_name: Option<&str>) -> &Arc<CertifiedKey> {
+        let Some(name) = server_name else {
+            return &self.default;
         };
         let name = name.to_ascii_lowercase();
         if let Some(ck) = self.names.get(&name) {
-            return Some(ck.clone());
+            return ck;
         }
         if let Some((_, parent)) = name.split_once('.') {
             if let Some(ck) = self.names.get(&format!("*.{parent}")) {
-                return Some(ck.clone());
+                return ck;
             }
         }
-        Some(self.default.clone())
+        &self.default
+    }
+}
+
+impl ResolvesServerCert for ByName {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.pick(hello.server_name()).clone())
     }
 }
 
 /// ALPN names we can serve, checked by `set_alpn`.
 const KNOWN_ALPN: [&str; 2] = ["h2", "http/1.1"];
 
-fn build(spec: &Spec) -> Result<Option<Arc<ServerConfig>>> {
+fn build(spec: &Spec) -> Result<Option<Built>> {
     if spec.certs.is_empty() {
         return Ok(None);
     }
@@ -208,7 +224,7 @@ fn build(spec: &Spec) -> Result<Option<Arc<ServerConfig>>> {
             }
         }
     }
-    let resolver = Arc::new(ByName {
+    let certs = Arc::new(ByName {
         default: default.expect("at least one certificate"),
         names,
     });
@@ -238,7 +254,7 @@ fn build(spec: &Spec) -> Result<Option<Arc<ServerConfig>>> {
             builder.with_client_cert_verifier(verifier)
         }
     };
-    let mut config = builder.with_cert_resolver(resolver);
+    let mut config = builder.with_cert_resolver(certs.clone());
     config.alpn_protocols = match &spec.alpn {
         Some(list) => list
             .iter()
@@ -253,13 +269,16 @@ fn build(spec: &Spec) -> Result<Option<Arc<ServerConfig>>> {
     if let Ok(t) = rustls::crypto::ring::Ticketer::new() {
         config.ticketer = t;
     }
-    Ok(Some(Arc::new(config)))
+    Ok(Some(Built {
+        config: Arc::new(config),
+        certs,
+    }))
 }
 
 impl Tls {
     /// The config for a handshake starting now; None while TLS is off.
     pub fn current(&self) -> Option<Arc<ServerConfig>> {
-        self.current.read().clone()
+        self.current.read().as_ref().map(|b| b.config.clone())
     }
 
     pub fn enabled(&self) -> bool {
@@ -342,5 +361,198 @@ impl Tls {
             return Err(Error::state("no TLS certificate is configured"));
         }
         self.change(|_| Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A self-signed certificate for `names` and its key, as PEM.
+    fn make(names: &[&str]) -> (String, String) {
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let c = rcgen::generate_simple_self_signed(names).unwrap();
+        (c.cert.pem(), c.signing_key.serialize_pem())
+    }
+
+    struct Dir(PathBuf);
+    impl Dir {
+        fn new(tag: &str) -> Dir {
+            let d = std::env::temp_dir().join(format!("hs-tls-{tag}-{}", std::process::id()));
+            std::fs::create_dir_all(&d).unwrap();
+            Dir(d)
+        }
+        fn write(&self, name: &str, text: &str) -> PathBuf {
+            let p = self.0.join(name);
+            std::fs::write(&p, text).unwrap();
+            p
+        }
+    }
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// The leaf certificate (DER) a handshake for `name` gets now.
+    fn leaf(tls: &Tls, name: Option<&str>) -> Vec<u8> {
+        let built = tls.current.read().clone().unwrap();
+        built.certs.pick(name).cert[0].as_ref().to_vec()
+    }
+
+    fn der(pem: &str) -> Vec<u8> {
+        CertificateDer::from_pem_slice(pem.as_bytes())
+            .unwrap()
+            .to_vec()
+    }
+
+    #[test]
+    fn certificates_by_server_name_with_a_default() {
+        let (a, ak) = make(&["a.test"]);
+        let (b, bk) = make(&["*.b.test"]);
+        let tls = Tls::default();
+        assert!(!tls.enabled());
+        let pem = |s: &str| Source::Pem(Arc::from(s.as_bytes()));
+        // Key in the same PEM as the chain.
+        tls.set_cert(Some("a.test"), pem(&format!("{a}{ak}")), None)
+            .unwrap();
+        tls.set_cert(Some("*.b.test"), pem(&b), Some(pem(&bk)))
+            .unwrap();
+        assert!(tls.enabled());
+        assert_eq!(leaf(&tls, Some("a.test")), der(&a));
+        assert_eq!(leaf(&tls, Some("A.TEST")), der(&a));
+        assert_eq!(leaf(&tls, Some("x.b.test")), der(&b), "wildcard");
+        assert_eq!(leaf(&tls, Some("y.x.b.test")), der(&a), "one label only");
+        assert_eq!(leaf(&tls, None), der(&a), "the first is the default");
+        assert_eq!(leaf(&tls, Some("other")), der(&a));
+        // An explicit default wins over the first one.
+        tls.set_cert(None, pem(&b), Some(pem(&bk))).unwrap();
+        assert_eq!(leaf(&tls, None), der(&b));
+        assert_eq!(leaf(&tls, Some("a.test")), der(&a));
+        assert_eq!(
+            tls.current().unwrap().alpn_protocols,
+            vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+        );
+    }
+
+    #[test]
+    fn bad_input_is_refused_and_changes_nothing() {
+        let dir = Dir::new("bad");
+        let (a, ak) = make(&["a.test"]);
+        let (_, other_key) = make(&["a.test"]);
+        let cert = dir.write("cert.pem", &a);
+        let key = dir.write("key.pem", &ak);
+        let wrong = dir.write("wrong.pem", &other_key);
+        let tls = Tls::default();
+        let file = |p: &PathBuf| Source::File(p.clone());
+
+        let e = tls
+            .set_cert(None, file(&cert), Some(file(&wrong)))
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Invalid);
+        assert!(e.message.contains("does not match"), "{}", e.message);
+        assert!(e.message.contains("wrong.pem"), "{}", e.message);
+        assert!(!tls.enabled(), "a failed first certificate leaves TLS off");
+
+        let missing = dir.0.join("missing.pem");
+        let e = tls.set_cert(None, file(&missing), None).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Io);
+        assert!(e.message.contains("missing.pem"), "{}", e.message);
+
+        let e = tls.set_cert(None, file(&key), None).unwrap_err();
+        assert!(e.message.contains("no certificate"), "{}", e.message);
+        let e = tls.set_cert(None, file(&cert), None).unwrap_err();
+        assert!(e.message.contains("no private key"), "{}", e.message);
+
+        let encrypted = dir.write(
+            "enc.pem",
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIBvTBXBgkqhkiG9w0BBQ0wSjApBgkqhkiG9w0BBQwwHAQI\n-----END ENCRYPTED PRIVATE KEY-----\n",
+        );
+        let e = tls
+            .set_cert(None, file(&cert), Some(file(&encrypted)))
+            .unwrap_err();
+        assert!(
+            e.message.contains("encrypted") && e.message.contains("openssl pkey"),
+            "{}",
+            e.message
+        );
+
+        assert!(tls
+            .set_cert(Some("bad name!"), file(&cert), Some(file(&key)))
+            .is_err());
+        assert!(tls
+            .set_alpn("h2,spdy/3")
+            .unwrap_err()
+            .message
+            .contains("spdy/3"));
+        assert!(!tls.enabled());
+        assert_eq!(tls.reload().unwrap_err().kind, ErrorKind::State);
+    }
+
+    #[test]
+    fn reload_swaps_in_new_files_or_keeps_the_old_ones() {
+        let dir = Dir::new("reload");
+        let (a, ak) = make(&["a.test"]);
+        let (b, bk) = make(&["a.test"]);
+        let cert = dir.write("cert.pem", &a);
+        let key = dir.write("key.pem", &ak);
+        let tls = Tls::default();
+        tls.set_cert(
+            None,
+            Source::File(cert.clone()),
+            Some(Source::File(key.clone())),
+        )
+        .unwrap();
+        let first = tls.current().unwrap();
+
+        // Half-replaced files (new certificate, old key): refused, the old config stays.
+        dir.write("cert.pem", &b);
+        let e = tls.reload().unwrap_err();
+        assert!(e.message.contains("does not match"), "{}", e.message);
+        assert!(Arc::ptr_eq(&first, &tls.current().unwrap()));
+        assert_eq!(leaf(&tls, None), der(&a));
+
+        // Both replaced: the reload takes them.
+        dir.write("key.pem", &bk);
+        tls.reload().unwrap();
+        let second = tls.current().unwrap();
+        assert!(!Arc::ptr_eq(&first, &second));
+        assert_eq!(leaf(&tls, None), der(&b));
+
+        // A file gone: refused, naming it; the second config stays.
+        std::fs::remove_file(&key).unwrap();
+        let e = tls.reload().unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Io);
+        assert!(e.message.contains("key.pem"), "{}", e.message);
+        assert!(Arc::ptr_eq(&second, &tls.current().unwrap()));
+    }
+
+    #[test]
+    fn alpn_follows_http2_and_the_host_list() {
+        let (a, ak) = make(&["a.test"]);
+        let tls = Tls::default();
+        tls.set_cert(
+            None,
+            Source::Pem(Arc::from(a.as_bytes())),
+            Some(Source::Pem(Arc::from(ak.as_bytes()))),
+        )
+        .unwrap();
+        tls.set_http2(false).unwrap();
+        assert_eq!(
+            tls.current().unwrap().alpn_protocols,
+            vec![b"http/1.1".to_vec()]
+        );
+        tls.set_alpn("h2, http/1.1").unwrap();
+        assert_eq!(
+            tls.current().unwrap().alpn_protocols,
+            vec![b"http/1.1".to_vec()],
+            "h2 dropped while HTTP/2 is off"
+        );
+        tls.set_http2(true).unwrap();
+        tls.set_alpn("http/1.1,h2").unwrap();
+        assert_eq!(
+            tls.current().unwrap().alpn_protocols,
+            vec![b"http/1.1".to_vec(), b"h2".to_vec()]
+        );
     }
 }

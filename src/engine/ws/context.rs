@@ -4,6 +4,7 @@
 use crate::engine::context::Base;
 use crate::engine::http::request::Request;
 use crate::engine::http::router::Router;
+use crate::engine::ws::deflate::DeflateConfig;
 use crate::engine::ws::hub::Hub;
 use parking_lot::RwLock;
 use std::sync::atomic::AtomicBool;
@@ -29,6 +30,8 @@ pub struct WsContext {
     /// that a host that never reads it does not pay its memory.
     pub keep_heads: AtomicBool,
     pub hub: Arc<Hub>,
+    /// permessage-deflate: negotiated when a client offers it (on by default).
+    pub deflate: DeflateConfig,
 }
 
 impl WsContext {
@@ -39,6 +42,7 @@ impl WsContext {
             enabled: AtomicBool::new(false),
             keep_heads: AtomicBool::new(false),
             hub: Arc::new(Hub::default()),
+            deflate: DeflateConfig::default(),
         }
     }
 }

@@ -11,6 +11,7 @@ use crate::engine::http::router::normalize_path;
 use crate::engine::http::service::{error_response, finish};
 use crate::engine::http::{Answer, HttpContext, HttpResponse, Upgrade};
 use crate::engine::ws::context::WsContext;
+use crate::engine::ws::deflate;
 use crate::engine::ws::session::run_client;
 use bytes::Bytes;
 use http_body_util::Full;
@@ -107,6 +108,7 @@ pub fn upgrade(
             .push((SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13")));
         return refuse(req, Some(res), "Sec-WebSocket-Version is not 13");
     }
+    let deflate = ws.deflate.negotiate(req.headers());
     let on_upgrade = hyper::upgrade::on(&mut req);
     let (parts, _) = req.into_parts();
     let matched = Matched {
@@ -130,7 +132,9 @@ pub fn upgrade(
         let _guard = guard;
         let _tunnel = tunnel;
         match on_upgrade.await {
-            Ok(upgraded) => run_client(base, hub, keep_head, upgraded, request, handler).await,
+            Ok(upgraded) => {
+                run_client(base, hub, keep_head, upgraded, request, handler, deflate).await
+            }
             Err(e) => base
                 .log
                 .debug(|| format!("conn {conn_id}: upgrade failed: {e}")),
@@ -148,6 +152,7 @@ pub fn upgrade(
             HeaderValue::from_str(&derive_accept_key(key.as_bytes())).unwrap(),
         );
     }
+    deflate::respond(deflate, res.headers_mut());
     res
 }
 

@@ -1,11 +1,13 @@
 //! WebSocket: the layer over `http`. The handshake (`handshake`), one task per client
-//! (`session`), its outgoing queue (`outbox`), and the clients of this process (`hub`).
+//! (`session`), its outgoing queue (`outbox`), the clients of this process (`hub`), and
+//! permessage-deflate around tungstenite (`deflate`).
 //!
 //! Depends on `context` and `http` (the handshake answers refusals as HTTP, with the engine's
 //! answers). It plugs into HTTP as the `http::Upgrade`; delivery to clients of other processes
 //! is the business of `fanout`, above.
 
 pub mod context;
+pub mod deflate;
 pub mod handshake;
 pub mod hub;
 pub mod outbox;

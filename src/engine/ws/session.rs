@@ -9,6 +9,7 @@ use crate::engine::config::WS_READ_BUFFER;
 use crate::engine::context::{host_call, Base};
 use crate::engine::http::request::{Field, Request};
 use crate::engine::ws::context::WsHandler;
+use crate::engine::ws::deflate::{self, Agreed, Deflater, Inflating};
 use crate::engine::ws::hub::{Client, Hub};
 use crate::engine::ws::outbox::{Outbox, Outgoing, DATA, DELIVERING, KILL, REPLIES, STOP};
 use bytes::Bytes;
@@ -30,11 +31,13 @@ fn close_code_for(e: &WsError) -> Option<(u16, &'static str)> {
         // The TCP connection just ended without a Close: 1006, nothing to send.
         WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => None,
         WsError::Protocol(_) => Some((1002, "protocol error")),
+        // permessage-deflate's read side failed the connection (deflate::Failure).
+        WsError::Io(e) => deflate::close_code(e),
         _ => None,
     }
 }
 
-type Socket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
+type Socket = WebSocketStream<Inflating<TokioIo<hyper::upgrade::Upgraded>>>;
 type Deadline = tokio::time::Instant;
 
 fn close_frame(code: u16, reason: &str) -> CloseFrame {
@@ -56,6 +59,8 @@ struct Session {
     /// (we only flush the echoing Close): from then on nothing else is written.
     closing: Option<Deadline>,
     outbox: Arc<Outbox>,
+    /// permessage-deflate's write side, when the client agreed to it.
+    deflater: Option<Deflater>,
 }
 
 /// How a write of queued messages ended.
@@ -129,6 +134,10 @@ impl Session {
         for out in queued.into_iter().chain(replies) {
             match out {
                 Outgoing::Message(m) => {
+                    let m = match self.deflater.as_mut() {
+                        Some(d) => d.encode(m),
+                        None => m,
+                    };
                     if self.ws.feed(m).await.is_err() {
                         return Written::Failed;
                     }
@@ -173,6 +182,7 @@ pub async fn run_client(
     upgraded: hyper::upgrade::Upgraded,
     request: Request,
     handler: Arc<dyn WsHandler>,
+    deflate: Option<Agreed>,
 ) {
     let id = request.conn_id;
     let limits = base.limits();
@@ -181,8 +191,12 @@ pub async fn run_client(
         .write_buffer_size(0)
         .max_message_size(Some(limits.ws_max_message))
         .max_frame_size(Some(limits.ws_max_message));
-    let ws =
-        WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
+    // The compressed messages are inflated under the message limit before tungstenite sees them.
+    let io = Inflating::new(
+        TokioIo::new(upgraded),
+        deflate.map(|a| a.reader(limits.ws_max_message)),
+    );
+    let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
     let outbox = Arc::new(Outbox::new(limits.ws_send_queue));
     let path = String::from_utf8_lossy(request.field(Field::Path)).into_owned();
     // Kept only for a host that reads it (`hs_ws_client_head`): a few hundred bytes per client.
@@ -213,6 +227,7 @@ pub async fn run_client(
         reason: String::new(),
         closing: None,
         outbox,
+        deflater: deflate.map(|a| a.deflater()),
     };
     let shutdown_grace = limits.shutdown_grace.min(Duration::from_secs(2));
     // Registered in the hub before this check: a shutdown that begins later raises STOP.
