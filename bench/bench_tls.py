@@ -16,8 +16,9 @@ a measured window, divided by the requests or messages completed inside it.
   (12) WebSocket echo of JSON chat messages (bench/ws_deflate.py, Python websockets offering
        permessage-deflate) against c-examples/ws_echo with deflate off, on (default: no
        context takeover) and on with context takeover: server CPU per message, and the bytes
-       the server read and wrote per message (/proc/PID/io rchar/wchar: WebSocket frames,
-       without TCP/IP headers) against the JSON text's own size.
+       the server received and sent per message (the kernel's tcp_info byte counters of its
+       connections, `ss -ti`: WebSocket frames, without TCP/IP headers) against the JSON text's
+       own size.
   (13) Idle RSS per WebSocket connection after one compressed message each, deflate on vs off
        (2 000 clients; per connection = (RSS - RSS before any client) / clients).
 """
@@ -135,10 +136,14 @@ def http_run(h, a, key):
             "sys_share": sys_ / used if used else 0, "protocol": proto}
 
 
-def io_counters(pid):
-    with open(f"/proc/{pid}/io") as f:
-        d = dict(line.split(": ") for line in f.read().splitlines())
-    return int(d["rchar"]), int(d["wchar"])
+def tcp_bytes(port):
+    """(received, sent) payload bytes of the server's established connections on `port`, from
+    the kernel's tcp_info (ss -ti): the WebSocket frames both ways, without TCP/IP headers.
+    (/proc/PID/io does not see them: the engine uses send/recv, not write/read.)"""
+    out = subprocess.run(["ss", "-tinH", "state", "established", f"( sport = :{port} )"],
+                         capture_output=True, text=True, timeout=30, check=True).stdout
+    return (sum(int(x) for x in re.findall(r"bytes_received:(\d+)", out)),
+            sum(int(x) for x in re.findall(r"bytes_sent:(\d+)", out)))
 
 
 def deflate_echo_run(h, a, key):
@@ -147,15 +152,17 @@ def deflate_echo_run(h, a, key):
     try:
         load = subprocess.Popen(h.pin([sys.executable, WS_DEFLATE, "echo", str(port),
                                        str(DEFLATE_CONNS), str(a.warmup), str(a.duration)], 0),
-                                stdout=subprocess.PIPE, text=True)
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         h.children.append(load)
         try:
             if h.readline(load, 60).strip() != "start":
                 raise RuntimeError("ws_deflate echo did not start")
-            c0, io0 = h.cpu_split(p.pid), io_counters(p.pid)
+            c0, io0 = h.cpu_split(p.pid), tcp_bytes(port)
             if h.readline(load, a.duration + 30).strip() != "stop":
                 raise RuntimeError("ws_deflate echo did not stop")
-            c1, io1 = h.cpu_split(p.pid), io_counters(p.pid)
+            c1, io1 = h.cpu_split(p.pid), tcp_bytes(port)
+            load.stdin.write("go\n")  # the clients stay connected until the counters are read
+            load.stdin.flush()
             res = json.loads(h.readline(load, 60))
             load.wait(timeout=30)
         finally:
@@ -306,7 +313,7 @@ def report(h, R, P):
           f"permessage-deflate")
         P("")
         P("| server | negotiated | msg/s | CPU µs/message | vs off | JSON bytes/message | "
-          "server wrote B/message | server read B/message |")
+          "server sent B/message | server received B/message |")
         P("|---|---|---|---|---|---|---|---|")
         off = vals(T["deflate"].get("off", []), "cpu_us")
         for k in DEFLATE:
