@@ -158,6 +158,8 @@ def deflate_echo_run(h, a, key):
             if h.readline(load, 60).strip() != "start":
                 raise RuntimeError("ws_deflate echo did not start")
             c0, io0 = h.cpu_split(p.pid), tcp_bytes(port)
+            load.stdin.write("go\n")  # the client counts messages from here
+            load.stdin.flush()
             if h.readline(load, a.duration + 30).strip() != "stop":
                 raise RuntimeError("ws_deflate echo did not stop")
             c1, io1 = h.cpu_split(p.pid), tcp_bytes(port)

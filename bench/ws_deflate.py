@@ -5,7 +5,7 @@ this client. What the server negotiated is read from each handshake's response.
 
   ws_deflate.py echo PORT CONNS WARMUP_S DURATION_S
       CONNS clients each send a JSON chat message and wait for its echo, in a loop. Prints
-      "start" when the measured window begins and "stop" when it ended and every client has
+      "start" when the measured window begins (and counts from the next stdin line on) and "stop" when it ended and every client has
       its last echo (bench.py samples the server's CPU time and its connections' byte counters
       at those lines); the clients stay connected until a line arrives on stdin, then close,
       and it prints one JSON line:
@@ -61,7 +61,8 @@ async def echo(port: int, conns: int, warmup: float, duration: float) -> None:
                for _ in range(conns)]
     t0 = time.monotonic() + warmup
     t1 = t0 + duration
-    counted = [0, 0]  # messages, payload bytes echoed after t0
+    counted = [0, 0]  # messages, payload bytes echoed once counting began
+    counting, began = [False], [t0]
 
     async def one(ws, seed):
         rng = random.Random(seed)
@@ -73,13 +74,16 @@ async def echo(port: int, conns: int, warmup: float, duration: float) -> None:
             back = await ws.recv()
             if back != msg:
                 raise RuntimeError("echo differs")
-            if time.monotonic() >= t0:  # till the end: the last round trips end after t1
+            if counting[0]:  # till the end: the last round trips end after t1
                 counted[0] += 1
                 counted[1] += len(msg)
 
     async def start_mark():
         await asyncio.sleep(max(0, t0 - time.monotonic()))
         print("start", flush=True)
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+        counting[0] = True  # bench.py has read the counters: count from here
+        began[0] = time.monotonic()
 
     await asyncio.gather(start_mark(), *(one(ws, i) for i, ws in enumerate(clients)))
     print("stop", flush=True)
@@ -87,7 +91,7 @@ async def echo(port: int, conns: int, warmup: float, duration: float) -> None:
     ext = extensions_of(clients[0])
     for ws in clients:
         await ws.close()
-    print(json.dumps({"msgs": counted[0], "rate": counted[0] / duration,
+    print(json.dumps({"msgs": counted[0], "rate": counted[0] / (t1 - began[0]),
                       "payload_bytes": counted[1], "extensions": ext}), flush=True)
 
 
