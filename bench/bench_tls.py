@@ -267,6 +267,18 @@ def targets(h, R):
     return out
 
 
+NOT_MEASURED = [
+    "No PHP host in these rows (the PHP wrapper's TLS goes through the same engine path) and no "
+    "multi-worker host; no wss echo (WebSocket over TLS) CPU row.",
+    "HTTP/2 keep-alive rows use h2load and HTTP/1.1 rows wrk: the h2load --h1 row shows how far "
+    "the two tools differ on the same protocol.",
+    "TLS handshakes are full TLS 1.3 handshakes with an ECDSA P-256 key (wrk resumes no "
+    "session): no resumption, no RSA certificate, no TLS 1.2.",
+    "The compression client is Python websockets (its zlib, level and window of its own): the "
+    "server's CPU per message is the figure; msg/s is the client's speed.",
+]
+
+
 def report(h, R, P):
     T = R.get("tls")
     if not T:
@@ -343,3 +355,8 @@ def report(h, R, P):
               f"{spread([x / 1024 for x in vals(runs, 'rss_kib')], h.f1)} | "
               f"{spread(vals(runs, 'per_conn_kib'), f2)} |")
         P("")
+    P("Not measured in this section:")
+    P("")
+    for x in NOT_MEASURED:
+        P(f"- {x}")
+    P("")
