@@ -107,8 +107,14 @@ where
             };
             serve_http(&http, Lead::new(io), conn, speak, &limits).await
         }
-        Some(config) => serve_tls(&http, io, conn, config, http2, &limits).await,
+        // Boxed: a TLS connection's state (rustls, the handshake) would otherwise widen every
+        // connection's task, plain ones included.
+        Some(config) => Box::pin(serve_tls(&http, io, conn, config, http2, &limits)).await,
     };
+    // The task's waker, registered for the watchdog, would keep the finished task's memory
+    // alive as long as the activity lives: an upgraded connection's stream (the WebSocket)
+    // holds it to its end.
+    activity.waker.take();
     http.base.log.debug(|| format!("conn {conn_id}: {reason}"));
 }
 
@@ -271,15 +277,19 @@ where
             tokio::pin!(conn);
             drive(conn, &activity, |c| c.graceful_shutdown()).await
         }
+        // Boxed, as TLS is: HTTP/2's connection state would widen every HTTP/1 connection's task.
         Speak::Http2 => {
-            let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
-            builder
-                .max_concurrent_streams(limits.h2_max_streams)
-                .max_header_list_size(limits.max_header_bytes as u32)
-                .enable_connect_protocol();
-            let conn = builder.serve_connection(TokioIo::new(io), svc);
-            tokio::pin!(conn);
-            drive(conn, &activity, |c| c.graceful_shutdown()).await
+            Box::pin(async move {
+                let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+                builder
+                    .max_concurrent_streams(limits.h2_max_streams)
+                    .max_header_list_size(limits.max_header_bytes as u32)
+                    .enable_connect_protocol();
+                let conn = builder.serve_connection(TokioIo::new(io), svc);
+                tokio::pin!(conn);
+                drive(conn, &activity, |c| c.graceful_shutdown()).await
+            })
+            .await
         }
         Speak::Either => unreachable!("decided above"),
     }
