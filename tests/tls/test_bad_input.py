@@ -66,10 +66,12 @@ def raw(srv, data: bytes) -> tuple[bytes, bool]:
 # ---- the TLS layer --------------------------------------------------------------------------
 
 def test_plain_http_to_tls_port(hello_tls, fd_check):
-    """No HTTP answer in clear text: the server closes (a TLS alert at most)."""
+    """A plain-text request on the TLS port is not served: a clear-text 400 that says to use
+    https, then the connection closes."""
     got, closed = raw(hello_tls, b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
     assert closed, got
-    assert b"Hello" not in got and not got.startswith(b"HTTP/1.1 200"), got
+    assert got.startswith(b"HTTP/1.1 400 "), got
+    assert b"https://" in got and b"Hello" not in got, got
 
 
 def test_garbage_instead_of_client_hello(hello_tls, fd_check):
