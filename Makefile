@@ -5,7 +5,7 @@
 #                  the PHP wrapper's PHPUnit tests, the chat page in headless Chromium
 #   make demo      builds and runs the PHP chat example on http://127.0.0.1:8080 (Ctrl-C stops it)
 #   make demo-c    the same chat room written in C (c-examples/chat.c)
-#   make bench     runs the benchmarks (bench/run.sh, about 5 minutes) and writes BENCHMARKS.md
+#   make bench     runs the benchmarks (bench/run.sh, about 7 minutes) and writes BENCHMARKS.md
 #   make soak      SOAK_SECONDS (default 300) of mixed HTTP + WebSocket load on the PHP server;
 #                  writes tests/soak/last.json and the latest soak in docs/RELIABILITY.md
 #   make sanitize  the C examples and the ABI tests under Valgrind memcheck (about 10 minutes)
