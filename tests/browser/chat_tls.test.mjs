@@ -145,11 +145,10 @@ test(`chat over https, HTTP/2 and wss in a real browser: ${CMD}`, { timeout: 90_
 });
 
 // Two tabs of one browser share one HTTP/2 connection, so their WebSockets are two extended
-// CONNECT streams of it. Marked todo (reported, does not fail the run) while the engine gives
-// both the connection's id: they then get the same "welcome" id and the room cannot tell them
-// apart (tests/tls/test_websocket.py has the same case with Python h2, as a strict xfail).
+// CONNECT streams of it: each must get an id of its own, or the room cannot tell them apart
+// (tests/tls/test_websocket.py has the same case with Python h2).
 test('two tabs of one browser over one HTTP/2 connection are two chat members',
-  { timeout: 60_000, todo: 'engine bug: WebSockets on one HTTP/2 connection share an id' },
+  { timeout: 60_000 },
   async (t) => {
     const browser = await launch(['--ignore-certificate-errors']);
     t.after(browser.close);

@@ -82,9 +82,6 @@ def test_idle_http2_client_that_answers(serve, certs, tls):
     assert time.monotonic() - t0 < PROMPT_S
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug found by this test: a TLS connection that "
-                   "negotiated h2 but has not sent its preface yet (Chromium preconnects such "
-                   "sockets) holds the exit back for the whole 10 s grace period")
 def test_preconnected_h2_socket_does_not_hold_shutdown(serve, certs):
     srv = serve("hello", tls_env(certs))
     with tls_connect(srv.port, tls_context(certs["ca"], alpn=["h2"])) as s:

@@ -145,8 +145,6 @@ def test_rfc8441_echo(h2ws):
     assert opcode == CLOSE and payload[:2] == b"\x03\xe8"
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug found by this test: WebSockets multiplexed on "
-                   "one HTTP/2 connection share one connection id (hs_ws_* cannot tell them apart)")
 def test_rfc8441_two_websockets_and_a_request_on_one_connection(h2ws):
     """Two WebSockets multiplexed on one HTTP/2 connection are two clients: two ids in the
     server's log, each gets its own echoes."""
@@ -171,8 +169,6 @@ def chat_h2(certs, serve):
     return serve("chat", tls_env(certs))
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug found by this test: WebSockets multiplexed on "
-                   "one HTTP/2 connection share one connection id (hs_ws_* cannot tell them apart)")
 def test_rfc8441_chat_two_clients_one_connection(chat_h2, certs):
     """The chat room with two members on one HTTP/2 connection (as two tabs of one browser
     are): distinct ids, a line from one reaches the other."""

@@ -275,7 +275,8 @@ where
                 .serve_connection(TokioIo::new(io), svc)
                 .with_upgrades();
             tokio::pin!(conn);
-            drive(conn, &activity, |c| c.graceful_shutdown()).await
+            // hyper closes an idle HTTP/1 connection at once by itself.
+            drive(conn, &activity, |c| c.graceful_shutdown(), || false).await
         }
         // Boxed, as TLS is: HTTP/2's connection state would widen every HTTP/1 connection's task.
         Speak::Http2 => {
@@ -287,7 +288,15 @@ where
                     .enable_connect_protocol();
                 let conn = builder.serve_connection(TokioIo::new(io), svc);
                 tokio::pin!(conn);
-                drive(conn, &activity, |c| c.graceful_shutdown()).await
+                // hyper's HTTP/2 finishes its handshake before a graceful close, and the
+                // handshake waits for the client's preface: a connection opened ahead of need
+                // (browsers preconnect) that never sent a request would hold the shutdown for
+                // the whole grace time. Nothing was ever asked on it: it is closed at once.
+                let never_used = || {
+                    activity.requests.load(Ordering::Relaxed) == 0
+                        && activity.tunnels.load(Ordering::Relaxed) == 0
+                };
+                drive(conn, &activity, |c| c.graceful_shutdown(), never_used).await
             })
             .await
         }
@@ -302,6 +311,7 @@ async fn drive<C, E>(
     mut conn: std::pin::Pin<&mut C>,
     activity: &Activity,
     graceful: impl Fn(std::pin::Pin<&mut C>),
+    nothing_to_finish: impl Fn() -> bool,
 ) -> String
 where
     C: Future<Output = Result<(), E>>,
@@ -314,6 +324,9 @@ where
             STOP_NOW => return Poll::Ready(None),
             STOP_GRACEFUL if !asked => {
                 asked = true;
+                if nothing_to_finish() {
+                    return Poll::Ready(None);
+                }
                 graceful(conn.as_mut());
             }
             _ => {}
