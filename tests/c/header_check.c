@@ -37,7 +37,7 @@ int main(void)
     hs_log_cb lc = log_cb;
     hs_ws_handlers wh = {ws_open, ws_msg, ws_close};
     hs_status st = HS_ERR_PANIC;
-    hs_limit lim = HS_LIMIT_SHUTDOWN_GRACE_MS;
+    hs_limit lim = HS_LIMIT_H2_MAX_STREAMS;
     hs_answer et = HS_ANSWER_PAYLOAD_TOO_LARGE;
     const any_fn fns[] = {
         (any_fn)&hs_route, (any_fn)&hs_route_packed, (any_fn)&hs_request_packed,
@@ -73,6 +73,9 @@ int main(void)
         (any_fn)&hs_ws_client_peer, (any_fn)&hs_ws_client_path,
         (any_fn)&hs_ws_client_head, (any_fn)&hs_ws_keep_heads, (any_fn)&hs_parse_address,
         (any_fn)&hs_response_answer, (any_fn)&hs_response_fail, (any_fn)&hs_answer_name,
+        (any_fn)&hs_tls_cert_file, (any_fn)&hs_tls_cert_pem, (any_fn)&hs_tls_client_ca_file,
+        (any_fn)&hs_tls_client_ca_pem, (any_fn)&hs_tls_alpn, (any_fn)&hs_tls_reload,
+        (any_fn)&hs_set_http2, (any_fn)&hs_set_ws_deflate, (any_fn)&hs_request_is_secure,
     };
     size_t i, missing = 0;
     for (i = 0; i < sizeof fns / sizeof fns[0]; i++)

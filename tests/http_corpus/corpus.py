@@ -92,9 +92,12 @@ CASES: list[Case] = [
     Case("version-garbage", b"GET / FOO/1.1\r\n" + H + b"\r\n", 400, "close", ref="RFC 9112 §2.3"),
     Case("tls-client-hello", b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03" + b"\x00" * 32, 400,
          "close", note="TLS on the plain port: not HTTP; hyper answers 400"),
-    Case("h2-prior-knowledge-preface", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", None,
-         note="hyper (HTTP/1 only) recognises the HTTP/2 preface and closes without answering "
-              "(RFC 9113 §3.3: the peer then knows h2 is not spoken)"),
+    # The exact HTTP/2 preface is served as cleartext HTTP/2 (h2c, on by default; with it off,
+    # hyper closes without answering): tests/tls/test_https.py (test_h2c_prior_knowledge,
+    # test_h2c_off). A line that starts like it but is not it stays HTTP/1:
+    Case("h2-preface-look-alike", b"PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n", 400, "close",
+         ref="RFC 9112 §2.3: HTTP/2.0 is not an HTTP/1 version",
+         note="not the HTTP/2 preface, so HTTP/1; hyper"),
     # ---- request target ----------------------------------------------------------------------
     Case("target-space", b"GET /a b HTTP/1.1\r\n" + H + b"\r\n", 400, "close",
          ref="RFC 9112 §3.2: no whitespace in the target"),
