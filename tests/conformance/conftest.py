@@ -24,6 +24,7 @@ import sys as _sys
 from pathlib import Path as _Path
 
 _sys.path.insert(0, str(_Path(__file__).resolve().parents[1] / "pysupport"))
+from clib import build_c_server  # noqa: E402
 from ready import NotReady, read_listening_port  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -84,19 +85,7 @@ def assert_alive(server: Server) -> None:
 @pytest.fixture(scope="session")
 def c_echo_bin(tmp_path_factory) -> Path:
     """echo_server.c, built against this checkout's library."""
-    cc = shutil.which("cc") or shutil.which("gcc")
-    if cc is None:
-        pytest.fail("no C compiler")
-    if not (LIBDIR / "libhttpsock.so").exists():
-        pytest.fail("target/release/libhttpsock.so is missing: run `cargo build --release`")
-    out = tmp_path_factory.mktemp("bin") / "echo_server"
-    subprocess.run(
-        [cc, "-std=c99", "-Wall", "-Wextra", "-Werror", "-O1", f"-I{ROOT / 'include'}",
-         "-o", str(out), str(HERE / "echo_server.c"), f"-L{LIBDIR}", "-lhttpsock",
-         f"-Wl,-rpath,{LIBDIR}"],
-        check=True, timeout=60,
-    )
-    return out
+    return build_c_server(HERE / "echo_server.c", tmp_path_factory.mktemp("bin") / "echo_server")
 
 
 def _start(kind: str, tmp_path_factory, c_bin: Path | None, *limits: int) -> Server:

@@ -11,6 +11,11 @@ import hashlib
 import socket
 import struct
 from dataclasses import dataclass
+import sys as _sys
+from pathlib import Path as _Path
+
+_sys.path.insert(0, str(_Path(__file__).resolve().parents[1] / "pysupport"))
+from sockbuf import Closed, SocketReader  # noqa: E402,F401  (Closed: raised by the reader)
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -77,11 +82,9 @@ class Frame:
         return f"Frame(fin={self.fin}, rsv={self.rsv}, opcode={self.opcode:#x}, len={len(self.payload)}, payload={p!r})"
 
 
-class Closed(Exception):
-    """The server ended the TCP connection (EOF or reset)."""
 
 
-class RawWS:
+class RawWS(SocketReader):
     """One client connection to ws://127.0.0.1:port/path."""
 
     def __init__(self, port: int, path: str = "/ws", timeout: float = TIMEOUT) -> None:
@@ -138,22 +141,6 @@ class RawWS:
         self.send(CLOSE, close_payload(code, reason))
 
     # -- reading ---------------------------------------------------------------------------------
-
-    def _fill(self) -> None:
-        try:
-            chunk = self.sock.recv(1 << 20)
-        except ConnectionResetError as e:
-            raise Closed("connection reset") from e
-        if not chunk:
-            raise Closed("EOF")
-        self.buf += chunk
-
-    def _take(self, n: int) -> bytes:
-        while len(self.buf) < n:
-            self._fill()
-        out = bytes(self.buf[:n])
-        del self.buf[:n]
-        return out
 
     def recv(self) -> Frame:
         """The next frame; server frames must be unmasked (RFC 6455 5.1)."""

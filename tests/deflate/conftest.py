@@ -8,7 +8,6 @@ still echo on a new connection.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -20,6 +19,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 LIBDIR = ROOT / "target" / "release"
 sys.path.insert(0, str(ROOT / "tests" / "pysupport"))
+from clib import build_c_server  # noqa: E402
 from ready import NotReady, read_listening_port  # noqa: E402
 
 READY_TIMEOUT = 15.0
@@ -72,19 +72,7 @@ class Server:
 @pytest.fixture(scope="session")
 def echo_bin(tmp_path_factory) -> Path:
     """deflate_echo.c, built against this checkout's library."""
-    cc = shutil.which("cc") or shutil.which("gcc")
-    if cc is None:
-        pytest.fail("no C compiler")
-    if not (LIBDIR / "libhttpsock.so").exists():
-        pytest.fail("target/release/libhttpsock.so is missing: run `cargo build --release`")
-    out = tmp_path_factory.mktemp("bin") / "deflate_echo"
-    subprocess.run(
-        [cc, "-std=c99", "-Wall", "-Wextra", "-Werror", "-O1", f"-I{ROOT / 'include'}",
-         "-o", str(out), str(HERE / "deflate_echo.c"), f"-L{LIBDIR}", "-lhttpsock",
-         f"-Wl,-rpath,{LIBDIR}"],
-        check=True, timeout=60,
-    )
-    return out
+    return build_c_server(HERE / "deflate_echo.c", tmp_path_factory.mktemp("bin") / "deflate_echo")
 
 
 @pytest.fixture

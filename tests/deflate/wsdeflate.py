@@ -12,6 +12,11 @@ import os
 import socket
 import struct
 import zlib
+import sys as _sys
+from pathlib import Path as _Path
+
+_sys.path.insert(0, str(_Path(__file__).resolve().parents[1] / "pysupport"))
+from sockbuf import Closed, SocketReader  # noqa: E402,F401  (Closed: raised by the reader)
 
 CONT, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 RSV1 = 4
@@ -44,11 +49,9 @@ def encode(opcode: int, payload: bytes = b"", *, fin: bool = True, rsv: int = 0)
     return head + key + masked
 
 
-class Closed(Exception):
-    pass
 
 
-class DeflateWS:
+class DeflateWS(SocketReader):
     """One connection to ws://127.0.0.1:port/ws offering `offer` (None: no offer)."""
 
     def __init__(self, port: int, offer: str | None = OFFER, path: str = "/ws") -> None:
@@ -95,22 +98,6 @@ class DeflateWS:
             self.send(opcode, globals()["compress"](data), rsv=RSV1)
         else:
             self.send(opcode, data)
-
-    def _fill(self) -> None:
-        try:
-            chunk = self.sock.recv(1 << 20)
-        except ConnectionResetError as e:
-            raise Closed("connection reset") from e
-        if not chunk:
-            raise Closed("EOF")
-        self.buf += chunk
-
-    def _take(self, n: int) -> bytes:
-        while len(self.buf) < n:
-            self._fill()
-        out = bytes(self.buf[:n])
-        del self.buf[:n]
-        return out
 
     def recv_frame(self) -> tuple[bool, int, int, bytes]:
         """(fin, rsv, opcode, payload) of the next frame, as on the wire."""
