@@ -27,6 +27,9 @@
  *   HS_WS_DEFLATE_MIN=N          messages shorter than N bytes go out uncompressed (default 256)
  *   HS_WS_DEFLATE_TAKEOVER=1     keep a compression context per connection (better ratio,
  *                                hundreds of KiB per connection; default 0: none kept)
+ *   HS_RATE_LIMIT=N              at most N requests per client IP per HS_RATE_WINDOW_S seconds
+ *                                (default 60); more get 429 (default: no limit)
+ *   HS_CONNECTION_REQUIRED=1     Luminova's connection-required mode: GET /connect first
  *
  * With TLS on, SIGHUP re-reads every certificate and key file: the handler only sets a flag
  * (hs_tls_reload is not async-signal-safe); a 100 ms timer on the event loop sees it, calls
@@ -174,6 +177,14 @@ static void env_configure(env_settings *env, hs_server *server, const char *prog
     env_limit(env, "HS_MAX_BODY_BYTES", HS_LIMIT_MAX_BODY_BYTES);
     env_limit(env, "HS_IDLE_MS", HS_LIMIT_IDLE_TIMEOUT_MS);
     env_limit(env, "HS_H2_MAX_STREAMS", HS_LIMIT_H2_MAX_STREAMS);
+    if (env_get("HS_RATE_LIMIT") != NULL)
+        env_must(env, hs_set_rate_limit(server, (uint32_t)env_number(env, "HS_RATE_LIMIT", 0),
+                                        (uint32_t)env_number(env, "HS_RATE_WINDOW_S", 60)),
+                 "hs_set_rate_limit (HS_RATE_LIMIT)");
+    if (env_get("HS_CONNECTION_REQUIRED") != NULL)
+        env_must(env, hs_set_connection_required(server,
+                                                 env_flag(env, "HS_CONNECTION_REQUIRED", 0)),
+                 "hs_set_connection_required (HS_CONNECTION_REQUIRED)");
 
     if (env_get("HS_HTTP2") != NULL || env_get("HS_H2C") != NULL)
         env_must(env, hs_set_http2(server, env_flag(env, "HS_HTTP2", 1),

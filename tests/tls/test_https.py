@@ -195,3 +195,38 @@ def test_h2_many_headers_just_under_limit(h2url):
     r = curl(url("/user/1"), *args, *hdrs, "-H", "X-Req-Id: last")
     assert (r.status, r.json["req"]) == (200, "last")
 
+
+
+@pytest.mark.parametrize("tls", [True, False], ids=["h2", "h2c"])
+def test_h2_rate_limit_counts_streams(serve, certs, tls):
+    """The per-IP rate limit counts HTTP/2 requests (streams), not connections: on one
+    connection the 4th request in the window gets 429 with Retry-After, as on HTTP/1.1."""
+    env = {"HS_RATE_LIMIT": "3", "HS_RATE_WINDOW_S": "60"}
+    srv = serve("hello", tls_env(certs, **env) if tls else env)
+    conn = H2(srv.port, certs["ca"] if tls else None)
+    statuses = [conn.request("GET", "/whoami").status for _ in range(3)]
+    over = conn.request("GET", "/whoami")
+    conn.close()
+    assert statuses == [200, 200, 200]
+    assert over.status == 429, over
+    assert over.headers.get("x-server-response-type") == "REQUEST_LIMIT"
+    assert int(over.headers["retry-after"]) > 0
+
+
+@pytest.mark.parametrize("tls", [True, False], ids=["h2", "h2c"])
+def test_h2_connection_required(serve, certs, tls):
+    """Luminova's connection-required mode over HTTP/2: refused until GET /connect, served
+    after it, refused again after GET /disconnect."""
+    env = {"HS_CONNECTION_REQUIRED": "1"}
+    srv = serve("hello", tls_env(certs, **env) if tls else env)
+    conn = H2(srv.port, certs["ca"] if tls else None)
+    before = conn.request("GET", "/whoami")
+    connected = conn.request("GET", "/connect")
+    served = conn.request("GET", "/whoami")
+    conn.request("GET", "/disconnect")
+    after = conn.request("GET", "/whoami")
+    conn.close()
+    assert (before.status, before.headers.get("x-server-response-type")) == (400, "NOT_CONNECTED")
+    assert (connected.status, connected.body) == (200, b"Client successfully connected.")
+    assert served.status == 200 and b'"HTTP/2.0"' in served.body, served
+    assert (after.status, after.headers.get("x-server-response-type")) == (400, "NOT_CONNECTED")

@@ -519,7 +519,21 @@ mod tests {
         assert!(!Arc::ptr_eq(&first, &second));
         assert_eq!(leaf(&tls, None), der(&b));
 
-        // A file gone: refused, naming it; the second config stays.
+        // The client CA file is re-read too: garbage in it is refused, naming it.
+        let (ca, _) = make(&["ca.test"]);
+        let ca_file = dir.write("ca.pem", &ca);
+        tls.set_client_ca(Source::File(ca_file.clone()), true)
+            .unwrap();
+        let with_ca = tls.current().unwrap();
+        dir.write("ca.pem", "not a certificate\n");
+        let e = tls.reload().unwrap_err();
+        assert!(e.message.contains("ca.pem"), "{}", e.message);
+        assert!(Arc::ptr_eq(&with_ca, &tls.current().unwrap()));
+        dir.write("ca.pem", &ca);
+        tls.reload().unwrap();
+        let second = tls.current().unwrap();
+
+        // A file gone: refused, naming it; the config before stays.
         std::fs::remove_file(&key).unwrap();
         let e = tls.reload().unwrap_err();
         assert_eq!(e.kind, ErrorKind::Io);
