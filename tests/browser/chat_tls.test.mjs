@@ -71,8 +71,8 @@ async function startTlsChat(t) {
 test(`chat over https, HTTP/2 and wss in a real browser: ${CMD}`, { timeout: 90_000 }, async (t) => {
   // Alice and Bob in two browsers: two HTTP/2 connections (two tabs of one browser share one,
   // which the last test covers). Launched first so that they close before the server stops
-  // (after-hooks run in order): Chromium keeps a preconnected h2 socket that holds the
-  // engine's shutdown back for its whole grace period (tests/tls/test_shutdown.py, xfail).
+  // (after-hooks run in order): Chromium keeps a preconnected h2 socket open, which once held
+  // the engine's shutdown back for its whole grace period (fixed; tests/tls/test_shutdown.py).
   const aliceBrowser = await launch(['--ignore-certificate-errors']);
   t.after(aliceBrowser.close);
   const bobBrowser = await launch(['--ignore-certificate-errors']);

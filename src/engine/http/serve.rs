@@ -48,12 +48,24 @@ pub fn spawn_connection(http: &Arc<HttpContext>, stream: tokio::net::TcpStream, 
 
 /// The 503 of a connection over the limit, written without hyper, then the connection closes.
 async fn refuse(mut stream: tokio::net::TcpStream) {
-    let answer = Answer::TooManyConnections;
-    let (status, body, name) = answer.parts();
+    let (status, body, name) = Answer::TooManyConnections.parts();
+    let head = ("Service Unavailable", name, "Retry-After: 1\r\n");
+    answer_and_close(&mut stream, status, head, body).await;
+}
+
+/// An answer written without hyper to a connection that is not served (over the connection
+/// limit; plain text on a TLS port), then the connection closes; at most 2 s of writing.
+/// `head`: the reason phrase, the `X-Server-Response-Type` and any more header lines.
+async fn answer_and_close<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    status: u16,
+    (reason, name, more): (&str, &str, &str),
+    body: &str,
+) {
     let msg = format!(
-        "HTTP/1.1 {status} Service Unavailable\r\nContent-Type: text/plain\r\n\
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain\r\n\
          X-Server-Response-Type: {name}\r\nContent-Length: {}\r\nConnection: close\r\n\
-         Retry-After: 1\r\n\r\n{body}",
+         {more}\r\n{body}",
         body.len()
     );
     let _ = tokio::time::timeout(Duration::from_secs(2), stream.write_all(msg.as_bytes())).await;
@@ -159,14 +171,7 @@ where
     if first != TLS_HANDSHAKE {
         if first.is_ascii_uppercase() {
             let body = "This port speaks HTTPS: use https:// (or wss://).\n";
-            let msg = format!(
-                "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\n\
-                 X-Server-Response-Type: BAD_REQUEST\r\nContent-Length: {}\r\n\
-                 Connection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = unless_stopped(&activity, io.inner.write_all(msg.as_bytes())).await;
-            let _ = io.inner.shutdown().await;
+            answer_and_close(&mut io.inner, 400, ("Bad Request", "BAD_REQUEST", ""), body).await;
             return "plain HTTP on the TLS port: answered 400".into();
         }
         return format!("not TLS (first byte {first:#04x}): closed");

@@ -117,15 +117,17 @@ pub fn upgrade(
     };
     // On HTTP/2 several WebSockets share one connection: each gets an id of its own (the id
     // every hs_ws_* call names a client by); on HTTP/1.1 the connection's id is the client's.
+    let own;
     let client = if h2 {
-        Conn {
+        own = Conn {
             id: ws.base.next_conn_id(),
             ..conn.clone()
-        }
+        };
+        &own
     } else {
-        conn.clone()
+        conn
     };
-    let request = Request::new(parts, Bytes::new(), &client, route_id, matched, names);
+    let request = Request::new(parts, Bytes::new(), client, route_id, matched, names);
     http.base.log.debug(|| {
         let over = if h2 { " over HTTP/2" } else { "" };
         format!("conn {conn_id}: upgrade to WebSocket on {path}{over}")
