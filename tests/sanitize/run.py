@@ -73,6 +73,7 @@ from certs import make_certs  # noqa: E402
 
 from websockets.exceptions import ConnectionClosed  # noqa: E402
 from websockets.sync.client import connect  # noqa: E402
+from wss_client import connect as wss_connect  # noqa: E402
 
 BUILD = ROOT / "c-examples" / "build"
 DEPS = ROOT / "target" / "release" / "deps"
@@ -374,8 +375,11 @@ def expect_close(ws, code: int) -> None:
 
 
 def ws_connect(url: str, **kw):
-    return connect(url, open_timeout=CLIENT_TIMEOUT, close_timeout=CLIENT_TIMEOUT,
-                   max_size=2**20, **kw)
+    # wss goes through wss_client: the sync client's reader thread races the caller on the TLS
+    # socket (see tests/pysupport/wss_client.py).
+    opener = wss_connect if url.startswith("wss:") else connect
+    return opener(url, open_timeout=CLIENT_TIMEOUT, close_timeout=CLIENT_TIMEOUT,
+                  max_size=2**20, **kw)
 
 
 # --------------------------------------------------------------------------------------------

@@ -9,11 +9,11 @@ import re
 
 import pytest
 from websockets.exceptions import ConnectionClosed
-from websockets.sync.client import connect
 
 from conftest import tls_env
 from h2client import H2, SETTINGS_ENABLE_CONNECT_PROTOCOL, ws_frame, ws_parse
 from support import IO_TIMEOUT, Server, tls_context
+from wss_client import connect  # one thread on the TLS socket: see its docstring
 
 TEXT, BINARY, CLOSE, PING, PONG = 1, 2, 8, 9, 10
 
