@@ -4,9 +4,11 @@
 use crate::engine::context::Base;
 use crate::engine::http::request::Request;
 use crate::engine::http::router::Router;
+use crate::engine::ws::admission::Authorizer;
 use crate::engine::ws::deflate::DeflateConfig;
 use crate::engine::ws::hub::Hub;
 use parking_lot::RwLock;
+use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
@@ -32,6 +34,13 @@ pub struct WsContext {
     pub hub: Arc<Hub>,
     /// permessage-deflate: negotiated when a client offers it (on by default).
     pub deflate: DeflateConfig,
+    /// Origins an upgrade may come from (empty: no check; "*" any). An upgrade without an
+    /// Origin header (not a browser) is allowed.
+    pub origins: RwLock<Vec<Box<str>>>,
+    /// The host's upgrade hook, if any.
+    pub authorizer: RwLock<Option<Arc<dyn Authorizer>>>,
+    /// Most clients per accept route (route id -> limit), over every worker and node.
+    pub route_limits: RwLock<HashMap<u32, usize>>,
 }
 
 impl WsContext {
@@ -43,6 +52,9 @@ impl WsContext {
             keep_heads: AtomicBool::new(false),
             hub: Arc::new(Hub::default()),
             deflate: DeflateConfig::default(),
+            origins: RwLock::new(Vec::new()),
+            authorizer: RwLock::new(None),
+            route_limits: RwLock::new(HashMap::new()),
         }
     }
 }

@@ -10,9 +10,10 @@ use crate::engine::http::response::Response;
 use crate::engine::http::router::normalize_path;
 use crate::engine::http::service::{error_response, finish};
 use crate::engine::http::{Answer, HttpContext, HttpResponse, Upgrade};
+use crate::engine::ws::admission::admit;
 use crate::engine::ws::context::WsContext;
 use crate::engine::ws::deflate;
-use crate::engine::ws::session::run_client;
+use crate::engine::ws::session::{run_client, Opening};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -128,6 +129,19 @@ pub fn upgrade(
         conn
     };
     let request = Request::new(parts, Bytes::new(), client, route_id, matched, names);
+    // Origins, the route's limit, the host's authorizer: a refusal is an HTTP answer.
+    let admission = match admit(ws, http, &request) {
+        Ok(a) => a,
+        Err(res) => {
+            http.base.log.debug(|| {
+                format!(
+                    "conn {conn_id}: upgrade on {path} refused with {}",
+                    res.status
+                )
+            });
+            return finish(http, &request, res);
+        }
+    };
     http.base.log.debug(|| {
         let over = if h2 { " over HTTP/2" } else { "" };
         format!("conn {conn_id}: upgrade to WebSocket on {path}{over}")
@@ -145,7 +159,13 @@ pub fn upgrade(
         let _tunnel = tunnel;
         match on_upgrade.await {
             Ok(upgraded) => {
-                run_client(base, hub, keep_head, upgraded, request, handler, deflate).await
+                let opening = Opening {
+                    request,
+                    handler,
+                    deflate,
+                    admission,
+                };
+                run_client(base, hub, keep_head, upgraded, opening).await
             }
             Err(e) => base
                 .log

@@ -6,6 +6,7 @@
 //! answers). It plugs into HTTP as the `http::Upgrade`; delivery to clients of other processes
 //! is the business of `fanout`, above.
 
+pub mod admission;
 pub mod context;
 pub mod deflate;
 pub mod handshake;
@@ -13,5 +14,6 @@ pub mod hub;
 pub mod outbox;
 pub mod session;
 
+pub use admission::{Admission, Authorizer, User, Verdict};
 pub use context::{WsContext, WsHandler};
 pub use hub::{valid_close_code, ClientInfo, Hub};

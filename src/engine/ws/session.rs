@@ -8,6 +8,7 @@
 use crate::engine::config::WS_READ_BUFFER;
 use crate::engine::context::{host_call, Base};
 use crate::engine::http::request::{Field, Request};
+use crate::engine::ws::admission::Admission;
 use crate::engine::ws::context::WsHandler;
 use crate::engine::ws::deflate::{self, Agreed, Deflater, Inflating};
 use crate::engine::ws::hub::{Client, Hub};
@@ -175,15 +176,29 @@ impl Session {
     }
 }
 
+/// What a client's session starts from: the upgrade request, its route's handler, the agreed
+/// permessage-deflate and what the admission checks granted.
+pub struct Opening {
+    pub request: Request,
+    pub handler: Arc<dyn WsHandler>,
+    pub deflate: Option<Agreed>,
+    pub admission: Admission,
+}
+
 pub async fn run_client(
     base: Arc<Base>,
     hub: Arc<Hub>,
     keep_head: bool,
     upgraded: hyper::upgrade::Upgraded,
-    request: Request,
-    handler: Arc<dyn WsHandler>,
-    deflate: Option<Agreed>,
+    opening: Opening,
 ) {
+    let Opening {
+        request,
+        handler,
+        deflate,
+        admission,
+    } = opening;
+    let _ = &admission;
     let id = request.conn_id;
     let limits = base.limits();
     let config = WebSocketConfig::default()
