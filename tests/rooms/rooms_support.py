@@ -20,6 +20,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.parse
@@ -27,7 +28,9 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-ROOMS_PHP = ROOT / "php" / "examples" / "rooms.php"
+# the app every node runs; ROOMS_APP names another (a stand-in speaking the same protocol, e.g.
+# to check this harness itself); a .py app runs with this Python, anything else with php
+ROOMS_PHP = Path(os.environ.get("ROOMS_APP") or ROOT / "php" / "examples" / "rooms.php")
 LIB = ROOT / "target" / "release" / "libhttpsock.so"
 
 READY_TIMEOUT = 20.0  # a node (PHP + FFI load + workers) or redis-server to be ready
@@ -215,7 +218,7 @@ class Node:
                  prefix: str | None = None, workers: int = 2, ttl: float | None = None,
                  address: str = "127.0.0.1", netns: str | None = None,
                  env: dict[str, str] | None = None, script: Path = ROOMS_PHP):
-        if not LIB.exists():
+        if not LIB.exists() and script.suffix == ".php":
             raise RuntimeError(f"{LIB} is missing: run `cargo build --release`")
         self.name = name
         self.workers = workers
@@ -231,7 +234,8 @@ class Node:
         if ttl is not None:
             e["HS_TTL"] = str(ttl)
         e.update(env or {})
-        cmd = ["php", str(script), "0", address]
+        interp = sys.executable if script.suffix == ".py" else "php"
+        cmd = [interp, str(script), "0", address]
         if netns:
             cmd = ["ip", "netns", "exec", netns] + cmd
         self.stderr_path = self.dir / "stderr.log"
@@ -505,9 +509,8 @@ class Client:
         except ConnectionClosed:
             pass
         finally:
-            rcvd = self.ws.close_rcvd
             async with self._cond:
-                self.closed = (rcvd.code, rcvd.reason) if rcvd else (1006, "")
+                self.closed = (self.ws.close_code or 1006, self.ws.close_reason or "")
                 self._cond.notify_all()
 
     async def wait_for(self, pred, timeout: float) -> dict:
