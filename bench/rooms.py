@@ -2,8 +2,9 @@
 `bench/bench.py --only rooms` runs these alone and writes bench/results/BENCHMARKS-partial.md).
 
 Hosts: bench/rooms_host.c (the C ABI: hs_ws_publish, hs_ws_join/leave, hs_redis; no PHP in the
-path) and, for the latency row, php/examples/rooms.php (the message goes through a PHP handler
-on the sending node). Every node is a fresh process per run, started and stopped by its PID;
+path), bench/rooms_host.php (its twin for the publish row: publish() from a PHP handler) and,
+for the latency row, php/examples/rooms.php (the message goes through a PHP handler on the
+sending node). Every node is a fresh process per run, started and stopped by its PID;
 redis-server is one of our own on a free loopback port (tests/rooms/rooms_support.py), no
 persistence.
 
@@ -12,8 +13,8 @@ persistence.
        text starting with "broadcast", the host publishes it to the channel (sender included);
        the time from the send until the last of the 10 000 has it, 5 times per run, 100 ms
        apart. On one node (no Redis; server on CPU 0, clients on CPU 1), the same with a plain
-       loop of hs_ws_send() over the clients instead of the publish (the target's baseline), and
-       spread over three nodes (3 334/3 333/3 333 clients; one redis-server; unpinned). Server
+       loop of hs_ws_send() over the clients instead of the publish (the target's baseline),
+       the PHP twin on one node, and spread over three nodes (3 334/3 333/3 333 clients; one redis-server; unpinned). Server
        CPU per delivered message: the nodes' CPU time (utime+stime from /proc) over the 5
        publishes, divided by 5 × 10 000; redis-server's CPU is given apart.
   (15) Presence join/leave per second: 2 000 clients (2 000 users) on node A, idle; GET
@@ -45,6 +46,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "rooms"))
 from rooms_support import Redis  # noqa: E402
 
 C_ROOMS = os.path.join(ROOT, "target/bench/rooms_host")
+PHP_HOST = ["php", os.path.join(ROOT, "bench/rooms_host.php"), "0"]
 PHP_ROOMS = ["php", os.path.join(ROOT, "php/examples/rooms.php"), "0"]
 WS_LOAD = os.path.join(ROOT, "target/release/examples/ws_load")
 
@@ -53,13 +55,15 @@ PUBLISH_REPS = 5
 PRESENCE_CONNS = 2000
 LATENCY_RATE = 1000  # messages per second
 
-# key -> (label, nodes, environment)
+# key -> (label, command, nodes, environment)
 PUBLISH = {
-    "c1_loop": ("C, one node: a loop of hs_ws_send() over the 10 000 clients (baseline)", 1,
-                {"HS_BENCH_SEND": "loop"}),
-    "c1_publish": ("C, one node: hs_ws_publish() to the channel", 1, {}),
-    "c3_publish": ("C, three nodes + Redis: hs_ws_publish(), members spread over the nodes", 3,
-                   {}),
+    "c1_loop": ("C, one node: a loop of hs_ws_send() over the 10 000 clients (baseline)",
+                [C_ROOMS, "0"], 1, {"HS_BENCH_SEND": "loop"}),
+    "c1_publish": ("C, one node: hs_ws_publish() to the channel", [C_ROOMS, "0"], 1, {}),
+    "php1_publish": ("PHP, one node (1 worker): publish() from the handler (bench/rooms_host.php)",
+                     PHP_HOST, 1, {}),
+    "c3_publish": ("C, three nodes + Redis: hs_ws_publish(), members spread over the nodes",
+                   [C_ROOMS, "0"], 3, {}),
 }
 LATENCY = {
     "c": ("C: bench/rooms_host.c on both nodes", [C_ROOMS, "0"]),
@@ -131,9 +135,9 @@ def wait_until(check, timeout, what):
 # ---- (14) publish to 10 000 ---------------------------------------------------------------------
 
 def publish_run(h, a, key):
-    _, count, env = PUBLISH[key]
+    _, cmd, count, env = PUBLISH[key]
     pinned = count == 1
-    nodes = start_nodes(h, [C_ROOMS, "0"], count, env, 0 if pinned else None)
+    nodes = start_nodes(h, cmd, count, env, 0 if pinned else None)
     rd = _redis[0] if count > 1 else None
     try:
         ports = ",".join(str(port) for _, port in nodes)
@@ -390,7 +394,7 @@ def report(h, R, P):
           "message | of it kernel | server CPU ms per publish | redis-server CPU ms per "
           "publish |")
         P("|---|---|---|---|---|---|")
-        for k, (label, _, _) in PUBLISH.items():
+        for k, (label, _, _, _) in PUBLISH.items():
             runs = T["publish"].get(k, [])
             if not vals(runs, "cpu_us_per_msg"):
                 continue
