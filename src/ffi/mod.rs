@@ -37,6 +37,8 @@ pub mod answer;
 
 pub mod ws;
 
+pub mod rooms;
+
 pub mod timer;
 
 pub mod log;
@@ -50,6 +52,7 @@ pub use handles::{hs_request, hs_response, hs_server};
 pub mod api {
     pub use super::{
         answer::*, config::*, hs_request, hs_response, hs_server, hs_status, log::*, ports::*,
-        request::*, response::*, route::*, server::*, timer::*, tls::*, workers::*, ws::*,
+        request::*, response::*, rooms::*, route::*, server::*, timer::*, tls::*, workers::*,
+        ws::*,
     };
 }

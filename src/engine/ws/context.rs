@@ -3,10 +3,12 @@
 
 use crate::engine::context::Base;
 use crate::engine::http::request::Request;
+use crate::engine::http::response::Response;
 use crate::engine::http::router::Router;
-use crate::engine::ws::admission::Authorizer;
 use crate::engine::ws::deflate::DeflateConfig;
 use crate::engine::ws::hub::Hub;
+use crate::engine::ws::rooms::Rooms;
+pub use crate::engine::ws::rooms::User;
 use parking_lot::RwLock;
 use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
@@ -22,6 +24,29 @@ pub trait WsHandler: Send + Sync {
     fn on_close(&self, conn_id: u64, code: u16, reason: &str);
 }
 
+/// What an accepted upgrade brings to its client.
+#[derive(Debug, Default)]
+pub struct Admission {
+    pub user: Option<User>,
+    /// Channels the client joins as it opens.
+    pub channels: Vec<String>,
+}
+
+/// The host's decision on an upgrade.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Accept,
+    /// Refused: the response the authorizer wrote is the answer (403 when it wrote nothing).
+    Refuse,
+    /// The host's code failed: 500, and a log line.
+    Failed,
+}
+
+/// Decides upgrades (the host's hook; `admission::admit` runs it). Runs on the event-loop thread, before the 101.
+pub trait Authorizer: Send + Sync {
+    fn authorize(&self, req: &Request, admission: &mut Admission, res: &mut Response) -> Verdict;
+}
+
 /// What the WebSocket layer of one server needs.
 pub struct WsContext {
     pub base: Arc<Base>,
@@ -32,6 +57,8 @@ pub struct WsContext {
     /// that a host that never reads it does not pay its memory.
     pub keep_heads: AtomicBool,
     pub hub: Arc<Hub>,
+    /// Every client of every process, channels and presence.
+    pub rooms: Arc<Rooms>,
     /// permessage-deflate: negotiated when a client offers it (on by default).
     pub deflate: DeflateConfig,
     /// Origins an upgrade may come from (empty: no check; "*" any). An upgrade without an
@@ -46,6 +73,7 @@ pub struct WsContext {
 impl WsContext {
     pub fn new(base: Arc<Base>) -> WsContext {
         WsContext {
+            rooms: Arc::new(Rooms::new(base.clone())),
             base,
             routes: RwLock::new(Router::default()),
             enabled: AtomicBool::new(false),

@@ -12,8 +12,9 @@ pub mod deflate;
 pub mod handshake;
 pub mod hub;
 pub mod outbox;
+pub mod rooms;
 pub mod session;
 
-pub use admission::{Admission, Authorizer, User, Verdict};
-pub use context::{WsContext, WsHandler};
+pub use context::{Admission, Authorizer, User, Verdict, WsContext, WsHandler};
 pub use hub::{valid_close_code, ClientInfo, Hub};
+pub use rooms::{Change, Record, Replica, RoomEvents, Rooms};
