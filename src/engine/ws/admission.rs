@@ -326,9 +326,12 @@ pub fn admit(
     match verdict {
         Verdict::Accept => {
             log.debug(|| {
-                let user = admission.user.as_ref().map_or("none", |u| &u.id);
+                let user = match &admission.user {
+                    Some(u) => format!("{:?} ({} bytes of info)", u.id, u.info.len()),
+                    None => "none".into(),
+                };
                 format!(
-                    "conn {id}: admitted on route {route}: user {user:?}, channels {:?}",
+                    "conn {id}: admitted on route {route}: user {user}, channels {:?}",
                     admission.channels
                 )
             });
