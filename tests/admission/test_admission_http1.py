@@ -5,11 +5,13 @@ reach the client as an HTTP answer: websockets raises InvalidStatus carrying the
 
 from __future__ import annotations
 
+import asyncio
 import re
 import socket
 from contextlib import ExitStack
 
 import pytest
+from websockets.asyncio.client import connect as aconnect
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
@@ -176,6 +178,33 @@ def test_route_limit_refuses_with_503_until_a_client_leaves(serve):
         srv.wait_stderr(r"rooms: #\d+ left with code 1000 \(2 on the route\)", mark)
         echo(stack.enter_context(open_ws(srv, "/rooms/red?token=e")), "e")
         assert refused(srv, "/rooms/red?token=f").status_code == 503
+
+
+def test_a_burst_of_upgrades_cannot_pass_the_limit(serve):
+    """20 upgrades at once on a route limited to 3: each is checked before any client is
+    registered (the 101 goes out first), so the places taken by upgrades in flight count too."""
+    srv = serve("rooms", {"HS_WS_ROUTE_LIMIT": "3"})
+
+    async def burst():
+        async def one(i):
+            try:
+                return await aconnect(f"ws://127.0.0.1:{srv.port}/rooms/r{i % 4}",
+                                      open_timeout=IO_TIMEOUT)
+            except InvalidStatus as e:
+                return e.response.status_code
+        results = await asyncio.gather(*(one(i) for i in range(20)))
+        opened = [r for r in results if not isinstance(r, int)]
+        for ws in opened:
+            await ws.send("in")
+            assert await asyncio.wait_for(ws.recv(), IO_TIMEOUT) == "in"
+            await ws.close()
+        return len(opened), [r for r in results if isinstance(r, int)]
+
+    for _ in range(3):
+        mark = len(srv.stderr())
+        assert asyncio.run(burst()) == (3, [503] * 17)
+        for _ in range(3):  # all three gone before the next burst
+            mark = srv.wait_stderr(r"rooms: #\d+ left with code 1000", mark).end()
 
 
 def test_no_limit_by_default(rooms):

@@ -17,6 +17,7 @@ use crate::engine::http::service::error_response;
 use crate::engine::http::{Answer, HttpContext};
 use crate::engine::ws::context::WsContext;
 use hyper::header::{HeaderValue, ORIGIN, RETRY_AFTER};
+use parking_lot::Mutex;
 use std::sync::Arc;
 
 /// Longest user id, in bytes.
@@ -45,6 +46,35 @@ pub struct Admission {
     pub user: Option<User>,
     /// Channels the client joins as it opens (each once, in the order named).
     pub channels: Vec<String>,
+    /// On a route with a client limit: the client's place, held from the admission until the
+    /// client is registered (then the client list counts it) or the upgrade fails. Released
+    /// when the `Admission` is dropped; nothing needs to take it.
+    pub reservation: Option<Reservation>,
+}
+
+/// The upgrades admitted on limited routes whose clients are not registered yet: (route id,
+/// connection id). Counted with the registered clients, so that a burst of upgrades cannot
+/// pass a limit that each of them checks before any is registered (the 101 is written, and
+/// the session registers the client, after `admit` returns).
+#[derive(Default)]
+pub struct Admitting(Mutex<Vec<(u32, u64)>>);
+
+/// One admitted upgrade's place on a limited route (see `Admission::reservation`).
+pub struct Reservation {
+    admitting: Arc<Admitting>,
+    id: u64,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.admitting.0.lock().retain(|(_, id)| *id != self.id);
+    }
+}
+
+impl std::fmt::Debug for Reservation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Reservation(conn {})", self.id)
+    }
 }
 
 impl Admission {
@@ -291,9 +321,15 @@ pub fn admit(
         return Err(Answer::OriginRefused.response());
     }
 
+    let mut admission = Admission::default();
     let limit = ws.route_limits.read().get(&route).copied();
     if let Some(max) = limit {
-        let clients = ws.hub.count(Some(route)); // world count: lead switches to rooms
+        // Checked and reserved under one lock: concurrent upgrades (threads) take turns.
+        let mut admitting = ws.admitting.0.lock();
+        // Those registered meanwhile are in the client count now.
+        admitting.retain(|&(_, pending)| ws.hub.info(pending).is_none());
+        let pending = admitting.iter().filter(|&&(r, _)| r == route).count();
+        let clients = ws.hub.count(Some(route)) + pending; // world count: lead switches to rooms
         if clients >= max {
             log.debug(|| format!("conn {id}: route {route} is full ({clients} of {max})"));
             let mut res = Answer::RouteFull.response();
@@ -301,9 +337,14 @@ pub fn admit(
                 .push((RETRY_AFTER, HeaderValue::from(ROUTE_FULL_RETRY_AFTER_S)));
             return Err(res);
         }
+        admitting.push((route, id));
+        // Dropped with the admission: at once if the authorizer refuses below.
+        admission.reservation = Some(Reservation {
+            admitting: ws.admitting.clone(),
+            id,
+        });
     }
 
-    let mut admission = Admission::default();
     // Cloned out of the lock: the host's code may replace the authorizer while it runs.
     let authorizer = ws.authorizer.read().clone();
     let Some(authorizer) = authorizer else {
@@ -526,13 +567,17 @@ mod tests {
     }
 
     fn request(origin: Option<&str>) -> Request {
+        request_on(7, origin)
+    }
+
+    fn request_on(conn_id: u64, origin: Option<&str>) -> Request {
         let mut b = hyper::Request::builder().uri("/rooms/red?token=t");
         if let Some(o) = origin {
             b = b.header("origin", o);
         }
         let (parts, ()) = b.body(()).unwrap().into_parts();
         let conn = Conn {
-            id: 7,
+            id: conn_id,
             peer: "127.0.0.1:5000".parse().unwrap(),
             secure: false,
             activity: Arc::new(Activity::new(Duration::from_secs(1))),
@@ -591,17 +636,23 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_full_route_gets_503_with_retry_after() {
+    /// A context with accept route 0 limited to `max` clients.
+    fn limited(max: usize) -> (WsContext, Arc<HttpContext>) {
         use crate::engine::http::router::{Methods, Pattern};
         let (ws, http) = setup(None);
-        let e = ws.set_route_limit(0, 2).unwrap_err();
+        let e = ws.set_route_limit(0, max).unwrap_err();
         assert_eq!(e.kind, crate::engine::error::ErrorKind::NotFound, "{e}");
         let pattern = Pattern::compile("/rooms/{room}").unwrap();
         ws.routes
             .write()
             .add(0, Methods::Any, pattern, Arc::new(Nothing));
-        ws.set_route_limit(0, 2).unwrap();
+        ws.set_route_limit(0, max).unwrap();
+        (ws, http)
+    }
+
+    #[test]
+    fn a_full_route_gets_503_with_retry_after() {
+        let (ws, http) = limited(2);
         ws.hub.insert(1, client(0));
         ws.hub.insert(2, client(1)); // another route's client does not count
         assert!(admit(&ws, &http, &request(None)).is_ok(), "1 of 2");
@@ -611,13 +662,45 @@ mod tests {
         assert_eq!(&res.body[..], b"Too many clients on this route.");
         assert_eq!(res.header("retry-after").unwrap(), "5");
         ws.hub.remove(1);
-        assert!(
-            admit(&ws, &http, &request(None)).is_ok(),
-            "one left: room again"
-        );
+        let again = admit(&ws, &http, &request(None));
+        assert!(again.is_ok(), "one left: room again");
         ws.hub.insert(1, client(0));
         ws.set_route_limit(0, 0).unwrap();
         assert!(admit(&ws, &http, &request(None)).is_ok(), "0: no limit");
+    }
+
+    #[test]
+    fn upgrades_in_flight_hold_their_places() {
+        let (ws, http) = limited(2);
+        // Admitted, not registered yet (the 101 is on its way): each holds a place.
+        let a = accepted(admit(&ws, &http, &request_on(10, None)));
+        let b = accepted(admit(&ws, &http, &request_on(11, None)));
+        let r = admit(&ws, &http, &request_on(12, None));
+        assert_eq!(refusal(r).0, 503, "two in flight fill the route");
+        drop(a); // its upgrade failed: the place is free
+        let c = accepted(admit(&ws, &http, &request_on(13, None)));
+        // Both registered: counted once, by the client list.
+        ws.hub.insert(11, client(0));
+        ws.hub.insert(13, client(0));
+        let r = admit(&ws, &http, &request_on(14, None));
+        assert_eq!(refusal(r).0, 503);
+        assert!(
+            ws.admitting.0.lock().is_empty(),
+            "registered ones leave the list"
+        );
+        ws.hub.remove(11);
+        drop(b); // its session ended
+        let d = accepted(admit(&ws, &http, &request_on(15, None)));
+        assert!(d.reservation.is_some() && c.reservation.is_some());
+
+        // A refusal by the authorizer gives the place back at once.
+        let (ws, http) = limited(1);
+        ws.set_authorizer(Some(Arc::new(Host(|_, _, _| Verdict::Refuse))));
+        assert_eq!(refusal(admit(&ws, &http, &request_on(20, None))).0, 403);
+        ws.set_authorizer(None);
+        let e = accepted(admit(&ws, &http, &request_on(21, None)));
+        assert!(e.reservation.is_some());
+        assert!(admit(&ws, &http, &request_on(22, None)).is_err());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use crate::engine::context::Base;
 use crate::engine::http::request::Request;
 use crate::engine::http::router::Router;
-use crate::engine::ws::admission::Authorizer;
+use crate::engine::ws::admission::{Admitting, Authorizer};
 use crate::engine::ws::deflate::DeflateConfig;
 use crate::engine::ws::hub::Hub;
 use parking_lot::RwLock;
@@ -41,6 +41,8 @@ pub struct WsContext {
     pub authorizer: RwLock<Option<Arc<dyn Authorizer>>>,
     /// Most clients per accept route (route id -> limit), over every worker and node.
     pub route_limits: RwLock<HashMap<u32, usize>>,
+    /// Upgrades admitted on a limited route whose client is not registered yet.
+    pub admitting: Arc<Admitting>,
 }
 
 impl WsContext {
@@ -55,6 +57,7 @@ impl WsContext {
             origins: RwLock::new(Vec::new()),
             authorizer: RwLock::new(None),
             route_limits: RwLock::new(HashMap::new()),
+            admitting: Arc::default(),
         }
     }
 }
