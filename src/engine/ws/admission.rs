@@ -15,9 +15,9 @@ use crate::engine::http::request::Request;
 use crate::engine::http::response::Response;
 use crate::engine::http::service::error_response;
 use crate::engine::http::{Answer, HttpContext};
-use crate::engine::ws::context::WsContext;
+pub use crate::engine::ws::context::{Admission, Admitting, Authorizer, User, Verdict};
+use crate::engine::ws::context::{Reservation, WsContext};
 use hyper::header::{HeaderValue, ORIGIN, RETRY_AFTER};
-use parking_lot::Mutex;
 use std::sync::Arc;
 
 /// Longest user id, in bytes.
@@ -31,51 +31,6 @@ pub const MAX_CHANNELS_PER_ADMISSION: usize = 100;
 /// The Retry-After of a 503 for a full route: a client leaving frees a place at any time, so a
 /// short wait, not a schedule.
 pub const ROUTE_FULL_RETRY_AFTER_S: u32 = 5;
-
-/// The user an accepted client acts for: its id (presence channels list users by it) and the
-/// host's information about it (opaque bytes; the PHP wrapper keeps JSON there).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct User {
-    pub id: Box<str>,
-    pub info: Box<[u8]>,
-}
-
-/// What an accepted upgrade brings to its client.
-#[derive(Debug, Default)]
-pub struct Admission {
-    pub user: Option<User>,
-    /// Channels the client joins as it opens (each once, in the order named).
-    pub channels: Vec<String>,
-    /// On a route with a client limit: the client's place, held from the admission until the
-    /// client is registered (then the client list counts it) or the upgrade fails. Released
-    /// when the `Admission` is dropped; nothing needs to take it.
-    pub reservation: Option<Reservation>,
-}
-
-/// The upgrades admitted on limited routes whose clients are not registered yet: (route id,
-/// connection id). Counted with the registered clients, so that a burst of upgrades cannot
-/// pass a limit that each of them checks before any is registered (the 101 is written, and
-/// the session registers the client, after `admit` returns).
-#[derive(Default)]
-pub struct Admitting(Mutex<Vec<(u32, u64)>>);
-
-/// One admitted upgrade's place on a limited route (see `Admission::reservation`).
-pub struct Reservation {
-    admitting: Arc<Admitting>,
-    id: u64,
-}
-
-impl Drop for Reservation {
-    fn drop(&mut self) {
-        self.admitting.0.lock().retain(|(_, id)| *id != self.id);
-    }
-}
-
-impl std::fmt::Debug for Reservation {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Reservation(conn {})", self.id)
-    }
-}
 
 impl Admission {
     /// Names the user (replacing one named before). `id`: 1-256 bytes; `info`: at most 64 KiB,
@@ -137,21 +92,6 @@ pub fn check_channel(name: &str) -> Result<()> {
         )));
     }
     Ok(())
-}
-
-/// The host's decision on an upgrade.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    Accept,
-    /// Refused: the response the authorizer wrote is the answer (403 when it wrote nothing).
-    Refuse,
-    /// The host's code failed: 500, and a log line.
-    Failed,
-}
-
-/// Decides upgrades (the host's hook). Runs on the event-loop thread, before the 101.
-pub trait Authorizer: Send + Sync {
-    fn authorize(&self, req: &Request, admission: &mut Admission, res: &mut Response) -> Verdict;
 }
 
 // ---- origins ------------------------------------------------------------------------------
