@@ -255,8 +255,9 @@ pub fn admit(
     let id = req.conn_id;
     let route = req.route_id;
 
-    let origins = ws.origins.read().clone();
-    if let Err(why) = origin_allowed(&origins, req.head.headers.get_all(ORIGIN).iter()) {
+    // Read in place (no host code runs meanwhile): no copy of the list per upgrade.
+    let allowed = origin_allowed(&ws.origins.read(), req.head.headers.get_all(ORIGIN).iter());
+    if let Err(why) = allowed {
         log.debug(|| format!("conn {id}: {why}"));
         return Err(Answer::OriginRefused.response());
     }
