@@ -9,7 +9,7 @@ use crate::engine::ws::deflate::DeflateConfig;
 use crate::engine::ws::hub::Hub;
 use crate::engine::ws::rooms::Rooms;
 pub use crate::engine::ws::rooms::User;
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -28,8 +28,37 @@ pub trait WsHandler: Send + Sync {
 #[derive(Debug, Default)]
 pub struct Admission {
     pub user: Option<User>,
-    /// Channels the client joins as it opens.
+    /// Channels the client joins as it opens (each once, in the order named).
     pub channels: Vec<String>,
+    /// On a route with a client limit: the client's place, held from the admission until the
+    /// client is registered (then the client list counts it) or the upgrade fails. Released
+    /// when the `Admission` is dropped; nothing needs to take it.
+    pub reservation: Option<Reservation>,
+}
+
+/// The upgrades admitted on limited routes whose clients are not registered yet: (route id,
+/// connection id), kept by `admission::admit`. Counted with the registered clients, so that a burst of upgrades cannot
+/// pass a limit that each of them checks before any is registered (the 101 is written, and
+/// the session registers the client, after `admit` returns).
+#[derive(Default)]
+pub struct Admitting(pub(crate) Mutex<Vec<(u32, u64)>>);
+
+/// One admitted upgrade's place on a limited route (see `Admission::reservation`).
+pub struct Reservation {
+    pub(crate) admitting: Arc<Admitting>,
+    pub(crate) id: u64,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.admitting.0.lock().retain(|(_, id)| *id != self.id);
+    }
+}
+
+impl std::fmt::Debug for Reservation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Reservation(conn {})", self.id)
+    }
 }
 
 /// The host's decision on an upgrade.
@@ -42,7 +71,8 @@ pub enum Verdict {
     Failed,
 }
 
-/// Decides upgrades (the host's hook; `admission::admit` runs it). Runs on the event-loop thread, before the 101.
+/// Decides upgrades (the host's hook; `admission::admit` runs it). Runs on the event-loop
+/// thread, before the 101.
 pub trait Authorizer: Send + Sync {
     fn authorize(&self, req: &Request, admission: &mut Admission, res: &mut Response) -> Verdict;
 }
@@ -68,6 +98,8 @@ pub struct WsContext {
     pub authorizer: RwLock<Option<Arc<dyn Authorizer>>>,
     /// Most clients per accept route (route id -> limit), over every worker and node.
     pub route_limits: RwLock<HashMap<u32, usize>>,
+    /// Upgrades admitted on a limited route whose client is not registered yet.
+    pub admitting: Arc<Admitting>,
 }
 
 impl WsContext {
@@ -83,6 +115,7 @@ impl WsContext {
             origins: RwLock::new(Vec::new()),
             authorizer: RwLock::new(None),
             route_limits: RwLock::new(HashMap::new()),
+            admitting: Arc::default(),
         }
     }
 }

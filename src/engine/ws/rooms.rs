@@ -34,16 +34,22 @@ pub fn proc_of(id: u64) -> u32 {
     (id >> PROC_SHIFT) as u32
 }
 
-/// A channel name may be used: 1-200 bytes, no control characters.
+/// A channel name: 1-200 bytes of UTF-8, no control characters (C0, DEL, C1).
 pub fn check_channel(name: &str) -> Result<()> {
-    if name.is_empty() || name.len() > MAX_CHANNEL {
+    if name.is_empty() {
+        return Err(Error::invalid("channel name is empty"));
+    }
+    if name.len() > MAX_CHANNEL {
         return Err(Error::invalid(format!(
-            "channel name must be 1-{MAX_CHANNEL} bytes, got {}",
+            "channel name is {} bytes; at most {MAX_CHANNEL}",
             name.len()
         )));
     }
-    if name.chars().any(char::is_control) {
-        return Err(Error::invalid("channel name contains a control character"));
+    if let Some(c) = name.chars().find(|c| c.is_control()) {
+        return Err(Error::invalid(format!(
+            "channel name contains the control character U+{:04X}",
+            c as u32
+        )));
     }
     Ok(())
 }
