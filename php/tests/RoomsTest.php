@@ -277,8 +277,10 @@ final class RoomsTest extends ServerTestCase
         $s = $this->server('rooms', ['origins=http://good.test,https://also.test:8443']);
         $e = $this->refused($s->wsUrl('/chat'), ['Origin' => 'http://evil.test']);
         $this->assertSame(403, $e->status);
-        $this->assertSame(403, $this->refused($s->wsUrl('/chat'), ['Origin' => 'http://good.test:80'])->status, 'exact origins');
+        $this->assertSame(403, $this->refused($s->wsUrl('/chat'), ['Origin' => 'http://good.test:8080'])->status, 'another port');
+        $this->assertSame(403, $this->refused($s->wsUrl('/chat'), ['Origin' => 'https://good.test'])->status, 'another scheme');
         WsClient::connect($s->wsUrl('/chat'), ['Origin' => 'http://good.test'])->close();
+        WsClient::connect($s->wsUrl('/chat'), ['Origin' => 'http://GOOD.test:80'])->close(); // the same origin, written otherwise
         WsClient::connect($s->wsUrl('/chat'), ['Origin' => 'https://also.test:8443'])->close();
         WsClient::connect($s->wsUrl('/chat'))->close(); // no Origin: not a browser, let through
         $this->assertResponse(200, 'plain ok', Http::get($s->url('/plain'), ['Origin' => 'http://evil.test']));
