@@ -836,7 +836,7 @@ class HttpServer
             }
         }
         $origins = array_values($origins);
-        $this->configure(static fn (NativeServer $n) => $n->wsSetOrigins($origins));
+        $this->configureChecked(static fn (NativeServer $n) => $n->wsSetOrigins($origins));
         return $this;
     }
 
@@ -1004,20 +1004,8 @@ class HttpServer
             );
         }
         $ttlMs = max(1, (int) round($ttl * 1000));
-        $step = static fn (NativeServer $n) => $n->redis($url, $prefix, $node, $ttlMs);
-        // Checked now (URL, Redis answering): on the live server, or on a scratch one; a failing
-        // step is not recorded.
-        if ($this->native !== null && $this->native->isAlive()) {
-            $step($this->native);
-        } else {
-            $scratch = new NativeServer($this->address->host, $this->address->port, static fn () => null, static fn () => null);
-            try {
-                $step($scratch);
-            } finally {
-                $scratch->free();
-            }
-        }
-        $this->config->add($step, null);
+        // Checked now (the URL, Redis answering), also before start().
+        $this->configureChecked(static fn (NativeServer $n) => $n->redis($url, $prefix, $node, $ttlMs));
         return $this;
     }
 
@@ -1075,6 +1063,26 @@ class HttpServer
             $ws = $this->ws;
             $this->configure(static fn (NativeServer $n) => $ws->listen($n));
         }
+    }
+
+    /**
+     * Applies a configuration step to the live native server, or else to a scratch one (never
+     * started), and records it only when it succeeded: what would fail at start() throws here,
+     * and a failed call leaves nothing behind.
+     */
+    private function configureChecked(Closure $step): void
+    {
+        if ($this->native !== null && $this->native->isAlive()) {
+            $step($this->native);
+        } else {
+            $scratch = new NativeServer($this->address->host, $this->address->port, static fn () => null, static fn () => null);
+            try {
+                $step($scratch);
+            } finally {
+                $scratch->free();
+            }
+        }
+        $this->config->add($step, null);
     }
 
     /** Records a configuration step and applies it to the live native server, if any. */

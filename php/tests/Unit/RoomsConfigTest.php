@@ -9,11 +9,12 @@ use HttpSock\HttpServer;
 use PHPUnit\Framework\TestCase;
 
 /**
- * useRedis() checks its options, the URL and that Redis answers when it is called, with or
- * without a started server, and names host and port when Redis does not answer; a failed call
- * leaves no step behind (start() still works). No Redis is needed: the port is a closed one.
+ * The configuration calls of issue 11 check what they are given when called, with or without a
+ * started server, and a failed call leaves no step behind (start() still works): useRedis()
+ * (options, the URL, Redis answering: the message names host and port; no Redis is needed, the
+ * port is a closed one), setOrigins(), accept()'s client limit.
  */
-final class UseRedisTest extends TestCase
+final class RoomsConfigTest extends TestCase
 {
     public static function setUpBeforeClass(): void
     {
@@ -85,5 +86,42 @@ final class UseRedisTest extends TestCase
         $this->expectException(InvalidArgumentException::class);
         $this->expectExceptionMessage($message);
         $server->useRedis('redis://127.0.0.1:' . self::closedPort(), $options);
+    }
+
+    /** @dataProvider startedOrNot */
+    public function testSetOriginsRefusesWhatIsNoOrigin(bool $autostart): void
+    {
+        $server = new HttpServer('127.0.0.1', 0, $autostart);
+        $server->setOrigins(['https://app.example.com', 'http://127.0.0.1:8080', '*', 'null']);
+        $server->setOrigins([]);
+        foreach (['https://app.example.com/path', 'https://*.example.com', 'http://host:99999'] as $bad) {
+            try {
+                $server->setOrigins(['https://ok.example.com', $bad]);
+                $this->fail("setOrigins(['{$bad}']) did not throw");
+            } catch (InvalidArgumentException $e) {
+                $this->assertStringContainsString($bad, $e->getMessage(), 'the message names the entry');
+            }
+        }
+        foreach ([[''], [5], [null]] as $bad) {
+            try {
+                $server->setOrigins($bad);
+                $this->fail('setOrigins(' . json_encode($bad) . ') did not throw');
+            } catch (InvalidArgumentException $e) {
+                $this->assertStringContainsString('setOrigins()', $e->getMessage());
+            }
+        }
+        $server->start();
+        $this->assertTrue($server->isConnected(), 'the failed calls left nothing behind');
+        $server->shutdown();
+    }
+
+    public function testAcceptLimitIsNotNegative(): void
+    {
+        $server = new HttpServer('127.0.0.1', 0, false);
+        $server->websocket(true);
+        $server->accept('/a', static fn () => null, 3);
+        $this->expectException(InvalidArgumentException::class);
+        $this->expectExceptionMessage('$maxClients');
+        $server->accept('/b', static fn () => null, -1);
     }
 }
