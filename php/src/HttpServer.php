@@ -845,8 +845,8 @@ class HttpServer
      * `presence-…` lists users: the client must have one (authorize()).
      *
      * @throws RuntimeException With the engine's message: an unknown client (NotFoundException),
-     *         a bad channel name or a presence channel for a client without a user
-     *         (InvalidArgumentException); StateException when the server is not running.
+     *         a bad channel name or a client in 100 channels (InvalidArgumentException), a
+     *         presence channel for a client without a user, or no running server (StateException).
      */
     public function join(int $clientId, string $channel): void
     {
@@ -968,7 +968,8 @@ class HttpServer
      * back by itself. Works in sequential and simultaneous mode (the workers of one node share
      * its node name).
      *
-     * @param string $url `redis://[user:password@]host[:port][/db]` (`rediss://` for TLS).
+     * @param string $url `redis://[user:password@]host[:port][/db]` or `redis+unix:///path`
+     *        (no TLS: `rediss://` is refused).
      * @param array{prefix?: string, node?: string, ttl?: int|float} $options `prefix`: of every
      *        key and channel in Redis, one per app (default `httpsock`); `node`: this node's name,
      *        unique among the nodes (default host name + `-` + pid); `ttl`: seconds after which
@@ -976,7 +977,8 @@ class HttpServer
      *
      * @return self Returns instance of HttpServer.
      * @throws RuntimeException InvalidArgumentException for a bad option or URL; IoException
-     *         when Redis does not answer (the message names host and port).
+     *         when Redis does not answer (the message names host and port); StateException when
+     *         called twice or while the server runs.
      */
     public function useRedis(string $url, array $options = []): self
     {

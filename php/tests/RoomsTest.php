@@ -348,7 +348,7 @@ final class RoomsTest extends ServerTestCase
             "leave:{$unknown}:red" => 'NotFoundException',
             "channels:{$unknown}" => 'NotFoundException',
             "join:{$id}:" => 'InvalidArgumentException',
-            "join:{$id}:presence-lobby" => null, // a client without a user: refused, the engine says why
+            "join:{$id}:presence-lobby" => 'StateException', // a client without a user
             'publish::text' => 'InvalidArgumentException',
             'members:' => 'InvalidArgumentException',
             'presence:' => 'InvalidArgumentException',
