@@ -2,6 +2,7 @@
 #
 #   make test      everything CI checks: deps, build, header-check, lint, cargo tests,
 #                  C examples and their end-to-end tests, TLS / HTTP/2 with real clients,
+#                  WebSocket admission (authorizer, origins, route limit),
 #                  the PHP wrapper's PHPUnit tests, the chat page in headless Chromium
 #   make demo      builds and runs the PHP chat example on http://127.0.0.1:8080 (Ctrl-C stops it)
 #   make demo-c    the same chat room written in C (c-examples/chat.c)
@@ -11,8 +12,8 @@
 #   make sanitize  the C examples and the ABI tests under Valgrind memcheck (about 10 minutes)
 #   make fuzz      runs each fuzz target (fuzz/) for FUZZ_SECONDS (60) from the committed corpus
 #
-# Other targets: deps, build, header-check, lint, examples, test-examples, test-tls, test-deflate,
-# test-php, test-soak-smoke, test-browser, fuzz-deps, fuzz-corpus, clean.
+# Other targets: deps, build, header-check, lint, examples, test-examples, test-tls, test-admission,
+# test-deflate, test-php, test-soak-smoke, test-browser, fuzz-deps, fuzz-corpus, clean.
 # Works as root (CI) or as a user with sudo; apt-get never asks questions.
 
 SHELL        := /bin/bash
@@ -57,7 +58,7 @@ FUZZ_SANITIZER ?= none
 # cargo-fuzz passes nightly-only flags (-Z...): RUSTC_BOOTSTRAP lets stable rustc take them.
 FUZZ_CARGO     := cd fuzz && RUSTC_BOOTSTRAP=1 CARGO_BUILD_JOBS=2 $(CARGO) fuzz
 
-.PHONY: deps build header-check lint examples test test-examples test-tls test-conformance test-deflate test-http-corpus test-php test-soak-smoke test-browser demo demo-c bench soak sanitize fuzz fuzz-deps fuzz-corpus clean
+.PHONY: deps build header-check lint examples test test-examples test-tls test-admission test-conformance test-deflate test-http-corpus test-php test-soak-smoke test-browser demo demo-c bench soak sanitize fuzz fuzz-deps fuzz-corpus clean
 
 ## deps: install what is missing, and only that (idempotent; apt-get update at most once).
 deps:
@@ -128,6 +129,13 @@ test-examples: examples
 test-tls: examples
 	$(PYTHON) -m pytest tests/tls -q
 
+## test-admission: who may open a WebSocket (tests/admission, pytest): the authorizer of
+## c-examples/rooms.c (401 with body and header, 500 when it fails), allowed origins (403), the
+## per-route client limit (503), over HTTP/1.1 (websockets, raw sockets) and HTTP/2 (h2, TLS and
+## h2c); the admission C ABI with bad arguments (tests/c/admission_abi.c).
+test-admission: examples
+	$(PYTHON) -m pytest tests/admission -q
+
 ## test-conformance: RFC 6455 conformance of the WebSocket engine (pytest, tests/conformance): a
 ## raw-frame client against the C ws_echo and a PHP echo server, one case per rule.
 test-conformance: examples
@@ -170,6 +178,7 @@ test: deps build header-check lint
 	$(MAKE) test-conformance
 	$(MAKE) test-http-corpus
 	$(MAKE) test-tls
+	$(MAKE) test-admission
 	$(MAKE) test-deflate
 	$(MAKE) test-php
 	$(MAKE) test-soak-smoke

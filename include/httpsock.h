@@ -8,7 +8,7 @@
  * (TYPES); then each section's functions, after a banner with its title and what they share.
  *
  *   Status codes, the panic boundary ... enum: hs_status
- *   Opaque handles ..................... handles: hs_server, hs_request, hs_response
+ *   Opaque handles ..................... handles: hs_server, hs_request, hs_response, hs_admission
  *   Server lifecycle ................... hs_new, hs_parse_address, hs_free, hs_start, hs_port,
  *                                        hs_run, hs_poll, hs_shutdown
  *   Limits and policies ................ hs_set_timeout, hs_set_rate_limit, hs_set_limit,
@@ -43,6 +43,9 @@
  *                                        hs_ws_keep_heads, hs_ws_client_head, hs_set_ws_deflate
  *                                        struct: hs_ws_handlers
  *                                        callbacks: hs_ws_open_cb, hs_ws_message_cb, hs_ws_close_cb
+ *   WebSocket admission ................ hs_ws_set_origins, hs_ws_route_limit, hs_ws_authorize,
+ *                                        hs_admission_user, hs_admission_join
+ *                                        callback: hs_authorize_handler
  *   Timers ............................. hs_add_timer, hs_cancel_timer
  *                                        callback: hs_timer_cb
  *   Errors, debug log and version ...... hs_set_debug, hs_set_log, hs_last_error, hs_status_str,
@@ -139,6 +142,15 @@ typedef enum {
   // 426 "Unsupported WebSocket version; use 13." (BAD_REQUEST), with
   // `Sec-WebSocket-Version: 13`.
   HS_ANSWER_BAD_WEBSOCKET_VERSION = 15,
+  // 403 "Origin not allowed." (ORIGIN_REFUSED): a WebSocket upgrade whose Origin is not in
+  // the list of `hs_ws_set_origins`.
+  HS_ANSWER_ORIGIN_REFUSED = 16,
+  // 403 "Forbidden." (UPGRADE_REFUSED): a WebSocket upgrade the authorizer
+  // (`hs_ws_authorize`) refused without writing an answer of its own.
+  HS_ANSWER_UPGRADE_REFUSED = 17,
+  // 503 "Too many clients on this route." (ROUTE_FULL): a WebSocket upgrade on an accept
+  // route that has its most clients (`hs_ws_route_limit`), with Retry-After.
+  HS_ANSWER_ROUTE_FULL = 18,
 } hs_answer;
 
 // Status codes. Every `int`-returning function returns `HS_OK` (0) or a non-negative result on
@@ -190,6 +202,11 @@ typedef enum {
   // connections accepted afterwards.
   HS_LIMIT_H2_MAX_STREAMS = 10,
 } hs_limit;
+
+// Opaque handle given to an authorizer (`hs_authorize_handler`): what an accepted upgrade
+// brings to its client (the user, the channels to join), filled with `hs_admission_user` and
+// `hs_admission_join`. Valid only during that callback.
+typedef struct hs_admission hs_admission;
 
 // Opaque request handle given to a handler. Valid only during that callback; every pointer read
 // from it stays valid until the callback returns. Read-only.
@@ -270,6 +287,29 @@ typedef struct {
   hs_ws_message_cb on_message;
   hs_ws_close_cb on_close;
 } hs_ws_handlers;
+
+// Decides a WebSocket upgrade. `req` is the whole upgrade request (path, query, headers with
+// Cookie and Origin, captures of the accept route's pattern, peer; `hs_request_route_id` is
+// the accept route's id, `hs_request_conn_id` the id the client will have; `hs_request_packed`
+// works on it). Return:
+//
+// - 1 (any positive value): accept. What was set with `hs_admission_user` and
+//   `hs_admission_join` goes with the client; anything written into `res` is ignored.
+// - 0: refuse. The answer is what the callback wrote into `res` with the `hs_response_*` calls
+//   (status, headers, body; e.g. 401 with `WWW-Authenticate`), or 403 "Forbidden."
+//   (`HS_ANSWER_UPGRADE_REFUSED`) if it wrote nothing. A status below 300 is not a refusal a
+//   client would understand (on HTTP/2 a 200 opens the tunnel): it is answered 403 instead.
+// - negative: the host's code failed: 500 (`HS_ANSWER_SERVER_ERROR`, through the error hook)
+//   and a debug log line. So does `hs_response_fail(res, ...)`, whatever the return value.
+//
+// Runs on the event-loop thread (a worker thread with `hs_set_threads`), before the upgrade is
+// answered, once per upgrade, after the origin and route-limit checks passed. `req`,
+// `admission` and `res` are valid only during the call. Declared `C-unwind`: a Rust host's
+// panic is caught and answered 500.
+typedef int (*hs_authorize_handler)(void *user_data,
+                                    const hs_request *req,
+                                    hs_admission *admission,
+                                    hs_response *res);
 
 // A timer callback. Runs on the event-loop thread (a worker with `hs_set_threads`).
 typedef void (*hs_timer_cb)(void *user_data);
@@ -841,6 +881,72 @@ int hs_set_ws_deflate(hs_server *server,
                       size_t min_size,
                       int context_takeover,
                       int max_window_bits);
+
+// ==============================================================================================
+// WEBSOCKET ADMISSION
+//
+// Who may open a WebSocket, decided before the upgrade is answered, in this order: the allowed
+// origins (hs_ws_set_origins(): 403), the accept route's client limit (hs_ws_route_limit():
+// 503 with Retry-After), the host's authorizer (hs_ws_authorize(): its own answer, 403 by
+// default, 500 when it fails). A refused client gets an ordinary HTTP answer with status,
+// headers and body, on HTTP/1.1 as on HTTP/2 (RFC 8441: a non-200 :status to its CONNECT):
+// never a 101 followed by a close. They apply to WebSocket upgrades only, not to HTTP routes.
+// The settings may change at any time and apply to the upgrades that come afterwards.
+// ==============================================================================================
+
+// Sets the origins a WebSocket upgrade may come from, replacing the list set before: `count`
+// strings, each an exact origin `scheme://host[:port]` (`https://app.example.com`,
+// `http://localhost:8080`), `"*"` for any origin, or `"null"` for the opaque origin of
+// sandboxed and `file:` pages. Scheme and host are compared without regard to case, and a
+// scheme's default port (80 for http, 443 for https) may be written or left out. `count` 0
+// (`origins` may then be NULL) removes the check, which is the default.
+//
+// An upgrade whose `Origin` header is not in the list gets 403 "Origin not allowed."
+// (`HS_ANSWER_ORIGIN_REFUSED`). An upgrade without an `Origin` header is allowed: browsers
+// always send one, other clients (servers, command-line tools, apps) usually do not, and could
+// send any value they like anyway — this check protects browser users from other sites' pages
+// (cross-site WebSocket hijacking), it does not authenticate. The strings are copied.
+//
+// Returns `HS_OK`, or `HS_ERR_INVALID` naming the first entry that is not an origin (a path,
+// a wildcard inside a name, a bad port): the list is then left as it was.
+int hs_ws_set_origins(hs_server *server, const char *const *origins, int count);
+
+// Sets the most clients accept route `route_id` (from `hs_accept`) may have at once; 0 (the
+// default) means no limit. An upgrade beyond it gets 503 "Too many clients on this route."
+// (`HS_ANSWER_ROUTE_FULL`) with `Retry-After: 5`. Clients already connected stay when the
+// limit is lowered.
+//
+// Returns `HS_OK`; `HS_ERR_INVALID` for a negative `route_id` or `max_clients`;
+// `HS_ERR_NOT_FOUND` for an id that is not an accept route's (an HTTP route's id included).
+int hs_ws_route_limit(hs_server *server, int route_id, int max_clients);
+
+// Sets (or with NULL removes) the authorizer, which decides every WebSocket upgrade of every
+// accept route (see `hs_authorize_handler`). `user_data` is passed back to it and must stay
+// valid until `hs_free` (or until the authorizer is replaced and no upgrade is being decided).
+// Returns `HS_OK` or a negative status.
+int hs_ws_authorize(hs_server *server, hs_authorize_handler handler, void *user_data);
+
+// Names the user an accepted client acts for (in an authorizer only): `user_id`, 1-256 bytes
+// of UTF-8 (presence channels list users by it: a user with several clients is one member),
+// and `info`, `info_len` bytes the host keeps about the user (opaque to the engine; JSON in the
+// PHP wrapper; at most 65536 bytes; NULL when `info_len` is 0). Both are copied. A second call
+// replaces the first. Only an accepted upgrade keeps it.
+//
+// Returns `HS_OK`, or `HS_ERR_INVALID` (NULL handle or id, id not UTF-8, empty or too long,
+// info too large) with the reason in `hs_last_error`; the admission is then unchanged.
+int hs_admission_user(hs_admission *admission,
+                      const char *user_id,
+                      const uint8_t *info,
+                      size_t info_len);
+
+// Adds a channel the accepted client joins as it opens (in an authorizer only): `channel`,
+// 1-200 bytes of UTF-8 without control characters, copied. A channel named twice is joined
+// once; at most 100 channels per upgrade. Names starting with `presence-` are presence
+// channels (their members are users: see `hs_admission_user`).
+//
+// Returns `HS_OK`, or `HS_ERR_INVALID` (NULL, not UTF-8, empty, too long, a control character,
+// the 101st channel) with the reason in `hs_last_error`.
+int hs_admission_join(hs_admission *admission, const char *channel);
 
 // ==============================================================================================
 // TIMERS

@@ -45,6 +45,12 @@ enum Answer: int
     case BAD_WEBSOCKET_KEY = 14;
     /** 426 BAD_REQUEST: a WebSocket version other than 13. */
     case BAD_WEBSOCKET_VERSION = 15;
+    /** 403 ORIGIN_REFUSED: a WebSocket upgrade from an origin not in setOrigins(). */
+    case ORIGIN_REFUSED = 16;
+    /** 403 UPGRADE_REFUSED: a WebSocket upgrade the authorize() callback refused (false). */
+    case UPGRADE_REFUSED = 17;
+    /** 503 ROUTE_FULL: a WebSocket upgrade on an accept route that has its most clients. */
+    case ROUTE_FULL = 18;
 
     /**
      * The answer's `X-Server-Response-Type`, asked of the engine (hs_answer_name) once per kind:

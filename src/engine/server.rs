@@ -18,7 +18,7 @@ use crate::engine::http::{ErrorHandler, HttpContext, HttpHandler, ResponseFilter
 use crate::engine::log::LogSink;
 use crate::engine::timers::{TimerFn, Timers};
 use crate::engine::transport::{self, OnAccept};
-use crate::engine::ws::{ClientInfo, WsContext, WsHandler};
+use crate::engine::ws::{Authorizer, ClientInfo, WsContext, WsHandler};
 use hyper::header::{HeaderName, HeaderValue};
 use parking_lot::Mutex;
 use std::net::{IpAddr, SocketAddr};
@@ -221,6 +221,21 @@ impl Server {
     /// permessage-deflate settings for clients that connect afterwards (`DeflateConfig::set`).
     pub fn set_ws_deflate(&self, on: bool, min: usize, takeover: bool, bits: i64) -> Result<()> {
         self.ws.deflate.set(on, min, takeover, bits)
+    }
+
+    /// Origins a WebSocket upgrade may come from (`ws::admission`; empty: no check).
+    pub fn set_ws_origins(&self, origins: &[&str]) -> Result<()> {
+        self.ws.set_origins(origins)
+    }
+
+    /// Most clients of an accept route (0: no limit).
+    pub fn set_ws_route_limit(&self, route_id: u32, max_clients: usize) -> Result<()> {
+        self.ws.set_route_limit(route_id, max_clients)
+    }
+
+    /// The host's upgrade authorizer (`None` removes it).
+    pub fn set_ws_authorizer(&self, authorizer: Option<Arc<dyn Authorizer>>) {
+        self.ws.set_authorizer(authorizer)
     }
 
     pub fn set_on_error(&self, h: Option<Arc<dyn ErrorHandler>>) {

@@ -53,6 +53,15 @@ pub enum hs_answer {
     /// 426 "Unsupported WebSocket version; use 13." (BAD_REQUEST), with
     /// `Sec-WebSocket-Version: 13`.
     HS_ANSWER_BAD_WEBSOCKET_VERSION = 15,
+    /// 403 "Origin not allowed." (ORIGIN_REFUSED): a WebSocket upgrade whose Origin is not in
+    /// the list of `hs_ws_set_origins`.
+    HS_ANSWER_ORIGIN_REFUSED = 16,
+    /// 403 "Forbidden." (UPGRADE_REFUSED): a WebSocket upgrade the authorizer
+    /// (`hs_ws_authorize`) refused without writing an answer of its own.
+    HS_ANSWER_UPGRADE_REFUSED = 17,
+    /// 503 "Too many clients on this route." (ROUTE_FULL): a WebSocket upgrade on an accept
+    /// route that has its most clients (`hs_ws_route_limit`), with Retry-After.
+    HS_ANSWER_ROUTE_FULL = 18,
 }
 
 pub(crate) fn answer_of(kind: Answer) -> hs_answer {
@@ -73,6 +82,9 @@ pub(crate) fn answer_of(kind: Answer) -> hs_answer {
         Answer::UpgradeNeedsGet => HS_ANSWER_UPGRADE_NEEDS_GET,
         Answer::BadWebSocketKey => HS_ANSWER_BAD_WEBSOCKET_KEY,
         Answer::BadWebSocketVersion => HS_ANSWER_BAD_WEBSOCKET_VERSION,
+        Answer::OriginRefused => HS_ANSWER_ORIGIN_REFUSED,
+        Answer::UpgradeRefused => HS_ANSWER_UPGRADE_REFUSED,
+        Answer::RouteFull => HS_ANSWER_ROUTE_FULL,
     }
 }
 

@@ -1,22 +1,25 @@
 //! Opaque handles
 //!
-//! C sees `hs_server`, `hs_request` and `hs_response` only as incomplete struct types. The
-//! `Handle` trait says for each what it points to and how it is owned; the functions below are
-//! the only places where a handle is cast to or from the engine type behind it:
+//! C sees `hs_server`, `hs_request`, `hs_response` and `hs_admission` only as incomplete struct
+//! types. The `Handle` trait says for each what it points to and how it is owned; the functions
+//! below are the only places where a handle is cast to or from the engine type behind it:
 //!
-//! | handle        | points to       | owned by                | made by       | ends at           |
-//! |---------------|-----------------|-------------------------|---------------|-------------------|
-//! | `hs_server`   | `Box<Server>`   | C (in the live table)   | `into_handle` | `free`            |
-//! | `hs_request`  | `&Request`      | the engine, lent to C   | `lend`        | the callback's end |
-//! | `hs_response` | `&mut Response` | the engine, lent to C   | `lend_mut`    | the callback's end |
+//! | handle         | points to        | owned by              | made by       | ends at            |
+//! |----------------|------------------|-----------------------|---------------|--------------------|
+//! | `hs_server`    | `Box<Server>`    | C (in the live table) | `into_handle` | `free`             |
+//! | `hs_request`   | `&Request`       | the engine, lent to C | `lend`        | the callback's end |
+//! | `hs_response`  | `&mut Response`  | the engine, lent to C | `lend_mut`    | the callback's end |
+//! | `hs_admission` | `&mut Admission` | the engine, lent to C | `lend_mut`    | the callback's end |
 //!
-//! Every handle is read with `borrow`; `hs_response` is written with `borrow_mut`.
+//! Every handle is read with `borrow`; `hs_response` and `hs_admission` are written with
+//! `borrow_mut`.
 //!
 //! NULL is `HS_ERR_INVALID` with a message naming the argument; a server handle that is not in
 //! the live table (freed, or never from `hs_new`) is `HS_ERR_STATE` and is never dereferenced.
-//! A request or response handle cannot be checked beyond NULL: the header says it is valid only
-//! during its callback.
+//! A request, response or admission handle cannot be checked beyond NULL: the header says it is
+//! valid only during its callback.
 
+use crate::engine::ws::Admission;
 use crate::engine::{Error, Request, Response, Result, Server};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -42,6 +45,14 @@ pub struct hs_request {
 /// Opaque response handle given to a handler, to fill in. Valid only during that callback.
 #[allow(non_camel_case_types)]
 pub struct hs_response {
+    _opaque: [u8; 0],
+}
+
+/// Opaque handle given to an authorizer (`hs_authorize_handler`): what an accepted upgrade
+/// brings to its client (the user, the channels to join), filled with `hs_admission_user` and
+/// `hs_admission_join`. Valid only during that callback.
+#[allow(non_camel_case_types)]
+pub struct hs_admission {
     _opaque: [u8; 0],
 }
 
@@ -109,6 +120,12 @@ impl Handle for hs_response {
     type Target = Response;
     type Ownership = LentMut;
     const WHAT: &'static str = "response handle";
+}
+
+impl Handle for hs_admission {
+    type Target = Admission;
+    type Ownership = LentMut;
+    const WHAT: &'static str = "admission handle";
 }
 
 fn checked<H: Handle>(p: *const H, arg: &str) -> Result<()> {

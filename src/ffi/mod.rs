@@ -37,6 +37,8 @@ pub mod answer;
 
 pub mod ws;
 
+pub mod admission;
+
 pub mod timer;
 
 pub mod log;
@@ -44,12 +46,13 @@ pub mod log;
 pub mod ports;
 
 pub use guard::hs_status;
-pub use handles::{hs_request, hs_response, hs_server};
+pub use handles::{hs_admission, hs_request, hs_response, hs_server};
 
 /// The whole C API in one namespace, as C sees it (`use httpsock::ffi::api::*`).
 pub mod api {
     pub use super::{
-        answer::*, config::*, hs_request, hs_response, hs_server, hs_status, log::*, ports::*,
-        request::*, response::*, route::*, server::*, timer::*, tls::*, workers::*, ws::*,
+        admission::*, answer::*, config::*, hs_admission, hs_request, hs_response, hs_server,
+        hs_status, log::*, ports::*, request::*, response::*, route::*, server::*, timer::*,
+        tls::*, workers::*, ws::*,
     };
 }

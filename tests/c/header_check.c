@@ -26,6 +26,7 @@ static void log_cb(void *ud, const char *line) { (void)ud; (void)line; }
 static void ws_open(void *ud, uint64_t id, const hs_request *req) { (void)ud; (void)id; (void)req; }
 static void ws_msg(void *ud, uint64_t id, const uint8_t *d, size_t n, int bin) { (void)ud; (void)id; (void)d; (void)n; (void)bin; }
 static void ws_close(void *ud, uint64_t id, int code, const char *reason) { (void)ud; (void)id; (void)code; (void)reason; }
+static int authorize(void *ud, const hs_request *req, hs_admission *a, hs_response *res) { (void)ud; (void)req; (void)a; (void)res; return 1; }
 
 int main(void)
 {
@@ -36,9 +37,11 @@ int main(void)
     hs_timer_cb tc = timer_cb;
     hs_log_cb lc = log_cb;
     hs_ws_handlers wh = {ws_open, ws_msg, ws_close};
+    hs_authorize_handler ah = authorize;
     hs_status st = HS_ERR_PANIC;
     hs_limit lim = HS_LIMIT_H2_MAX_STREAMS;
     hs_answer et = HS_ANSWER_PAYLOAD_TOO_LARGE;
+    hs_answer rt = HS_ANSWER_ROUTE_FULL;
     const any_fn fns[] = {
         (any_fn)&hs_route, (any_fn)&hs_route_packed, (any_fn)&hs_request_packed,
         (any_fn)&hs_cluster_join, (any_fn)&hs_listener_fd, (any_fn)&hs_adopt_listener,
@@ -76,11 +79,13 @@ int main(void)
         (any_fn)&hs_tls_cert_file, (any_fn)&hs_tls_cert_pem, (any_fn)&hs_tls_client_ca_file,
         (any_fn)&hs_tls_client_ca_pem, (any_fn)&hs_tls_alpn, (any_fn)&hs_tls_reload,
         (any_fn)&hs_set_http2, (any_fn)&hs_set_ws_deflate, (any_fn)&hs_request_is_secure,
+        (any_fn)&hs_ws_set_origins, (any_fn)&hs_ws_route_limit, (any_fn)&hs_ws_authorize,
+        (any_fn)&hs_admission_user, (any_fn)&hs_admission_join,
     };
     size_t i, missing = 0;
     for (i = 0; i < sizeof fns / sizeof fns[0]; i++)
         missing += fns[i] == NULL;
-    (void)h; (void)ph; (void)eh; (void)rf; (void)tc; (void)lc; (void)wh; (void)st; (void)lim; (void)et;
+    (void)h; (void)ph; (void)eh; (void)rf; (void)tc; (void)lc; (void)wh; (void)ah; (void)st; (void)lim; (void)et; (void)rt;
     printf("%s %u\n", hs_version(), (unsigned)(sizeof fns / sizeof fns[0] - missing));
     return missing == 0 ? 0 : 1;
 }

@@ -43,10 +43,16 @@ pub enum Answer {
     BadWebSocketKey = 14,
     /// A WebSocket upgrade with a version other than 13 (sent with Sec-WebSocket-Version: 13).
     BadWebSocketVersion = 15,
+    /// A WebSocket upgrade from an origin the allowed-origins list does not hold.
+    OriginRefused = 16,
+    /// A WebSocket upgrade the host's authorizer refused without writing an answer of its own.
+    UpgradeRefused = 17,
+    /// A WebSocket upgrade on an accept route that has its most clients (sent with Retry-After).
+    RouteFull = 18,
 }
 
 impl Answer {
-    pub const ALL: [Answer; 15] = [
+    pub const ALL: [Answer; 18] = [
         Answer::NotFound,
         Answer::RequestLimit,
         Answer::NotConnected,
@@ -62,6 +68,9 @@ impl Answer {
         Answer::UpgradeNeedsGet,
         Answer::BadWebSocketKey,
         Answer::BadWebSocketVersion,
+        Answer::OriginRefused,
+        Answer::UpgradeRefused,
+        Answer::RouteFull,
     ];
 
     /// (status, body, X-Server-Response-Type followed by a NUL, so that the C ABI can hand the
@@ -99,6 +108,9 @@ impl Answer {
                 "Unsupported WebSocket version; use 13.",
                 "BAD_REQUEST\0",
             ),
+            Answer::OriginRefused => (403, "Origin not allowed.", "ORIGIN_REFUSED\0"),
+            Answer::UpgradeRefused => (403, "Forbidden.", "UPGRADE_REFUSED\0"),
+            Answer::RouteFull => (503, "Too many clients on this route.", "ROUTE_FULL\0"),
         }
     }
 

@@ -3,11 +3,11 @@
 
 use crate::engine::context::Base;
 use crate::engine::http::request::Request;
+use crate::engine::http::response::Response;
 use crate::engine::http::router::Router;
-use crate::engine::ws::admission::Authorizer;
 use crate::engine::ws::deflate::DeflateConfig;
 use crate::engine::ws::hub::Hub;
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -20,6 +20,67 @@ pub trait WsHandler: Send + Sync {
     fn on_message(&self, conn_id: u64, data: &[u8], binary: bool);
     /// The client is gone; `code` is the close code received or sent, 1006 when none was.
     fn on_close(&self, conn_id: u64, code: u16, reason: &str);
+}
+
+/// The user an accepted client acts for: its id (presence channels list users by it) and the
+/// host's information about it (opaque bytes; the PHP wrapper keeps JSON there).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: Box<str>,
+    pub info: Box<[u8]>,
+}
+
+/// What an accepted upgrade brings to its client.
+#[derive(Debug, Default)]
+pub struct Admission {
+    pub user: Option<User>,
+    /// Channels the client joins as it opens (each once, in the order named).
+    pub channels: Vec<String>,
+    /// On a route with a client limit: the client's place, held from the admission until the
+    /// client is registered (then the client list counts it) or the upgrade fails. Released
+    /// when the `Admission` is dropped; nothing needs to take it.
+    pub reservation: Option<Reservation>,
+}
+
+/// The upgrades admitted on limited routes whose clients are not registered yet: (route id,
+/// connection id), kept by `admission::admit`. Counted with the registered clients, so that a burst of upgrades cannot
+/// pass a limit that each of them checks before any is registered (the 101 is written, and
+/// the session registers the client, after `admit` returns).
+#[derive(Default)]
+pub struct Admitting(pub(crate) Mutex<Vec<(u32, u64)>>);
+
+/// One admitted upgrade's place on a limited route (see `Admission::reservation`).
+pub struct Reservation {
+    pub(crate) admitting: Arc<Admitting>,
+    pub(crate) id: u64,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.admitting.0.lock().retain(|(_, id)| *id != self.id);
+    }
+}
+
+impl std::fmt::Debug for Reservation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Reservation(conn {})", self.id)
+    }
+}
+
+/// The host's decision on an upgrade.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Accept,
+    /// Refused: the response the authorizer wrote is the answer (403 when it wrote nothing).
+    Refuse,
+    /// The host's code failed: 500, and a log line.
+    Failed,
+}
+
+/// Decides upgrades (the host's hook; `admission::admit` runs it). Runs on the event-loop
+/// thread, before the 101.
+pub trait Authorizer: Send + Sync {
+    fn authorize(&self, req: &Request, admission: &mut Admission, res: &mut Response) -> Verdict;
 }
 
 /// What the WebSocket layer of one server needs.
@@ -41,6 +102,8 @@ pub struct WsContext {
     pub authorizer: RwLock<Option<Arc<dyn Authorizer>>>,
     /// Most clients per accept route (route id -> limit), over every worker and node.
     pub route_limits: RwLock<HashMap<u32, usize>>,
+    /// Upgrades admitted on a limited route whose client is not registered yet.
+    pub admitting: Arc<Admitting>,
 }
 
 impl WsContext {
@@ -55,6 +118,7 @@ impl WsContext {
             origins: RwLock::new(Vec::new()),
             authorizer: RwLock::new(None),
             route_limits: RwLock::new(HashMap::new()),
+            admitting: Arc::default(),
         }
     }
 }

@@ -14,6 +14,5 @@ pub mod hub;
 pub mod outbox;
 pub mod session;
 
-pub use admission::{Admission, Authorizer, User, Verdict};
-pub use context::{WsContext, WsHandler};
+pub use context::{Admission, Authorizer, User, Verdict, WsContext, WsHandler};
 pub use hub::{valid_close_code, ClientInfo, Hub};
