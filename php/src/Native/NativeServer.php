@@ -494,7 +494,7 @@ final class NativeServer
     }
 
     /**
-     * This process's WebSocket client ids, in connection order.
+     * The WebSocket client ids of every worker and node (the engine's world view).
      *
      * @return list<int>
      */
@@ -518,8 +518,9 @@ final class NativeServer
     }
 
     /**
-     * The packed head of a client's upgrade request (this process's clients; also inside its
-     * close callback), or null when the client is unknown.
+     * The packed head of a client's upgrade request (also inside its close callback; for a
+     * client of another worker or node its summary head, without headers), or null when the
+     * client is unknown.
      */
     public function wsClientHead(int $id): ?string
     {
