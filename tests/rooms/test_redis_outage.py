@@ -1,6 +1,8 @@
-"""Redis restarted under three running nodes: cross-node delivery comes back by itself (no node is
-restarted, no client reconnects), and once it is back, messages from two senders on two nodes
-reach the receivers on a third exactly once each and in each sender's order."""
+"""Redis stopped and started again under three running nodes: while it is down, delivery within a
+node (across its workers) goes on; once it is back, cross-node delivery comes back by itself (no
+node is restarted, no client reconnects), every node sees every client again, and messages from
+two senders on two nodes reach the receivers on a third exactly once each and in each sender's
+order."""
 
 from __future__ import annotations
 
@@ -8,15 +10,24 @@ import asyncio
 import time
 import uuid
 
-from rooms_support import (SETTLE, Client, close_all, converge_clients, open_spread, poll, run, tagged)
+import pytest
+
+from rooms_support import (SETTLE, Client, close_all, converge_clients, expect_once, open_spread,
+                           poll, run, tagged)
 
 RESUME_TIMEOUT = 30.0  # the backplane's reconnection (with its backoff) must be within this
-STEADY = 200  # messages per sender in the steady-state run
+STEADY = 500  # messages per sender in the steady-state run
 
 
-def test_delivery_resumes_after_a_redis_restart_without_loss_or_duplicates(redis, nodes):
+TTL = 3
+
+
+@pytest.mark.parametrize("down", [0.0, TTL + 1.0], ids=["restart", "down-longer-than-ttl"])
+def test_delivery_resumes_after_a_redis_restart_without_loss_or_duplicates(redis, nodes, down):
+    """`down`: seconds Redis stays down (beyond the local check): 0, or longer than the nodes'
+    TTL, so that no heartbeat is seen for longer than a node may stay silent."""
     prefix = f"t{uuid.uuid4().hex[:8]}"
-    ns = [nodes(f"n{i}", redis=redis.url, prefix=prefix, workers=2, ttl=3) for i in range(3)]
+    ns = [nodes(f"n{i}", redis=redis.url, prefix=prefix, workers=2, ttl=TTL) for i in range(3)]
 
     async def body():
         senders = [await Client.open(ns[0], "s0", "feed"), await Client.open(ns[2], "s2", "feed")]
@@ -27,7 +38,18 @@ def test_delivery_resumes_after_a_redis_restart_without_loss_or_duplicates(redis
             await senders[0].send("publish", channel="feed", text="before")
             await asyncio.gather(*(r.wait_for(tagged("before"), 5) for r in receivers))
 
-            redis.restart()
+            redis.stop()
+            # Redis down: the node's own workers still reach each other (open_spread put the
+            # receivers on both workers of n1)
+            other = next(r for r in receivers if r.pid != receivers[0].pid)
+            await other.send("publish", channel="feed", text="local while down")
+            await expect_once(receivers, [], tagged("local while down"), timeout=5,
+                              what="delivery within a node while Redis is down")
+            assert all(n.running() for n in ns), "a node died when Redis went away"
+            await asyncio.sleep(down)  # the outage itself: nothing to wait for but time
+            assert all(n.running() for n in ns), "a node died while Redis was away"
+
+            redis.start()
             t0 = time.monotonic()
             # each sender publishes probes until a receiver on n1 has one: delivery is back
             for s in senders:
