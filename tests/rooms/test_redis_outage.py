@@ -87,3 +87,46 @@ def test_delivery_resumes_after_a_redis_restart_without_loss_or_duplicates(redis
             await close_all(everyone)
 
     run(body(), timeout=150)
+
+
+def test_a_node_that_dies_while_redis_is_down_leaves_once_redis_is_back(redis, nodes):
+    """Redis down for longer than the TTL is no death: no node drops the others' users (no
+    presence leave anywhere). A node killed during the outage is gone once Redis is back: its
+    users leave presence on the others within ttl + 2 s of the restart, once."""
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    ns = [nodes(f"n{i}", redis=redis.url, prefix=prefix, workers=2, ttl=TTL) for i in range(3)]
+
+    async def body():
+        users = {"ann": ns[0], "bob": ns[1], "cat": ns[2]}
+        clients = {u: await Client.open(n, u, "presence-lobby") for u, n in users.items()}
+        alive = ns[:2]
+        try:
+            await converge_clients(ns, list(clients.values()))
+            want = [{"user": u, "info": {"name": u.title()}} for u in users]
+            await poll(lambda: all(n.get_json("/presence?channel=presence-lobby")["users"] == want
+                                   for n in ns), 5, what="presence before the outage")
+
+            redis.stop()
+            ns[2].kill9()
+            await asyncio.sleep(TTL + 1.0)  # the outage: longer than a node may stay silent
+            for n in alive:
+                assert n.get_json("/presence?channel=presence-lobby")["users"] == want, \
+                    f"{n.name} dropped users while only Redis was away"
+            redis.start()
+            t0 = time.monotonic()
+            await poll(lambda: all(n.get_json("/presence?channel=presence-lobby")["users"]
+                                   == want[:2] for n in alive), TTL + 2, interval=0.05,
+                       what=f"cat (on the dead n2) leaves within ttl {TTL} + 2 s of Redis' return")
+            print(f"dead node's users gone {time.monotonic() - t0:.2f} s after Redis came back")
+            await converge_clients(alive, [clients["ann"], clients["bob"]], 2)
+            await asyncio.sleep(SETTLE)
+            for n in alive:
+                events = [(e["event"], e["user"]) for e in n.events()
+                          if e["event"].startswith("presence-")]
+                assert sorted(events) == sorted([("presence-join", "ann"), ("presence-join", "bob"),
+                                                 ("presence-join", "cat"),
+                                                 ("presence-leave", "cat")]), (n.name, events)
+        finally:
+            await close_all(clients.values())
+
+    run(body())
