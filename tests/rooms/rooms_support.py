@@ -377,7 +377,8 @@ class Netns:
     and deleted by close(), also after a failure half-way."""
 
     def __init__(self, count: int):
-        tag = f"{os.getpid() % 100000:05d}"
+        self.sweep()
+        tag = str(os.getpid())  # pid_max is at most 4194304: names stay within 15 bytes
         self.bridge = f"hsbr{tag}"
         self.names: list[str] = []
         self.links: list[str] = []
@@ -407,6 +408,23 @@ class Netns:
         except BaseException:
             self.close()
             raise
+
+    @staticmethod
+    def sweep() -> list[str]:
+        """Deletes namespaces and links of this suite's naming (hsrooms-PID-N, hsbrPID,
+        hsvPIDhN) left by a run whose process is gone (killed before its cleanup ran)."""
+        gone = []
+        for line in _ip("netns", "list").stdout.splitlines():
+            m = re.match(r"(hsrooms-(\d+)-\d+)\b", line)
+            if m and not alive(int(m.group(2))):
+                _ip("netns", "del", m.group(1), check=False)
+                gone.append(m.group(1))
+        for line in _ip("-o", "link", "show").stdout.splitlines():
+            m = re.match(r"\d+: ((?:hsbr|hsv)(\d+)(?:[hn]\d+)?)[@:]", line)
+            if m and not alive(int(m.group(2))):
+                _ip("link", "del", m.group(1), check=False)
+                gone.append(m.group(1))
+        return gone
 
     @staticmethod
     def _pick_subnet() -> str:

@@ -4,6 +4,7 @@ all their workers, and network namespaces made and removed. The rooms tests rely
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -76,3 +77,28 @@ def test_netns_made_reachable_and_removed(tmp_path):
     assert not [n for n in names if n in listed], listed
     shown = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
     assert not [link for link in links if f" {link}:" in shown or f" {link}@" in shown], shown
+
+
+def test_netns_sweep_removes_what_a_killed_run_left():
+    reason = Netns.usable()
+    if reason:
+        pytest.skip(reason)
+    dead = 4194304 + 1  # above any pid_max: no live process has it
+    subprocess.run(["ip", "netns", "add", f"hsrooms-{dead}-0"], check=True, timeout=10)
+    subprocess.run(["ip", "link", "add", f"hsbr{dead}", "type", "bridge"], check=True, timeout=10)
+    subprocess.run(["ip", "link", "add", f"hsv{dead}h0", "type", "veth", "peer", "name",
+                    f"hsv{dead}n0"], check=True, timeout=10)
+    mine = f"hsbr{os.getpid()}"  # a live run's bridge stays
+    subprocess.run(["ip", "link", "add", mine, "type", "bridge"], check=True, timeout=10)
+    try:
+        gone = Netns.sweep()
+        assert {f"hsrooms-{dead}-0", f"hsbr{dead}", f"hsv{dead}h0"} <= set(gone), gone
+        assert mine not in gone
+        listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+        links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+        assert str(dead) not in listed and str(dead) not in links
+        assert f" {mine}:" in links
+    finally:
+        for cmd in (["ip", "netns", "del", f"hsrooms-{dead}-0"], ["ip", "link", "del", f"hsbr{dead}"],
+                    ["ip", "link", "del", f"hsv{dead}h0"], ["ip", "link", "del", mine]):
+            subprocess.run(cmd, capture_output=True, timeout=10)

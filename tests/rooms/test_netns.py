@@ -12,7 +12,7 @@ import uuid
 import pytest
 
 from rooms_support import (Client, Netns, Redis, close_all, converge_clients, expect_once, poll,
-                     run, tagged)
+                           run, tagged)
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import asyncio
 import pytest
 
 from rooms_support import (SETTLE, Client, Refused, close_all, expect_once, open_spread, poll,
-                     presence_events, run, tagged, views_of_workers)
+                           presence_events, run, tagged, views_of_workers)
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ import asyncio
 import time
 import uuid
 
-from rooms_support import (SETTLE, Client, close_all, converge_clients, expect_once, open_spread, poll,
-                     presence_events, run, tagged)
+from rooms_support import (SETTLE, Client, close_all, converge_clients, expect_once, open_spread,
+                           poll, presence_events, run, tagged, views_of_workers)
 
 TTL = 3  # seconds: the nodes' heartbeat expiry, short to keep the crash test short
 
@@ -83,6 +83,12 @@ def test_three_nodes_one_view_and_exact_delivery(redis, nodes):
             want = [{"user": "ann", "info": {"name": "Ann"}}, {"user": "bob", "info": {"name": "Bob"}}]
             await poll(lambda: presence_everywhere(ns, "presence-lobby", want), 5,
                        what="presence equal on every node")
+            # and from inside each of the six workers, not only those HTTP happened to reach
+            for key, ack in (await views_of_workers(everyone, "red")).items():
+                assert sorted(ack["members"]) == sorted(c.id for c in red), f"worker {key}"
+            for key, ack in (await views_of_workers(everyone, "presence-lobby")).items():
+                assert sorted(ack["presence"]) == ["ann", "bob"], f"worker {key}"
+            assert len(await views_of_workers(everyone)) == 6
 
             # presence joins: once per user on every node (ann has a tab on n0 and on n1)
             await poll(lambda: all(presence_events(n, u, "join", "presence-lobby")
