@@ -110,6 +110,7 @@ impl Fanout {
     /// connection ids start at the process's range.
     pub fn add_backplane(&self, backplane: Arc<dyn Backplane>, me: u32) {
         self.backplanes.write().push(backplane);
+        self.rooms.set_shared();
         self.set_me(me);
     }
 
