@@ -16,8 +16,15 @@
  * A token the engine will not take as a user id (over 256 bytes) or a room name it will not
  * take as a channel is refused with 400 and the engine's reason.
  *
- * Messages: for now each text or binary message is echoed to its sender. Publishing to the
- * room's channel (hs_ws_publish) takes its place in on_message below.
+ * Messages: a client in a room publishes each message to the room's channel (hs_ws_publish):
+ * every member receives it, the sender too, on whichever worker or node it is connected. An
+ * anonymous client (no channel) gets its messages echoed.
+ *
+ *   GET /members?channel=red        the channel's members everywhere: a JSON list of ids
+ *   GET /presence?channel=presence-x  the users of a presence channel: a JSON list of user ids
+ *
+ * Join, leave and presence events are printed on stderr ("rooms: join #ID red", "rooms:
+ * presence join alice presence-x").
  *
  * Usage: rooms [PORT [ADDRESS]]    PORT 8080 by default (0 = any free port),
  *                                  ADDRESS 127.0.0.1 by default.
@@ -28,6 +35,9 @@
  *                           check. Another origin gets 403; a client without Origin is let in.
  *   HS_WS_ROUTE_LIMIT=N     at most N clients on /rooms/{room} at once (hs_ws_route_limit);
  *                           more get 503 with Retry-After. Unset or 0: no limit.
+ *   HS_REDIS=redis://127.0.0.1:6379   join the nodes' backplane (hs_redis): clients, channels
+ *                           and presence shared with every node using the same Redis and prefix
+ *   HS_REDIS_PREFIX, HS_NODE, HS_REDIS_TTL_MS   its prefix, this node's name, its TTL
  *   HS_DEBUG=1              the engine's debug log on stderr (says whom it admitted, with the
  *                           user and channels, and why it refused)
  *
@@ -194,13 +204,66 @@ static void on_open(void *user_data, uint64_t conn_id, const hs_request *req)
             hs_ws_count(app->server, app->route));
 }
 
+/* The first channel a client is in (its room), from what every process knows of it
+ * (hs_ws_client_record): 0 when it is in none. */
+static int room_of(hs_server *server, uint64_t conn_id, char *room, size_t cap)
+{
+    uint8_t rec[1024];
+    size_t at = 0, n;
+    uint32_t len, count;
+    int total = hs_ws_client_record(server, conn_id, rec, sizeof rec);
+    if (total < 0 || (size_t)total > sizeof rec)
+        return 0;
+#define FIELD_LEN(p) ((uint32_t)(p)[0] | (uint32_t)(p)[1] << 8 | (uint32_t)(p)[2] << 16 | (uint32_t)(p)[3] << 24)
+    len = FIELD_LEN(rec + at); /* node */
+    at += 4 + len + 1;         /* and has_user */
+    len = FIELD_LEN(rec + at); /* user id */
+    at += 4 + len;
+    len = FIELD_LEN(rec + at); /* user info */
+    at += 4 + len;
+    count = FIELD_LEN(rec + at);
+    at += 4;
+    if (count == 0)
+        return 0;
+    len = FIELD_LEN(rec + at);
+#undef FIELD_LEN
+    n = len < cap - 1 ? len : cap - 1;
+    memcpy(room, rec + at + 4, n);
+    room[n] = '\0';
+    return 1;
+}
+
 static void on_message(void *user_data, uint64_t conn_id, const uint8_t *data, size_t len,
                        int is_binary)
 {
     rooms_app *app = user_data;
-    /* Channel publishing goes here: hs_ws_publish(app->server, <the client's room>, data, len,
-     * is_binary, conn_id) to the room's other members. Until then, an echo to the sender. */
-    warn(hs_ws_send(app->server, conn_id, (const char *)data, len, is_binary), "hs_ws_send");
+    char room[256];
+    if (room_of(app->server, conn_id, room, sizeof room)) {
+        int rc = hs_ws_publish(app->server, room, data, len, is_binary, 0);
+        warn(rc < 0 ? rc : 0, "hs_ws_publish");
+    } else {
+        warn(hs_ws_send(app->server, conn_id, (const char *)data, len, is_binary), "hs_ws_send");
+    }
+}
+
+static void on_join(void *user_data, uint64_t conn_id, const char *channel)
+{
+    (void)user_data;
+    fprintf(stderr, "rooms: join #%" PRIu64 " %s\n", conn_id, channel);
+}
+
+static void on_leave(void *user_data, uint64_t conn_id, const char *channel)
+{
+    (void)user_data;
+    fprintf(stderr, "rooms: leave #%" PRIu64 " %s\n", conn_id, channel);
+}
+
+static void on_presence(void *user_data, const char *channel, int event, const char *user,
+                        const uint8_t *info, size_t info_len)
+{
+    (void)user_data;
+    fprintf(stderr, "rooms: presence %s %s %s %.*s\n", event ? "join" : "leave", user, channel,
+            (int)info_len, (const char *)info);
 }
 
 static void on_close(void *user_data, uint64_t conn_id, int code, const char *reason)
@@ -219,6 +282,74 @@ static void on_index(void *user_data, const hs_request *req, hs_response *res)
     (void)user_data;
     (void)req;
     warn(hs_respond(res, 200, headers, sizeof headers - 1, body, sizeof body - 1), "hs_respond");
+}
+
+/* The `channel` query field of a request, decoded enough for these examples (no %-escapes). */
+static int channel_param(const hs_request *req, char *out, size_t cap)
+{
+    size_t qlen, i, n;
+    const char *q = hs_request_query(req, &qlen);
+    for (i = 0; q != NULL && i + 8 <= qlen; i++) {
+        if ((i == 0 || q[i - 1] == '&') && strncmp(q + i, "channel=", 8) == 0) {
+            for (n = 0; i + 8 + n < qlen && q[i + 8 + n] != '&' && n + 1 < cap; n++)
+                out[n] = q[i + 8 + n];
+            out[n] = '\0';
+            return n > 0;
+        }
+    }
+    return 0;
+}
+
+/* GET /members?channel=NAME: [id, ...] */
+static void on_members(void *user_data, const hs_request *req, hs_response *res)
+{
+    static const char headers[] = "Content-Type: application/json\r\n";
+    rooms_app *app = user_data;
+    char channel[256], body[65536];
+    uint64_t ids[2048];
+    int n, i;
+    size_t at = 0;
+    if (!channel_param(req, channel, sizeof channel)) {
+        warn(hs_respond(res, 400, NULL, 0, "channel?", 8), "hs_respond");
+        return;
+    }
+    n = hs_ws_channel_members(app->server, channel, ids, 2048);
+    body[at++] = '[';
+    for (i = 0; i < n && i < 2048; i++)
+        at += (size_t)snprintf(body + at, sizeof body - at, "%s%" PRIu64, i ? "," : "", ids[i]);
+    body[at++] = ']';
+    warn(hs_respond(res, 200, headers, sizeof headers - 1, body, at), "hs_respond");
+}
+
+/* GET /presence?channel=NAME: ["user", ...] (the ids as given; no escaping needed here) */
+static void on_presence_list(void *user_data, const hs_request *req, hs_response *res)
+{
+    static const char headers[] = "Content-Type: application/json\r\n";
+    rooms_app *app = user_data;
+    char channel[256], body[65536];
+    static uint8_t buf[1 << 20];
+    int total, first = 1;
+    size_t at = 0, p = 0;
+    if (!channel_param(req, channel, sizeof channel)) {
+        warn(hs_respond(res, 400, NULL, 0, "channel?", 8), "hs_respond");
+        return;
+    }
+    total = hs_ws_presence(app->server, channel, buf, sizeof buf);
+    body[at++] = '[';
+    while (total > 0 && p + 8 <= (size_t)total && at + 300 < sizeof body) {
+        uint32_t ulen = (uint32_t)buf[p] | (uint32_t)buf[p + 1] << 8 | (uint32_t)buf[p + 2] << 16 |
+                        (uint32_t)buf[p + 3] << 24;
+        uint32_t ilen;
+        at += (size_t)snprintf(body + at, sizeof body - at, "%s\"%.*s\"", first ? "" : ",",
+                               (int)(ulen < 256 ? ulen : 256), (const char *)buf + p + 4);
+        first = 0;
+        p += 4 + ulen;
+        ilen = (uint32_t)buf[p] | (uint32_t)buf[p + 1] << 8 | (uint32_t)buf[p + 2] << 16 |
+               (uint32_t)buf[p + 3] << 24;
+        p += 4 + ilen;
+    }
+    body[at++] = ']';
+    warn(hs_respond(res, 200, headers, sizeof headers - 1, body, at), "hs_respond");
 }
 
 /* ---- main ------------------------------------------------------------------------------------ */
@@ -260,6 +391,7 @@ int main(int argc, char **argv)
     int port = argc > 1 ? parse_port(argv[1]) : 8080;
     const char *address = argc > 2 ? argv[2] : "127.0.0.1";
     hs_ws_handlers handlers;
+    hs_room_events events;
     env_settings env;
     rooms_app app;
     unsigned long long limit;
@@ -278,6 +410,12 @@ int main(int argc, char **argv)
     app.route = must(hs_accept(app.server, "/rooms/{room}", &handlers, &app),
                      "hs_accept /rooms/{room}");
     must(hs_ws_authorize(app.server, authorize, &app), "hs_ws_authorize");
+    must(hs_route(app.server, "GET", "/members", on_members, &app), "hs_route /members");
+    must(hs_route(app.server, "GET", "/presence", on_presence_list, &app), "hs_route /presence");
+    events.on_join = on_join;
+    events.on_leave = on_leave;
+    events.on_presence = on_presence;
+    must(hs_ws_room_events(app.server, &events, &app), "hs_ws_room_events");
 
     env_configure(&env, app.server, "rooms");
     if (env_get("HS_WS_ORIGINS") != NULL)
@@ -290,6 +428,12 @@ int main(int argc, char **argv)
     must(hs_ws_route_limit(app.server, app.route, (int)limit), "hs_ws_route_limit");
     if (env_flag(&env, "HS_DEBUG", 0))
         must(hs_set_debug(app.server, 1), "hs_set_debug");
+    if (env_get("HS_REDIS") != NULL) {
+        unsigned long long ttl = env_number(&env, "HS_REDIS_TTL_MS", 0);
+        must(hs_redis(app.server, env_get("HS_REDIS"), env_get("HS_REDIS_PREFIX"),
+                      env_get("HS_NODE"), (int)(ttl > 3600000 ? 3600000 : ttl)),
+             "hs_redis (HS_REDIS)");
+    }
 
     must(hs_handle_signals(app.server, 1), "hs_handle_signals");
     must(hs_start(app.server), "hs_start");

@@ -46,6 +46,11 @@
  *   WebSocket admission ................ hs_ws_set_origins, hs_ws_route_limit, hs_ws_authorize,
  *                                        hs_admission_user, hs_admission_join
  *                                        callback: hs_authorize_handler
+ *   Channels, presence and nodes ....... hs_ws_join, hs_ws_leave, hs_ws_publish,
+ *                                        hs_ws_channel_members, hs_ws_presence,
+ *                                        hs_ws_client_record, hs_ws_room_events, hs_redis
+ *                                        struct: hs_room_events
+ *                                        callbacks: hs_join_cb, hs_presence_cb
  *   Timers ............................. hs_add_timer, hs_cancel_timer
  *                                        callback: hs_timer_cb
  *   Errors, debug log and version ...... hs_set_debug, hs_set_log, hs_last_error, hs_status_str,
@@ -311,6 +316,30 @@ typedef int (*hs_authorize_handler)(void *user_data,
                                     hs_admission *admission,
                                     hs_response *res);
 
+// A client of this process joined `channel` (NUL-terminated, valid during the call).
+typedef void (*hs_join_cb)(void *user_data, uint64_t conn_id, const char *channel);
+
+// A user's first connection joined a presence channel (`event` 1) or its last one left (0),
+// anywhere. Fired once per user on each node, by its slot-0 worker (the only process of a node
+// without a cluster). `user` is NUL-terminated; `info` is `info_len` bytes (as the authorizer
+// gave them); all valid during the call.
+typedef void (*hs_presence_cb)(void *user_data,
+                               const char *channel,
+                               int event,
+                               const char *user,
+                               const uint8_t *info,
+                               size_t info_len);
+
+// Channel events; any may be NULL. Copied by `hs_ws_room_events`. `on_join`/`on_leave` are for
+// this process's clients (a client's `on_leave` events run as it closes, before its close
+// callback, while `hs_ws_client_head`/`hs_ws_client_record` still answer for it). They run on
+// the event-loop thread, or inside the `hs_ws_join`/`hs_ws_leave` call that caused them.
+typedef struct {
+  hs_join_cb on_join;
+  hs_join_cb on_leave;
+  hs_presence_cb on_presence;
+} hs_room_events;
+
 // A timer callback. Runs on the event-loop thread (a worker with `hs_set_threads`).
 typedef void (*hs_timer_cb)(void *user_data);
 
@@ -572,8 +601,10 @@ int hs_adopt_listener(hs_server *server, int fd);
 // (1-64 characters, no '/'; use one per server, e.g. "myapp-8080"; copied); only processes of
 // the same user are accepted. Connection ids then carry the slot, so they are unique across
 // workers. Every worker must register its routes in the same order (route ids must agree).
-// `hs_ws_count`/`hs_ws_clients` still count this worker's clients only; a message to a worker
-// that is down (restarting) is dropped. Call before the first `hs_run`/`hs_poll`.
+// Workers replicate their clients, channels and presence to each other (see hs_ws_join()):
+// `hs_ws_count`/`hs_ws_clients` count and list every worker's clients. A worker that dies is
+// forgotten by the others at once (its connection to them ends); a message to a worker that is
+// down (restarting) is dropped. Slots 0-1022. Call before the first `hs_run`/`hs_poll`.
 // Returns `HS_OK` or a negative status.
 int hs_cluster_join(hs_server *server, const char *group, int slot, int slots);
 
@@ -824,10 +855,12 @@ int hs_ws_broadcast_route(hs_server *server,
 // (may be NULL) at most 123 bytes of UTF-8. The close callback follows when the client is gone.
 int hs_ws_close(hs_server *server, uint64_t conn_id, int code, const char *reason);
 
-// How many WebSocket clients are connected (to route `route_id`, or all with -1).
+// How many WebSocket clients are connected (to route `route_id`, or all with -1), in every
+// process: this one, the other workers of a cluster and the other nodes (hs_redis()).
 int hs_ws_count(const hs_server *server, int route_id);
 
-// Lists connected client ids (of route `route_id`, or all with -1), in connection order. Writes
+// Lists connected client ids (of route `route_id`, or all with -1) of every process, in id
+// order (connection order within a process). Writes
 // at most `cap` ids to `ids` (which may be NULL when `cap` is 0) and returns the total count, so
 // a caller can size its array and call again.
 int hs_ws_clients(const hs_server *server, int route_id, uint64_t *ids, size_t cap);
@@ -853,9 +886,10 @@ int hs_ws_keep_heads(hs_server *server, int enable);
 // into `buf`: at most `cap` bytes, no NUL added (`buf` may be NULL when `cap` is 0). Returns the
 // head's full length, so a caller with a small buffer can size one and call again;
 // `HS_ERR_NOT_FOUND` for no such client; `HS_ERR_STATE` when heads are not kept
-// (`hs_ws_keep_heads`, off by default). Works for the clients of this process (not another
-// worker's), also inside a client's own `on_close` callback (on the thread running it), so a
-// host needs no registry of its own.
+// (`hs_ws_keep_heads`, off by default). Works for the clients of this process, also inside a
+// client's own `on_close` callback (on the thread running it), so a host needs no registry of
+// its own; for another process's client (another worker or node) it gives the head without its
+// headers (the `headers` field empty), which every process keeps.
 int hs_ws_client_head(const hs_server *server, uint64_t conn_id, uint8_t *buf, size_t cap);
 
 // permessage-deflate (RFC 7692), for clients that connect afterwards. Returns `HS_OK`, or
@@ -947,6 +981,80 @@ int hs_admission_user(hs_admission *admission,
 // Returns `HS_OK`, or `HS_ERR_INVALID` (NULL, not UTF-8, empty, too long, a control character,
 // the 101st channel) with the reason in `hs_last_error`.
 int hs_admission_join(hs_admission *admission, const char *channel);
+
+// ==============================================================================================
+// CHANNELS, PRESENCE AND NODES
+//
+// Channels group WebSocket clients: hs_ws_join() and hs_ws_leave() a client (of this process
+// or of any other worker or node: the call is forwarded to the process that holds it),
+// hs_ws_publish() to a channel's members everywhere (the message is copied once and shared by
+// every receiver). A client leaves all its channels when it closes. A channel named
+// `presence-...` lists users (the user an authorizer named, see hs_admission_user()): a user with
+// three tabs is one entry; its presence join event fires when its first connection joins and
+// the leave event when its last one leaves, once on each node.
+//
+// Every process keeps a copy of the world (every client of every worker and node, their users
+// and channels), replicated through the worker cluster (hs_cluster_join()) and, between
+// machines, through Redis (hs_redis()): hs_ws_channel_members(), hs_ws_presence(),
+// hs_ws_client_record(), hs_ws_count() and hs_ws_clients() answer from it at once, without a
+// round trip. Changes made elsewhere arrive within the backplane's latency. Safe from any
+// thread and any callback.
+// ==============================================================================================
+
+// Joins a client to a channel (1-200 bytes of UTF-8, no control characters): a client of this
+// process at once (its `on_join` event fires before this returns), another process's through
+// the backplane. Joining a channel twice is a no-op. Returns `HS_OK`; `HS_ERR_NOT_FOUND` for a
+// client no process has; `HS_ERR_INVALID` for a bad name or a client already in 100 channels;
+// `HS_ERR_STATE` for a `presence-` channel and a client without a user.
+int hs_ws_join(hs_server *server, uint64_t conn_id, const char *channel);
+
+// Takes a client out of a channel (a no-op if it is not a member); as `hs_ws_join`.
+int hs_ws_leave(hs_server *server, uint64_t conn_id, const char *channel);
+
+// Sends a message (`data`, `len` bytes, copied once; text must be UTF-8) to every member of
+// `channel`, in every process, except `except_conn` (0 = none). Returns how many members it was
+// sent to (as this process knows them), or a negative status. Order is kept per sender and
+// channel; across nodes delivery is at most once (Redis pub/sub).
+int hs_ws_publish(hs_server *server,
+                  const char *channel,
+                  const uint8_t *data,
+                  size_t len,
+                  int is_binary,
+                  uint64_t except_conn);
+
+// Lists the members of `channel` in every process, in id order: writes at most `cap` ids to
+// `ids` (NULL when `cap` is 0) and returns the total count.
+int hs_ws_channel_members(const hs_server *server, const char *channel, uint64_t *ids, size_t cap);
+
+// The users of a presence channel, everywhere, packed into `buf` (at most `cap` bytes; NULL
+// when `cap` is 0): for each user in id order, `[u32 LE length][user id][u32 LE length][info]`.
+// Returns the full length (call again with a larger buffer if it is more than `cap`); 0 for an
+// empty or unknown channel.
+int hs_ws_presence(const hs_server *server, const char *channel, uint8_t *buf, size_t cap);
+
+// What every process knows of a client, packed into `buf` (at most `cap` bytes; NULL when
+// `cap` is 0): `[u32 len][node name][u8 has_user][u32 len][user id][u32 len][user info]
+// [u32 channel count]` then `[u32 len][channel]` per channel (lengths u32 LE; the user fields
+// are empty when `has_user` is 0). Returns the full length, or `HS_ERR_NOT_FOUND`. Works for
+// the clients of every process, and for a client of this one during its close callback.
+int hs_ws_client_record(const hs_server *server, uint64_t conn_id, uint8_t *buf, size_t cap);
+
+// Sets the channel event callbacks (`events` is copied; NULL removes them). `user_data` must
+// stay valid until `hs_free` or the next call. Returns `HS_OK`.
+int hs_ws_room_events(hs_server *server, const hs_room_events *events, void *user_data);
+
+// Joins the nodes' backplane: Redis at `url` (`redis://[user:password@]host:port[/db]` or
+// `redis+unix:///path`; `rediss://` is refused: not supported). `prefix` (NULL: "httpsock")
+// keeps apps that share a Redis apart; `node` (NULL: host name and pid) names this node — give
+// every worker of one node the same name (the PHP wrapper does); `ttl_ms` (0: 10000) is how long
+// a silent node lives on in the others' view. Blocks for at most a few seconds: resolves the
+// host, checks that Redis answers and claims the node's number (connection ids carry it, so they
+// are unique across nodes; at most 255 nodes per prefix). The link starts with the first
+// `hs_run`/`hs_poll`, on its thread, and reconnects by itself; while it is down, delivery in this
+// node goes on and messages to other nodes are dropped (logged). Call before the first
+// `hs_run`/`hs_poll`. Returns `HS_OK`; `HS_ERR_INVALID` for a bad URL, prefix or TTL;
+// `HS_ERR_IO` with a message naming host and port when Redis cannot be reached.
+int hs_redis(hs_server *server, const char *url, const char *prefix, const char *node, int ttl_ms);
 
 // ==============================================================================================
 // TIMERS

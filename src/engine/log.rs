@@ -35,6 +35,12 @@ impl Log {
         }
     }
 
+    /// Writes a line whether debug is on or not: what an operator must see (a backplane link
+    /// down and back, a node declared dead).
+    pub fn warn(&self, line: &str) {
+        self.write(line);
+    }
+
     fn write(&self, line: &str) {
         let sink = self.sink.read().clone();
         match sink {

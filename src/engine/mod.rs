@@ -34,4 +34,4 @@ pub use http::response::Response;
 pub use http::{Answer, ErrorHandler, HttpHandler, ResponseFilter};
 pub use log::LogSink;
 pub use server::{PollState, Server};
-pub use ws::{ClientInfo, WsHandler};
+pub use ws::{Admission, Authorizer, ClientInfo, RoomEvents, User, Verdict, WsHandler};

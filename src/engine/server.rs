@@ -11,14 +11,14 @@
 use crate::engine::config::Limits;
 use crate::engine::context::Base;
 use crate::engine::error::{Error, ErrorKind, Result};
-use crate::engine::fanout::{Cluster, Fanout};
+use crate::engine::fanout::{node_of, proc_number, redis, Cluster, Fanout};
 use crate::engine::http::router::{Methods, Pattern};
 use crate::engine::http::serve::spawn_connection;
 use crate::engine::http::{ErrorHandler, HttpContext, HttpHandler, ResponseFilter};
 use crate::engine::log::LogSink;
 use crate::engine::timers::{TimerFn, Timers};
 use crate::engine::transport::{self, OnAccept};
-use crate::engine::ws::{Authorizer, ClientInfo, WsContext, WsHandler};
+use crate::engine::ws::{Authorizer, ClientInfo, Record, RoomEvents, User, WsContext, WsHandler};
 use hyper::header::{HeaderName, HeaderValue};
 use parking_lot::Mutex;
 use std::net::{IpAddr, SocketAddr};
@@ -135,6 +135,9 @@ pub struct Server {
     /// True while a thread is inside `poll`. `free` must not drop the loop then (a PHP fatal
     /// error can longjmp out of a callback and leave `poll` abandoned mid-flight).
     polling: AtomicBool,
+    /// The worker slot, once a cluster was joined.
+    cluster_slot: OnceLock<u16>,
+    redis_joined: AtomicBool,
 }
 
 impl Server {
@@ -147,12 +150,14 @@ impl Server {
         let ws = Arc::new(WsContext::new(base.clone()));
         // The WebSocket layer takes over upgrade requests (while `set_websocket(true)`).
         let _ = http.upgrade.set(ws.clone());
-        let fanout = Arc::new(Fanout::new(base.clone(), ws.hub.clone()));
+        let fanout = Fanout::new(base.clone(), ws.hub.clone(), ws.rooms.clone());
         Ok(Server {
             base,
             http,
             ws,
             fanout,
+            cluster_slot: OnceLock::new(),
+            redis_joined: AtomicBool::new(false),
             timers: Arc::new(Timers::default()),
             wake: Wake::new(),
             next_route_id: AtomicU32::new(0),
@@ -394,8 +399,37 @@ impl Server {
     pub fn join_cluster(&self, group: &str, slot: u16, slots: u16) -> Result<()> {
         let core = self.core.lock();
         Self::before_first_poll(&core, "a cluster must be joined before the first run/poll")?;
+        if self.cluster_slot.get().is_some() {
+            return Err(Error::state("this server already joined a cluster"));
+        }
         let c = Cluster::new(group, slot, slots)?;
-        self.fanout.join(Arc::new(c))
+        let _ = self.cluster_slot.set(slot);
+        let node = node_of(self.fanout.me());
+        self.fanout
+            .add_backplane(Arc::new(c), proc_number(node, Some(slot)));
+        Ok(())
+    }
+
+    /// Joins the nodes' backplane: Redis at `url` (checked, its host resolved and a node number
+    /// claimed now; the link starts with the loop). Before the first run/poll.
+    pub fn join_redis(&self, url: &str, prefix: &str, node: &str, ttl: Duration) -> Result<()> {
+        let core = self.core.lock();
+        Self::before_first_poll(&core, "Redis must be joined before the first run/poll")?;
+        if self.redis_joined.swap(true, Ordering::AcqRel) {
+            return Err(Error::state("this server already uses Redis"));
+        }
+        let cfg = match redis::configure(url, prefix, node, ttl) {
+            Ok(c) => c,
+            Err(e) => {
+                self.redis_joined.store(false, Ordering::Release);
+                return Err(e);
+            }
+        };
+        let plane = redis::RedisPlane::new(cfg);
+        self.ws.rooms.set_node(plane.node());
+        let me = proc_number(plane.number(), self.cluster_slot.get().copied());
+        self.fanout.add_backplane(Arc::new(plane), me);
+        Ok(())
     }
 
     // ---- TLS and HTTP/2 ------------------------------------------------------------------
@@ -593,6 +627,7 @@ impl Server {
             runtime.spawn(main_task(
                 self.base.clone(),
                 self.ws.clone(),
+                self.fanout.clone(),
                 self.timers.clone(),
                 wake,
                 core.handle_signals,
@@ -632,14 +667,14 @@ impl Server {
         self.fanout.close(conn_id, code, reason)
     }
 
-    /// How many clients this process has (of `route` when given).
+    /// How many clients there are, in every process (of `route` when given).
     pub fn ws_count(&self, route: Option<u32>) -> usize {
-        self.ws.hub.count(route)
+        self.ws.rooms.count(route)
     }
 
-    /// This process's clients (of `route` when given), by id.
-    pub fn ws_clients(&self, route: Option<u32>) -> Vec<ClientInfo> {
-        self.ws.hub.list(route)
+    /// The clients of every process (of `route` when given), by id.
+    pub fn ws_clients(&self, route: Option<u32>) -> Vec<u64> {
+        self.ws.rooms.list(route)
     }
 
     pub fn ws_client(&self, conn_id: u64) -> Option<ClientInfo> {
@@ -649,7 +684,46 @@ impl Server {
     /// Runs `f` with the packed head of a client's upgrade request (a client of this process,
     /// or the one whose close callback this thread runs); `State` when heads are not kept.
     pub fn ws_client_head<R>(&self, conn_id: u64, f: impl FnOnce(&[u8]) -> R) -> Result<R> {
-        self.ws.hub.head(conn_id, f)
+        match self.ws.hub.head(conn_id, |h| h.to_vec()) {
+            Ok(h) => Ok(f(&h)),
+            Err(e) if e.kind == ErrorKind::NotFound => match self.ws.rooms.record(conn_id) {
+                // Another process's client: its summary (the head without headers).
+                Some(r) => Ok(f(&r.summary)),
+                None => Err(e),
+            },
+            Err(e) => Err(e),
+        }
+    }
+
+    // ---- channels and presence -----------------------------------------------------------
+
+    pub fn ws_join(&self, conn_id: u64, channel: &str) -> Result<()> {
+        self.fanout.join(conn_id, channel)
+    }
+
+    pub fn ws_leave(&self, conn_id: u64, channel: &str) -> Result<()> {
+        self.fanout.leave(conn_id, channel)
+    }
+
+    /// Publishes to a channel everywhere; returns how many members it was sent to.
+    pub fn ws_publish(&self, channel: &str, msg: Message, except: Option<u64>) -> Result<usize> {
+        self.fanout.publish(channel, msg, except)
+    }
+
+    pub fn ws_members(&self, channel: &str) -> Vec<u64> {
+        self.ws.rooms.members(channel)
+    }
+
+    pub fn ws_presence(&self, channel: &str) -> Vec<(Arc<str>, Arc<User>)> {
+        self.ws.rooms.presence(channel).into_iter().collect()
+    }
+
+    pub fn ws_record(&self, conn_id: u64) -> Option<Record> {
+        self.ws.rooms.record(conn_id)
+    }
+
+    pub fn set_room_events(&self, events: Option<Arc<dyn RoomEvents>>) {
+        self.ws.rooms.set_events(events);
     }
 
     // ---- timers --------------------------------------------------------------------------
@@ -702,6 +776,7 @@ fn ignore_sigpipe() {
 async fn main_task(
     base: Arc<Base>,
     ws: Arc<WsContext>,
+    fanout: Arc<Fanout>,
     timers: Arc<Timers>,
     wake: tokio::net::UnixStream,
     handle_signals: bool,
@@ -729,6 +804,8 @@ async fn main_task(
             _ = recv(&mut sigterm) => { base.log.debug(|| "SIGTERM: shutting down".into()); break; }
         }
     }
+    // The other processes forget this one's clients at once (queued before the links stop).
+    fanout.stop();
     base.life.begin_stopping();
     for acceptor in acceptors {
         // Each ends at once on `stopping`, dropping its listener: the port refuses new

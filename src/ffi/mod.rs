@@ -39,6 +39,8 @@ pub mod ws;
 
 pub mod admission;
 
+pub mod rooms;
+
 pub mod timer;
 
 pub mod log;
@@ -52,7 +54,7 @@ pub use handles::{hs_admission, hs_request, hs_response, hs_server};
 pub mod api {
     pub use super::{
         admission::*, answer::*, config::*, hs_admission, hs_request, hs_response, hs_server,
-        hs_status, log::*, ports::*, request::*, response::*, route::*, server::*, timer::*,
-        tls::*, workers::*, ws::*,
+        hs_status, log::*, ports::*, request::*, response::*, rooms::*, route::*, server::*,
+        timer::*, tls::*, workers::*, ws::*,
     };
 }

@@ -81,8 +81,10 @@ pub extern "C" fn hs_adopt_listener(server: *mut hs_server, fd: c_int) -> c_int 
 /// (1-64 characters, no '/'; use one per server, e.g. "myapp-8080"; copied); only processes of
 /// the same user are accepted. Connection ids then carry the slot, so they are unique across
 /// workers. Every worker must register its routes in the same order (route ids must agree).
-/// `hs_ws_count`/`hs_ws_clients` still count this worker's clients only; a message to a worker
-/// that is down (restarting) is dropped. Call before the first `hs_run`/`hs_poll`.
+/// Workers replicate their clients, channels and presence to each other (see hs_ws_join()):
+/// `hs_ws_count`/`hs_ws_clients` count and list every worker's clients. A worker that dies is
+/// forgotten by the others at once (its connection to them ends); a message to a worker that is
+/// down (restarting) is dropped. Slots 0-1022. Call before the first `hs_run`/`hs_poll`.
 /// Returns `HS_OK` or a negative status.
 #[no_mangle]
 pub extern "C" fn hs_cluster_join(

@@ -232,13 +232,15 @@ fn route_filter(route_id: c_int) -> Option<u32> {
     u32::try_from(route_id).ok()
 }
 
-/// How many WebSocket clients are connected (to route `route_id`, or all with -1).
+/// How many WebSocket clients are connected (to route `route_id`, or all with -1), in every
+/// process: this one, the other workers of a cluster and the other nodes (hs_redis()).
 #[no_mangle]
 pub extern "C" fn hs_ws_count(server: *const hs_server, route_id: c_int) -> c_int {
     guard(|| Ok(unsafe { borrow(server, "server") }?.ws_count(route_filter(route_id)) as c_int))
 }
 
-/// Lists connected client ids (of route `route_id`, or all with -1), in connection order. Writes
+/// Lists connected client ids (of route `route_id`, or all with -1) of every process, in id
+/// order (connection order within a process). Writes
 /// at most `cap` ids to `ids` (which may be NULL when `cap` is 0) and returns the total count, so
 /// a caller can size its array and call again.
 #[no_mangle]
@@ -252,7 +254,7 @@ pub extern "C" fn hs_ws_clients(
         let s = unsafe { borrow(server, "server") }?;
         let ids = unsafe { OutArray::new(ids, cap, "ids") }?;
         let list = s.ws_clients(route_filter(route_id));
-        Ok(ids.fill(list.iter().map(|c| c.id)) as c_int)
+        Ok(ids.fill(list.iter().copied()) as c_int)
     })
 }
 
@@ -309,9 +311,10 @@ pub extern "C" fn hs_ws_keep_heads(server: *mut hs_server, enable: c_int) -> c_i
 /// into `buf`: at most `cap` bytes, no NUL added (`buf` may be NULL when `cap` is 0). Returns the
 /// head's full length, so a caller with a small buffer can size one and call again;
 /// `HS_ERR_NOT_FOUND` for no such client; `HS_ERR_STATE` when heads are not kept
-/// (`hs_ws_keep_heads`, off by default). Works for the clients of this process (not another
-/// worker's), also inside a client's own `on_close` callback (on the thread running it), so a
-/// host needs no registry of its own.
+/// (`hs_ws_keep_heads`, off by default). Works for the clients of this process, also inside a
+/// client's own `on_close` callback (on the thread running it), so a host needs no registry of
+/// its own; for another process's client (another worker or node) it gives the head without its
+/// headers (the `headers` field empty), which every process keeps.
 #[no_mangle]
 pub extern "C" fn hs_ws_client_head(
     server: *const hs_server,

@@ -79,6 +79,9 @@ int main(void)
         (any_fn)&hs_tls_cert_file, (any_fn)&hs_tls_cert_pem, (any_fn)&hs_tls_client_ca_file,
         (any_fn)&hs_tls_client_ca_pem, (any_fn)&hs_tls_alpn, (any_fn)&hs_tls_reload,
         (any_fn)&hs_set_http2, (any_fn)&hs_set_ws_deflate, (any_fn)&hs_request_is_secure,
+        (any_fn)&hs_ws_join, (any_fn)&hs_ws_leave, (any_fn)&hs_ws_publish,
+        (any_fn)&hs_ws_channel_members, (any_fn)&hs_ws_presence, (any_fn)&hs_ws_client_record,
+        (any_fn)&hs_ws_room_events, (any_fn)&hs_redis,
         (any_fn)&hs_ws_set_origins, (any_fn)&hs_ws_route_limit, (any_fn)&hs_ws_authorize,
         (any_fn)&hs_admission_user, (any_fn)&hs_admission_join,
     };

@@ -108,5 +108,6 @@ def test_many_reloads_no_fd_growth(live, certs):
     before = srv.fds()
     for _ in range(20):
         assert srv.reload() == "reloaded"
-    assert srv.wait_fds(before) == before
+    # No growth: at most `before` (which may still count new_cn's connection, closing).
+    assert srv.wait_fds(before) <= before
     assert new_cn(srv, certs) == OLD

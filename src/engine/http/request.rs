@@ -255,15 +255,28 @@ impl Request {
     /// and splitting the head on NUL gives exactly `12 + 2 * capture_count` fields. The body is
     /// not included.
     pub fn write_packed_head(&self, w: &mut Vec<u8>) {
+        self.write_head(w, true)
+    }
+
+    /// The packed head with an empty `headers` field: what other processes keep about a
+    /// WebSocket client (its address, path, query, captures), a few dozen bytes.
+    pub fn write_summary_head(&self, w: &mut Vec<u8>) {
+        self.write_head(w, false)
+    }
+
+    fn write_head(&self, w: &mut Vec<u8>, with_headers: bool) {
         let head = &self.head;
         let path = head.uri.path();
         let uri = head.uri.path_and_query().map_or(path, |pq| pq.as_str());
         let query = head.uri.query().unwrap_or("");
-        let head_len: usize = head
-            .headers
-            .iter()
-            .map(|(n, v)| n.as_str().len() + v.len() + 4)
-            .sum();
+        let head_len: usize = if with_headers {
+            head.headers
+                .iter()
+                .map(|(n, v)| n.as_str().len() + v.len() + 4)
+                .sum()
+        } else {
+            0
+        };
         let caps_len: usize = self.matched.captures.iter().map(|(a, b)| b - a + 2).sum();
         w.reserve(96 + path.len() + query.len() + uri.len() + head_len + caps_len);
         // itoa, not `write!`: the formatting machinery costs several times more per number.
@@ -289,7 +302,7 @@ impl Request {
         w.extend_from_slice(if self.secure { b"https\0" } else { b"http\0" });
         push_ip(w, self.peer.ip());
         w.push(0);
-        for (name, value) in head.headers.iter() {
+        for (name, value) in head.headers.iter().filter(|_| with_headers) {
             w.extend_from_slice(name.as_str().as_bytes());
             w.extend_from_slice(b": ");
             w.extend_from_slice(value.as_bytes());

@@ -25,7 +25,7 @@ pub const MAX_USER_ID_BYTES: usize = 256;
 /// Largest user info, in bytes.
 pub const MAX_USER_INFO_BYTES: usize = 64 * 1024;
 /// Longest channel name, in bytes.
-pub const MAX_CHANNEL_BYTES: usize = 200;
+pub const MAX_CHANNEL_BYTES: usize = crate::engine::ws::rooms::MAX_CHANNEL;
 /// Most channels one admission may join.
 pub const MAX_CHANNELS_PER_ADMISSION: usize = 100;
 /// The Retry-After of a 503 for a full route: a client leaving frees a place at any time, so a
@@ -74,25 +74,7 @@ impl Admission {
     }
 }
 
-/// A channel name: 1-200 bytes of UTF-8, no control characters (C0, DEL, C1).
-pub fn check_channel(name: &str) -> Result<()> {
-    if name.is_empty() {
-        return Err(Error::invalid("channel name is empty"));
-    }
-    if name.len() > MAX_CHANNEL_BYTES {
-        return Err(Error::invalid(format!(
-            "channel name is {} bytes; at most {MAX_CHANNEL_BYTES}",
-            name.len()
-        )));
-    }
-    if let Some(c) = name.chars().find(|c| c.is_control()) {
-        return Err(Error::invalid(format!(
-            "channel name contains the control character U+{:04X}",
-            c as u32
-        )));
-    }
-    Ok(())
-}
+pub use crate::engine::ws::rooms::check_channel;
 
 // ---- origins ------------------------------------------------------------------------------
 
@@ -255,8 +237,9 @@ pub fn admit(
     let id = req.conn_id;
     let route = req.route_id;
 
-    let origins = ws.origins.read().clone();
-    if let Err(why) = origin_allowed(&origins, req.head.headers.get_all(ORIGIN).iter()) {
+    // Read in place (no host code runs meanwhile): no copy of the list per upgrade.
+    let allowed = origin_allowed(&ws.origins.read(), req.head.headers.get_all(ORIGIN).iter());
+    if let Err(why) = allowed {
         log.debug(|| format!("conn {id}: {why}"));
         return Err(Answer::OriginRefused.response());
     }
@@ -267,9 +250,9 @@ pub fn admit(
         // Checked and reserved under one lock: concurrent upgrades (threads) take turns.
         let mut admitting = ws.admitting.0.lock();
         // Those registered meanwhile are in the client count now.
-        admitting.retain(|&(_, pending)| ws.hub.info(pending).is_none());
+        admitting.retain(|&(_, pending)| !ws.rooms.is_known(pending));
         let pending = admitting.iter().filter(|&&(r, _)| r == route).count();
-        let clients = ws.hub.count(Some(route)) + pending; // world count: lead switches to rooms
+        let clients = ws.rooms.count(Some(route)) + pending;
         if clients >= max {
             log.debug(|| format!("conn {id}: route {route} is full ({clients} of {max})"));
             let mut res = Answer::RouteFull.response();
@@ -566,14 +549,18 @@ mod tests {
         fn on_close(&self, _: u64, _: u16, _: &str) {}
     }
 
-    fn client(route_id: u32) -> crate::engine::ws::hub::Client {
-        crate::engine::ws::hub::Client {
-            outbox: Arc::new(crate::engine::ws::outbox::Outbox::new(16)),
-            route_id,
-            peer: "127.0.0.1:5000".parse().unwrap(),
-            path: "/rooms/red".into(),
-            head: None,
-        }
+    /// Registers client `id` of `route_id` the way a session does (the count is the rooms').
+    fn register(ws: &WsContext, id: u64, route_id: u32) {
+        let record = crate::engine::ws::rooms::Record {
+            id,
+            route: route_id,
+            node: Arc::from("n"),
+            user: None,
+            channels: Vec::new(),
+            summary: Arc::from(&b""[..]),
+        };
+        let outbox = Arc::new(crate::engine::ws::outbox::Outbox::new(16));
+        ws.rooms.open(record, outbox, &[]);
     }
 
     /// A context with accept route 0 limited to `max` clients.
@@ -593,18 +580,18 @@ mod tests {
     #[test]
     fn a_full_route_gets_503_with_retry_after() {
         let (ws, http) = limited(2);
-        ws.hub.insert(1, client(0));
-        ws.hub.insert(2, client(1)); // another route's client does not count
+        register(&ws, 1, 0);
+        register(&ws, 2, 1); // another route's client does not count
         assert!(admit(&ws, &http, &request(None)).is_ok(), "1 of 2");
-        ws.hub.insert(3, client(0));
+        register(&ws, 3, 0);
         let res = admit(&ws, &http, &request(None)).unwrap_err();
         assert_eq!(res.status, 503);
         assert_eq!(&res.body[..], b"Too many clients on this route.");
         assert_eq!(res.header("retry-after").unwrap(), "5");
-        ws.hub.remove(1);
+        ws.rooms.close(1);
         let again = admit(&ws, &http, &request(None));
         assert!(again.is_ok(), "one left: room again");
-        ws.hub.insert(1, client(0));
+        register(&ws, 1, 0);
         ws.set_route_limit(0, 0).unwrap();
         assert!(admit(&ws, &http, &request(None)).is_ok(), "0: no limit");
     }
@@ -620,15 +607,15 @@ mod tests {
         drop(a); // its upgrade failed: the place is free
         let c = accepted(admit(&ws, &http, &request_on(13, None)));
         // Both registered: counted once, by the client list.
-        ws.hub.insert(11, client(0));
-        ws.hub.insert(13, client(0));
+        register(&ws, 11, 0);
+        register(&ws, 13, 0);
         let r = admit(&ws, &http, &request_on(14, None));
         assert_eq!(refusal(r).0, 503);
         assert!(
             ws.admitting.0.lock().is_empty(),
             "registered ones leave the list"
         );
-        ws.hub.remove(11);
+        ws.rooms.close(11);
         drop(b); // its session ended
         let d = accepted(admit(&ws, &http, &request_on(15, None)));
         assert!(d.reservation.is_some() && c.reservation.is_some());

@@ -7,6 +7,8 @@ use crate::engine::http::response::Response;
 use crate::engine::http::router::Router;
 use crate::engine::ws::deflate::DeflateConfig;
 use crate::engine::ws::hub::Hub;
+use crate::engine::ws::rooms::Rooms;
+pub use crate::engine::ws::rooms::User;
 use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
@@ -20,14 +22,6 @@ pub trait WsHandler: Send + Sync {
     fn on_message(&self, conn_id: u64, data: &[u8], binary: bool);
     /// The client is gone; `code` is the close code received or sent, 1006 when none was.
     fn on_close(&self, conn_id: u64, code: u16, reason: &str);
-}
-
-/// The user an accepted client acts for: its id (presence channels list users by it) and the
-/// host's information about it (opaque bytes; the PHP wrapper keeps JSON there).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct User {
-    pub id: Box<str>,
-    pub info: Box<[u8]>,
 }
 
 /// What an accepted upgrade brings to its client.
@@ -93,6 +87,8 @@ pub struct WsContext {
     /// that a host that never reads it does not pay its memory.
     pub keep_heads: AtomicBool,
     pub hub: Arc<Hub>,
+    /// Every client of every process, channels and presence.
+    pub rooms: Arc<Rooms>,
     /// permessage-deflate: negotiated when a client offers it (on by default).
     pub deflate: DeflateConfig,
     /// Origins an upgrade may come from (empty: no check; "*" any). An upgrade without an
@@ -109,6 +105,7 @@ pub struct WsContext {
 impl WsContext {
     pub fn new(base: Arc<Base>) -> WsContext {
         WsContext {
+            rooms: Arc::new(Rooms::new(base.clone())),
             base,
             routes: RwLock::new(Router::default()),
             enabled: AtomicBool::new(false),

@@ -150,6 +150,7 @@ pub fn upgrade(
     let guard = ActiveGuard::new(&ws.base);
     let base = ws.base.clone();
     let hub = ws.hub.clone();
+    let rooms = ws.rooms.clone();
     let keep_head = ws.keep_heads.load(Ordering::Relaxed);
     // A WebSocket over HTTP/2 keeps its connection open: the watchdog leaves it alone while
     // the WebSocket lives (its own ping and timeout watch the client).
@@ -165,7 +166,7 @@ pub fn upgrade(
                     deflate,
                     admission,
                 };
-                run_client(base, hub, keep_head, upgraded, opening).await
+                run_client(base, hub, rooms, keep_head, upgraded, opening).await
             }
             Err(e) => base
                 .log

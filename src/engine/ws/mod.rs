@@ -12,7 +12,9 @@ pub mod deflate;
 pub mod handshake;
 pub mod hub;
 pub mod outbox;
+pub mod rooms;
 pub mod session;
 
 pub use context::{Admission, Authorizer, User, Verdict, WsContext, WsHandler};
 pub use hub::{valid_close_code, ClientInfo, Hub};
+pub use rooms::{Change, Record, Replica, RoomEvents, Rooms};

@@ -8,11 +8,12 @@
 use crate::engine::config::WS_READ_BUFFER;
 use crate::engine::context::{host_call, Base};
 use crate::engine::http::request::{Field, Request};
-use crate::engine::ws::admission::Admission;
+use crate::engine::ws::context::Admission;
 use crate::engine::ws::context::WsHandler;
 use crate::engine::ws::deflate::{self, Agreed, Deflater, Inflating};
 use crate::engine::ws::hub::{Client, Hub};
 use crate::engine::ws::outbox::{Outbox, Outgoing, DATA, DELIVERING, KILL, REPLIES, STOP};
+use crate::engine::ws::rooms::{Record, Rooms};
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use hyper_util::rt::TokioIo;
@@ -188,6 +189,7 @@ pub struct Opening {
 pub async fn run_client(
     base: Arc<Base>,
     hub: Arc<Hub>,
+    rooms: Arc<Rooms>,
     keep_head: bool,
     upgraded: hyper::upgrade::Upgraded,
     opening: Opening,
@@ -198,7 +200,6 @@ pub async fn run_client(
         deflate,
         admission,
     } = opening;
-    let _ = &admission;
     let id = request.conn_id;
     let limits = base.limits();
     let config = WebSocketConfig::default()
@@ -221,6 +222,18 @@ pub async fn run_client(
         head.pop(); // the NUL after the head
         head.into_boxed_slice()
     });
+    // What every process keeps about the client: its request without headers.
+    let mut summary = Vec::new();
+    request.write_summary_head(&mut summary);
+    summary.pop(); // the NUL after the head
+    let record = Record {
+        id,
+        route: request.route_id,
+        node: rooms.node(),
+        user: admission.user.map(Arc::new),
+        channels: Vec::new(),
+        summary: Arc::from(summary),
+    };
     hub.insert(
         id,
         Client {
@@ -231,8 +244,11 @@ pub async fn run_client(
             head,
         },
     );
+    // Joined before the open callback (which sees its channels); the join events after it.
+    let joined = rooms.open(record, outbox.clone(), &admission.channels);
     let _ = host_call(|| handler.on_open(id, &request));
     drop(request);
+    rooms.fire_pending(joined);
 
     let mut s = Session {
         id,
@@ -367,6 +383,9 @@ pub async fn run_client(
     let head = client.and_then(|c| c.head);
     // The host may still read the client's request (`Hub::head`) during its close callback.
     Hub::closing(id, head, || {
+        // It leaves its channels first (leave events), and the world after its close callback.
+        rooms.leave_all(id);
         let _ = host_call(|| handler.on_close(id, s.code, &s.reason));
+        rooms.close(id);
     });
 }

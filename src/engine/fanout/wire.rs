@@ -1,0 +1,429 @@
+//! The binary format of what processes tell each other (the worker cluster and Redis alike);
+//! documented in docs/BACKPLANE.md. Versioned: a frame begins with `HS`, the version and the
+//! kind; a reader drops a frame of another version (and says so in the debug log) rather than
+//! guessing. Integers are little-endian; `str` is a u16 length and UTF-8 bytes, `bytes` a u32
+//! length and bytes.
+
+use crate::engine::ws::rooms::Record;
+use crate::engine::ws::rooms::User;
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use std::sync::Arc;
+use tokio_tungstenite::tungstenite::Message;
+
+pub const MAGIC: &[u8; 2] = b"HS";
+pub const VERSION: u8 = 1;
+
+/// A frame's header: magic, version, kind, and the process it comes from (`proc_of` of its ids).
+const HEADER: usize = 2 + 1 + 1 + 4;
+
+/// What a frame says.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Frame {
+    /// I (re)started or (re)connected: send me your state. My node's name.
+    Hello {
+        node: String,
+    },
+    /// Everything about my clients (replaces what the receiver knew of my process).
+    State(Vec<Record>),
+    Open(Record),
+    Gone(u64),
+    Joined(u64, String),
+    Left(u64, String),
+    Send {
+        id: u64,
+        msg: Message,
+    },
+    Close {
+        id: u64,
+        code: u16,
+        reason: String,
+    },
+    Broadcast {
+        msg: Message,
+        route: Option<u32>,
+        except: Option<u64>,
+    },
+    Publish {
+        channel: String,
+        msg: Message,
+        except: Option<u64>,
+    },
+    /// Join / leave requests for a client of the receiving process.
+    JoinRequest(u64, String),
+    LeaveRequest(u64, String),
+    /// I am stopping: forget my clients.
+    Bye,
+    /// A process of my node is gone (seen by its sibling): forget its clients.
+    ProcGone(u32),
+    /// I am alive (Redis only).
+    Heartbeat,
+}
+
+mod kind {
+    pub const HELLO: u8 = 1;
+    pub const STATE: u8 = 2;
+    pub const OPEN: u8 = 3;
+    pub const GONE: u8 = 4;
+    pub const JOINED: u8 = 5;
+    pub const LEFT: u8 = 6;
+    pub const SEND: u8 = 7;
+    pub const CLOSE: u8 = 8;
+    pub const BROADCAST: u8 = 9;
+    pub const PUBLISH: u8 = 10;
+    pub const JOIN_REQUEST: u8 = 11;
+    pub const LEAVE_REQUEST: u8 = 12;
+    pub const BYE: u8 = 13;
+    pub const PROC_GONE: u8 = 14;
+    pub const HEARTBEAT: u8 = 15;
+}
+
+fn put_str(b: &mut BytesMut, s: &str) {
+    let s = &s.as_bytes()[..s.len().min(u16::MAX as usize)];
+    b.put_u16_le(s.len() as u16);
+    b.put_slice(s);
+}
+
+fn put_bytes(b: &mut BytesMut, s: &[u8]) {
+    b.put_u32_le(s.len() as u32);
+    b.put_slice(s);
+}
+
+/// A message's payload and whether it is binary.
+fn put_msg(b: &mut BytesMut, msg: &Message) {
+    match msg {
+        Message::Binary(d) => {
+            b.put_u8(1);
+            put_bytes(b, d);
+        }
+        Message::Text(t) => {
+            b.put_u8(0);
+            put_bytes(b, t.as_bytes());
+        }
+        _ => {
+            b.put_u8(0);
+            put_bytes(b, b"");
+        }
+    }
+}
+
+fn put_record(b: &mut BytesMut, r: &Record) {
+    b.put_u64_le(r.id);
+    b.put_u32_le(r.route);
+    put_str(b, &r.node);
+    match &r.user {
+        Some(u) => {
+            b.put_u8(1);
+            put_str(b, &u.id);
+            put_bytes(b, &u.info);
+        }
+        None => b.put_u8(0),
+    }
+    b.put_u16_le(r.channels.len() as u16);
+    for c in &r.channels {
+        put_str(b, c);
+    }
+    put_bytes(b, &r.summary);
+}
+
+/// Encodes `frame` from process `origin`.
+pub fn encode(origin: u32, frame: &Frame) -> Bytes {
+    let mut b = BytesMut::with_capacity(64);
+    b.put_slice(MAGIC);
+    b.put_u8(VERSION);
+    let k = match frame {
+        Frame::Hello { .. } => kind::HELLO,
+        Frame::State(_) => kind::STATE,
+        Frame::Open(_) => kind::OPEN,
+        Frame::Gone(_) => kind::GONE,
+        Frame::Joined(..) => kind::JOINED,
+        Frame::Left(..) => kind::LEFT,
+        Frame::Send { .. } => kind::SEND,
+        Frame::Close { .. } => kind::CLOSE,
+        Frame::Broadcast { .. } => kind::BROADCAST,
+        Frame::Publish { .. } => kind::PUBLISH,
+        Frame::JoinRequest(..) => kind::JOIN_REQUEST,
+        Frame::LeaveRequest(..) => kind::LEAVE_REQUEST,
+        Frame::Bye => kind::BYE,
+        Frame::ProcGone(_) => kind::PROC_GONE,
+        Frame::Heartbeat => kind::HEARTBEAT,
+    };
+    b.put_u8(k);
+    b.put_u32_le(origin);
+    match frame {
+        Frame::Hello { node } => put_str(&mut b, node),
+        Frame::State(records) => {
+            b.put_u32_le(records.len() as u32);
+            for r in records {
+                put_record(&mut b, r);
+            }
+        }
+        Frame::Open(r) => put_record(&mut b, r),
+        Frame::Gone(id) => b.put_u64_le(*id),
+        Frame::Joined(id, ch)
+        | Frame::Left(id, ch)
+        | Frame::JoinRequest(id, ch)
+        | Frame::LeaveRequest(id, ch) => {
+            b.put_u64_le(*id);
+            put_str(&mut b, ch);
+        }
+        Frame::Send { id, msg } => {
+            b.put_u64_le(*id);
+            put_msg(&mut b, msg);
+        }
+        Frame::Close { id, code, reason } => {
+            b.put_u64_le(*id);
+            b.put_u16_le(*code);
+            put_str(&mut b, reason);
+        }
+        Frame::Broadcast { msg, route, except } => {
+            b.put_u32_le(route.unwrap_or(u32::MAX));
+            b.put_u64_le(except.unwrap_or(0));
+            put_msg(&mut b, msg);
+        }
+        Frame::Publish {
+            channel,
+            msg,
+            except,
+        } => {
+            put_str(&mut b, channel);
+            b.put_u64_le(except.unwrap_or(0));
+            put_msg(&mut b, msg);
+        }
+        Frame::Bye | Frame::Heartbeat => {}
+        Frame::ProcGone(p) => b.put_u32_le(*p),
+    }
+    b.freeze()
+}
+
+/// Why a frame was not read.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Bad {
+    NotOurs,
+    Version(u8),
+    Malformed,
+}
+
+struct Reader(Bytes);
+
+impl Reader {
+    fn need(&self, n: usize) -> Result<(), Bad> {
+        if self.0.remaining() < n {
+            Err(Bad::Malformed)
+        } else {
+            Ok(())
+        }
+    }
+    fn u8(&mut self) -> Result<u8, Bad> {
+        self.need(1)?;
+        Ok(self.0.get_u8())
+    }
+    fn u16(&mut self) -> Result<u16, Bad> {
+        self.need(2)?;
+        Ok(self.0.get_u16_le())
+    }
+    fn u32(&mut self) -> Result<u32, Bad> {
+        self.need(4)?;
+        Ok(self.0.get_u32_le())
+    }
+    fn u64(&mut self) -> Result<u64, Bad> {
+        self.need(8)?;
+        Ok(self.0.get_u64_le())
+    }
+    fn bytes(&mut self) -> Result<Bytes, Bad> {
+        let n = self.u32()? as usize;
+        self.need(n)?;
+        Ok(self.0.split_to(n))
+    }
+    fn str(&mut self) -> Result<String, Bad> {
+        let n = self.u16()? as usize;
+        self.need(n)?;
+        String::from_utf8(self.0.split_to(n).to_vec()).map_err(|_| Bad::Malformed)
+    }
+    fn msg(&mut self) -> Result<Message, Bad> {
+        let binary = self.u8()?;
+        let data = self.bytes()?;
+        if binary == 1 {
+            Ok(Message::Binary(data))
+        } else {
+            let text = data.try_into().map_err(|_| Bad::Malformed)?;
+            Ok(Message::Text(text))
+        }
+    }
+    fn record(&mut self) -> Result<Record, Bad> {
+        let id = self.u64()?;
+        let route = self.u32()?;
+        let node = Arc::from(self.str()?.as_str());
+        let user = match self.u8()? {
+            0 => None,
+            _ => {
+                let uid = self.str()?;
+                let info = self.bytes()?;
+                Some(Arc::new(User {
+                    id: uid.into(),
+                    info: info.to_vec().into_boxed_slice(),
+                }))
+            }
+        };
+        let n = self.u16()?;
+        let mut channels = Vec::with_capacity(n as usize);
+        for _ in 0..n {
+            channels.push(Arc::from(self.str()?.as_str()));
+        }
+        let summary = Arc::from(&self.bytes()?[..]);
+        Ok(Record {
+            id,
+            route,
+            node,
+            user,
+            channels,
+            summary,
+        })
+    }
+    fn except(&mut self) -> Result<Option<u64>, Bad> {
+        Ok(Some(self.u64()?).filter(|e| *e != 0))
+    }
+}
+
+/// Decodes a frame: its origin process and what it says.
+pub fn decode(data: Bytes) -> Result<(u32, Frame), Bad> {
+    if data.len() < HEADER || &data[..2] != MAGIC {
+        return Err(Bad::NotOurs);
+    }
+    if data[2] != VERSION {
+        return Err(Bad::Version(data[2]));
+    }
+    let mut r = Reader(data);
+    r.0.advance(3);
+    let k = r.u8()?;
+    let origin = r.u32()?;
+    let frame = match k {
+        kind::HELLO => Frame::Hello { node: r.str()? },
+        kind::STATE => {
+            let n = r.u32()?;
+            let mut v = Vec::with_capacity((n as usize).min(4096));
+            for _ in 0..n {
+                v.push(r.record()?);
+            }
+            Frame::State(v)
+        }
+        kind::OPEN => Frame::Open(r.record()?),
+        kind::GONE => Frame::Gone(r.u64()?),
+        kind::JOINED => Frame::Joined(r.u64()?, r.str()?),
+        kind::LEFT => Frame::Left(r.u64()?, r.str()?),
+        kind::JOIN_REQUEST => Frame::JoinRequest(r.u64()?, r.str()?),
+        kind::LEAVE_REQUEST => Frame::LeaveRequest(r.u64()?, r.str()?),
+        kind::SEND => Frame::Send {
+            id: r.u64()?,
+            msg: r.msg()?,
+        },
+        kind::CLOSE => Frame::Close {
+            id: r.u64()?,
+            code: r.u16()?,
+            reason: r.str()?,
+        },
+        kind::BROADCAST => {
+            let route = Some(r.u32()?).filter(|r| *r != u32::MAX);
+            let except = r.except()?;
+            Frame::Broadcast {
+                msg: r.msg()?,
+                route,
+                except,
+            }
+        }
+        kind::PUBLISH => {
+            let channel = r.str()?;
+            let except = r.except()?;
+            Frame::Publish {
+                channel,
+                msg: r.msg()?,
+                except,
+            }
+        }
+        kind::BYE => Frame::Bye,
+        kind::PROC_GONE => Frame::ProcGone(r.u32()?),
+        kind::HEARTBEAT => Frame::Heartbeat,
+        _ => return Err(Bad::Malformed),
+    };
+    Ok((origin, frame))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_frame_round_trips() {
+        let rec = Record {
+            id: 7 << 35 | 3,
+            route: 2,
+            node: Arc::from("node-a"),
+            user: Some(Arc::new(User {
+                id: "ann".into(),
+                info: b"{\"n\":1}".to_vec().into_boxed_slice(),
+            })),
+            channels: vec![Arc::from("red"), Arc::from("presence-x")],
+            summary: Arc::from(&b"0\x001\x00"[..]),
+        };
+        let frames = vec![
+            Frame::Hello { node: "a".into() },
+            Frame::State(vec![rec.clone(), rec.clone()]),
+            Frame::Open(rec),
+            Frame::Gone(9),
+            Frame::Joined(9, "red".into()),
+            Frame::Left(9, "red".into()),
+            Frame::JoinRequest(9, "b".into()),
+            Frame::LeaveRequest(9, "b".into()),
+            Frame::Send {
+                id: 9,
+                msg: Message::Binary(Bytes::from_static(b"\0\xff")),
+            },
+            Frame::Close {
+                id: 9,
+                code: 4000,
+                reason: "bye".into(),
+            },
+            Frame::Broadcast {
+                msg: Message::Text("hi ✓".into()),
+                route: Some(3),
+                except: None,
+            },
+            Frame::Publish {
+                channel: "red".into(),
+                msg: Message::Text("x".into()),
+                except: Some(5),
+            },
+            Frame::Bye,
+            Frame::ProcGone(12),
+            Frame::Heartbeat,
+        ];
+        for f in frames {
+            let (origin, back) = decode(encode(42, &f)).unwrap();
+            assert_eq!((origin, back), (42, f));
+        }
+    }
+
+    #[test]
+    fn foreign_versions_and_truncations_are_refused() {
+        let mut v = encode(1, &Frame::Gone(5)).to_vec();
+        assert_eq!(
+            decode(Bytes::from(v[..v.len() - 1].to_vec())),
+            Err(Bad::Malformed)
+        );
+        v[2] = 9;
+        assert_eq!(decode(Bytes::from(v)), Err(Bad::Version(9)));
+        assert_eq!(
+            decode(Bytes::from_static(b"{\"json\":1}")),
+            Err(Bad::NotOurs)
+        );
+        let bad_text = encode(
+            1,
+            &Frame::Send {
+                id: 1,
+                msg: Message::Binary(Bytes::from_static(b"\xff")),
+            },
+        );
+        let mut t = bad_text.to_vec();
+        t[HEADER + 8] = 0; // says text, but the bytes are not UTF-8
+        assert_eq!(decode(Bytes::from(t)), Err(Bad::Malformed));
+    }
+}
