@@ -267,9 +267,14 @@ final class RoomsTest extends ServerTestCase
         // a cookie names the user as well (the upgrade request's cookies)
         $d = WsClient::connect($s->wsUrl('/chat?ch=red'), ['Cookie' => 'theme=dark; user=bea%20b']);
         $this->assertSame('bea b', $this->askJson($d, 'payload')['user']);
-        // a user-less client is in no presence channel: naming one refuses with 500 and a reason
-        $e = $this->refused($s->wsUrl('/chat?ch=presence-x'));
+        // a user-less client is in no presence channel: naming one is the authorizer's error
+        // (500, the reason in the debug log), as join() would throw
+        $opened = substr_count($s->stdout(), 'event open ');
+        $e = $this->refused($s->wsUrl('/chat?ch=red,presence-x'));
         $this->assertSame(500, $e->status);
+        $guest = WsClient::connect($s->wsUrl('/chat?ch=red'));
+        $this->assertSame(['red'], $this->askJson($guest, 'payload')['channels'], 'channels without a user');
+        $this->assertSame($opened + 1, substr_count($s->stdout(), 'event open '), 'the refused one never opened');
     }
 
     public function testOrigins(): void
@@ -350,8 +355,8 @@ final class RoomsTest extends ServerTestCase
             "join:{$id}:" => 'InvalidArgumentException',
             "join:{$id}:presence-lobby" => 'StateException', // a client without a user
             'publish::text' => 'InvalidArgumentException',
-            'members:' => 'InvalidArgumentException',
-            'presence:' => 'InvalidArgumentException',
+            "publish:bad\x01name:text" => 'InvalidArgumentException',
+            'publish:' . str_repeat('x', 201) . ':text' => 'InvalidArgumentException',
         ];
         foreach ($cases as $call => $class) {
             $r = $this->askJson($c, "try:{$call}");
@@ -364,6 +369,8 @@ final class RoomsTest extends ServerTestCase
         $this->assertSame(['ok' => null], $this->askJson($c, "try:leave:{$id}:never-joined"), 'leaving a channel one is not in is no error');
         $this->assertSame(['ok' => []], $this->askJson($c, 'try:presence:presence-empty'));
         $this->assertSame(['ok' => []], $this->askJson($c, 'try:members:nobody-here'));
+        $this->assertSame(['ok' => []], $this->askJson($c, 'try:members:'), 'a name no channel can have has no members');
+        $this->assertSame(['ok' => []], $this->askJson($c, 'try:presence:'));
         $this->assertSame([], $this->askJson($c, 'channels'), 'nothing was joined by the failed calls');
     }
 

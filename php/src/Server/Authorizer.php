@@ -122,6 +122,10 @@ final class Authorizer
             if (!is_string($channel)) {
                 throw new \UnexpectedValueException("authorize(): a channel name is a string; got " . get_debug_type($channel) . '.');
             }
+            if ($user === null && str_starts_with($channel, 'presence-')) {
+                // join() refuses it too (StateException); the engine would drop it silently
+                throw new \UnexpectedValueException("authorize(): '{$channel}' is a presence channel: its members are users, give 'user'.");
+            }
         }
         return new Admission(
             $user === null ? null : (string) $user,

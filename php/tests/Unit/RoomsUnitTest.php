@@ -121,6 +121,7 @@ final class RoomsUnitTest extends TestCase
         yield 'info not an array' => [['user' => 1, 'info' => 'x'], "'info' is an array"];
         yield 'channels not a list' => [['channels' => ['a' => 'red']], "'channels' is a list"];
         yield 'a channel not a string' => [['channels' => [1]], 'a channel name is a string'];
+        yield 'a presence channel without a user' => [['channels' => ['red', 'presence-x']], "'presence-x' is a presence channel"];
     }
 
     /** @dataProvider badAnswers */
