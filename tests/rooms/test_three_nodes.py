@@ -77,6 +77,11 @@ def test_three_nodes_one_view_and_exact_delivery(redis, nodes):
             await blue[1].send("broadcast", text="to all")
             await expect_once(everyone, [], tagged("to all"), what="broadcast")
 
+            # a long text of every UTF-8 width and control characters, from n2, intact
+            text = "é中😀\x01\x00\n\"" * 1500  # 19 500 bytes of UTF-8
+            await red[-1].send("publish", channel="red", text=text)
+            await expect_once(red, blue + ann + [bob], tagged(text), what="a long text")
+
             # the same members and presence on every node and worker
             members_everywhere(ns, "red", [c.id for c in sorted(red, key=lambda c: c.id)],
                                [c.node for c in sorted(red, key=lambda c: c.id)])
@@ -176,5 +181,31 @@ def test_kill9_of_a_node_its_users_leave_within_the_ttl(redis, nodes):
             await expect_once(survivors, [], tagged("still here"), what="after the crash")
         finally:
             await close_all(everyone)
+
+    run(body())
+
+
+def test_tabs_opened_and_closed_at_once_on_every_node(redis, nodes):
+    """A user's tabs on all three nodes (both workers) open at the same moment, then close at the
+    same moment: one presence join and one leave on each node, whatever order the backplane
+    delivers the six connections' changes in. Three rounds, three users."""
+    ns = start_three(nodes, redis)
+
+    async def body():
+        for round_ in range(3):
+            user = f"tab{round_}"
+            tabs = await asyncio.gather(*(Client.open(n, user, "presence-lobby")
+                                          for n in ns for _ in range(2)))
+            try:
+                await converge_clients(ns, tabs)
+            finally:
+                await asyncio.gather(*(t.close() for t in tabs))
+            await poll(lambda: all(presence_events(n, user, "leave", "presence-lobby")
+                                   for n in ns), 5, what=f"{user} leaves on every node")
+        await asyncio.sleep(SETTLE)
+        for n in ns:
+            got = [(e["event"], e["user"]) for e in n.events() if e["event"].startswith("presence-")]
+            want = [(ev, f"tab{r}") for r in range(3) for ev in ("presence-join", "presence-leave")]
+            assert got == want, f"{n.name}: {got}"
 
     run(body())
