@@ -385,6 +385,7 @@ class Netns:
         self.subnet = self._pick_subnet()
         self.bridge_addr = f"{self.subnet}.1"
         self.addrs: list[str] = []
+        self.host_ends: list[str] = []
         try:
             _ip("link", "add", self.bridge, "type", "bridge")
             self.links.append(self.bridge)
@@ -397,6 +398,7 @@ class Netns:
                 host_end, ns_end = f"hsv{tag}h{i}", f"hsv{tag}n{i}"
                 _ip("link", "add", host_end, "type", "veth", "peer", "name", ns_end)
                 self.links.append(host_end)  # deleting one end deletes the pair
+                self.host_ends.append(host_end)
                 _ip("link", "set", ns_end, "netns", ns)
                 _ip("link", "set", host_end, "master", self.bridge)
                 _ip("link", "set", host_end, "up")
@@ -435,6 +437,10 @@ class Netns:
                 if f"{cand}." not in used and "10.0.0.0/8" not in used:
                     return cand
         raise RuntimeError("no free 10.x.y.0/24")
+
+    def set_link(self, i: int, up: bool) -> None:
+        """Cuts (or restores) namespace i's cable: its veth end on the bridge down (up)."""
+        _ip("link", "set", self.host_ends[i], "up" if up else "down")
 
     def exec(self, ns: str, *cmd: str, timeout: float = 10) -> subprocess.CompletedProcess:
         return subprocess.run(["ip", "netns", "exec", ns, *cmd], capture_output=True, text=True,
