@@ -305,9 +305,7 @@ async fn run(
                 Ok(()) => {
                     subscribed = true;
                     link.went_up(log, &cfg, &mut heard);
-                    for f in fanout.hello_frames() {
-                        let _ = publish(&mut con, &bus, &[f]).await;
-                    }
+                    let _ = say_hello(&mut con, &bus, &fanout, &mut out).await;
                 }
                 Err(e) => link.went_down(log, &cfg, &e.to_string()),
             }
@@ -343,9 +341,7 @@ async fn run(
                         // Resubscribed by the manager after a reconnect: converge again.
                         link.went_up(log, &cfg, &mut heard);
                         let _ = refresh_key(&mut con, &key, &cfg).await;
-                        for f in fanout.hello_frames() {
-                            let _ = publish(&mut con, &bus, &[f]).await;
-                        }
+                        let _ = say_hello(&mut con, &bus, &fanout, &mut out).await;
                     }
                     _ => {}
                 }
@@ -374,9 +370,7 @@ async fn run(
                         && publish(&mut con, &bus, &[beat]).await.is_ok();
                     if ok && !link.is_up() {
                         link.went_up(log, &cfg, &mut heard);
-                        for f in fanout.hello_frames() {
-                            let _ = publish(&mut con, &bus, &[f]).await;
-                        }
+                        let _ = say_hello(&mut con, &bus, &fanout, &mut out).await;
                     } else if !ok {
                         link.went_down(log, &cfg, "heartbeat failed");
                     }
@@ -411,6 +405,27 @@ async fn run(
             }
         }
     }
+}
+
+/// Says hello and sends this process's state. What waits in the queue from before is
+/// published after them, except the news of this process's own clients (opened, gone, joined,
+/// left), which the state just sent already holds: applied after it, stale news would make the
+/// others see a client leave a channel and join it again.
+async fn say_hello(
+    con: &mut ConnectionManager,
+    bus: &str,
+    fanout: &Fanout,
+    out: &mut mpsc::Receiver<Bytes>,
+) -> redis::RedisResult<()> {
+    let mut waiting = Vec::new();
+    while let Ok(f) = out.try_recv() {
+        if !wire::is_news(&f) {
+            waiting.push(f);
+        }
+    }
+    let mut frames: Vec<Bytes> = fanout.hello_frames().into();
+    frames.extend(waiting);
+    publish(con, bus, &frames).await
 }
 
 fn receive(
