@@ -405,5 +405,12 @@ final class RoomsTest extends ServerTestCase
         $this->assertSame([], $this->askJson($b, 'payload')['channels']);
         $nodes = array_unique(array_values($this->askJson($a, 'clients')));
         $this->assertCount(1, $nodes, 'the workers of one server are one node');
+        // another worker's client as getClients() shows it: its summary, without headers
+        $seen = $this->askJson($a, "client:{$idB}");
+        $own = $this->askJson($b, "client:{$idB}");
+        $this->assertSame([], $seen['headers']);
+        $this->assertNotSame([], $own['headers'], 'its own worker has the headers');
+        $this->assertEquals(array_diff_key($own, ['headers' => 0]), array_diff_key($seen, ['headers' => 0]),
+            'the rest is the same from both workers (address, port, uri, path, query, params, route, user, channels, node)');
     }
 }
