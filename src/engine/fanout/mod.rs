@@ -110,6 +110,7 @@ impl Fanout {
     /// connection ids start at the process's range.
     pub fn add_backplane(&self, backplane: Arc<dyn Backplane>, me: u32) {
         self.backplanes.write().push(backplane);
+        self.rooms.set_shared();
         self.set_me(me);
     }
 
@@ -182,6 +183,7 @@ impl Fanout {
         if self.is_local(conn_id) {
             return self.hub.send(conn_id, msg);
         }
+        self.known(conn_id)?;
         self.to_owner(conn_id, || Frame::Send { id: conn_id, msg })
     }
 
@@ -205,6 +207,7 @@ impl Fanout {
         if self.is_local(conn_id) {
             return self.hub.close(conn_id, code, reason);
         }
+        self.known(conn_id)?;
         self.to_owner(conn_id, || Frame::Close {
             id: conn_id,
             code,

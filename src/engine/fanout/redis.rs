@@ -72,6 +72,15 @@ pub fn configure(url: &str, prefix: &str, node: &str, ttl: Duration) -> Result<R
     if ttl < Duration::from_millis(500) || ttl > Duration::from_secs(3600) {
         return Err(Error::invalid("Redis TTL must be between 0.5 s and 1 hour"));
     }
+    if url
+        .get(..9)
+        .is_some_and(|s| s.eq_ignore_ascii_case("rediss://"))
+    {
+        return Err(Error::invalid(format!(
+            "Redis over TLS ({url}) is not supported; use redis:// on a private network or a \
+             local TLS tunnel"
+        )));
+    }
     let info = url
         .into_connection_info()
         .map_err(|e| Error::invalid(format!("Redis URL {url:?}: {e}")))?;

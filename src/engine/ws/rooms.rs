@@ -122,6 +122,11 @@ impl Channel {
     }
 }
 
+thread_local! {
+    /// The client whose close callback this thread runs: out of the world, still readable.
+    static CLOSING: std::cell::RefCell<Option<Record>> = const { std::cell::RefCell::new(None) };
+}
+
 /// Events held back to fire later (`Rooms::fire_pending`).
 pub struct Pending(Vec<Event>);
 
@@ -146,6 +151,9 @@ pub struct Rooms {
     events: RwLock<Option<Arc<dyn RoomEvents>>>,
     /// Whether this process fires presence events for its node.
     fires_presence: AtomicBool,
+    /// Whether other processes share the world (a backplane was joined): only then is a
+    /// client's summary head made (a server alone answers from its hub).
+    shared: AtomicBool,
     node: RwLock<Arc<str>>,
 }
 
@@ -157,6 +165,7 @@ impl Rooms {
             replica: OnceLock::new(),
             events: RwLock::new(None),
             fires_presence: AtomicBool::new(true),
+            shared: AtomicBool::new(false),
             node: RwLock::new(Arc::from(default_node_name().as_str())),
         }
     }
@@ -171,6 +180,15 @@ impl Rooms {
 
     pub fn set_fires_presence(&self, fires: bool) {
         self.fires_presence.store(fires, Ordering::Relaxed);
+    }
+
+    pub fn set_shared(&self) {
+        self.shared.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether other processes keep this world too (see `shared`).
+    pub fn is_shared(&self) -> bool {
+        self.shared.load(Ordering::Relaxed)
     }
 
     pub fn set_node(&self, node: &str) {
@@ -388,17 +406,30 @@ impl Rooms {
         self.fire(events);
     }
 
-    /// A client of this process is gone (after its close callback): out of the world.
-    pub fn close(&self, id: u64) {
+    /// A client of this process is gone: out of the world (counts and lists no longer have
+    /// it). Returns its record, for `closing`.
+    pub fn close(&self, id: u64) -> Option<Record> {
         let mut events = Vec::new();
+        let record;
         {
             let mut st = self.state.lock();
-            if st.clients.contains_key(&id) {
+            record = st.clients.get(&id).map(|m| m.record.clone());
+            if record.is_some() {
                 Self::remove_locked(&mut st, id, &mut events);
                 self.replicate(Change::Gone(id));
             }
         }
         self.fire(events);
+        record
+    }
+
+    /// Runs `f` (the host's close callback) with a closed client's record still readable
+    /// through `record` on this thread.
+    pub fn closing<R>(record: Option<Record>, f: impl FnOnce() -> R) -> R {
+        let previous = CLOSING.replace(record);
+        let r = f();
+        CLOSING.set(previous);
+        r
     }
 
     /// Applies a change received from another process.
@@ -582,8 +613,13 @@ impl Rooms {
             .unwrap_or_default()
     }
 
+    /// A client's record: a client of any process, or the one whose close callback this thread
+    /// runs.
     pub fn record(&self, id: u64) -> Option<Record> {
-        self.state.lock().clients.get(&id).map(|m| m.record.clone())
+        if let Some(r) = self.state.lock().clients.get(&id) {
+            return Some(r.record.clone());
+        }
+        CLOSING.with_borrow(|c| c.as_ref().filter(|r| r.id == id).cloned())
     }
 
     pub fn is_known(&self, id: u64) -> bool {

@@ -222,10 +222,13 @@ pub async fn run_client(
         head.pop(); // the NUL after the head
         head.into_boxed_slice()
     });
-    // What every process keeps about the client: its request without headers.
+    // What the other processes keep about the client: its request without headers (not made
+    // when no other process shares the world).
     let mut summary = Vec::new();
-    request.write_summary_head(&mut summary);
-    summary.pop(); // the NUL after the head
+    if rooms.is_shared() {
+        request.write_summary_head(&mut summary);
+        summary.pop(); // the NUL after the head
+    }
     let record = Record {
         id,
         route: request.route_id,
@@ -383,9 +386,12 @@ pub async fn run_client(
     let head = client.and_then(|c| c.head);
     // The host may still read the client's request (`Hub::head`) during its close callback.
     Hub::closing(id, head, || {
-        // It leaves its channels first (leave events), and the world after its close callback.
+        // It leaves its channels (leave events) and the world, then its close callback runs
+        // with its record still readable on this thread.
         rooms.leave_all(id);
-        let _ = host_call(|| handler.on_close(id, s.code, &s.reason));
-        rooms.close(id);
+        let record = rooms.close(id);
+        Rooms::closing(record, || {
+            let _ = host_call(|| handler.on_close(id, s.code, &s.reason));
+        });
     });
 }
