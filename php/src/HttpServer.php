@@ -10,9 +10,11 @@ use HttpSock\Exceptions\RuntimeException;
 use HttpSock\Exceptions\StateException;
 use HttpSock\Http\Reply;
 use HttpSock\Http\Request;
+use HttpSock\Http\Wire;
 use HttpSock\Native\Library;
 use HttpSock\Native\NativeServer;
 use HttpSock\Server\Address;
+use HttpSock\Server\Authorizer;
 use HttpSock\Server\ClientList;
 use HttpSock\Server\Config;
 use HttpSock\Server\DebugLog;
@@ -80,6 +82,10 @@ class HttpServer
     private readonly Config $config;
     private readonly HttpDispatcher $http;
     private readonly WsDispatcher $ws;
+    private readonly Authorizer $authorizer;
+    /** Whether the steps that register authorize()'s hook and the room events are recorded. */
+    private bool $authorizeStep = false;
+    private bool $roomEventsStep = false;
     private readonly ClientList $clients;
     private readonly Loop $loop;
     private readonly WorkerPool $pool;
@@ -112,6 +118,7 @@ class HttpServer
         $this->log = new DebugLog();
         $this->http = new HttpDispatcher($this->log);
         $this->ws = new WsDispatcher($this->log);
+        $this->authorizer = new Authorizer($this->log);
         $this->clients = new ClientList();
         $this->pool = new WorkerPool($this->log);
         // Weak: nothing the server owns holds the server, so dropping the last reference to it
@@ -486,6 +493,7 @@ class HttpServer
         $this->boundPort = $native->port();
         $this->http->setServerPort($this->boundPort);
         $this->ws->setServerPort($this->boundPort);
+        $this->authorizer->setServerPort($this->boundPort);
         $this->registerExitHook();
         return $this;
     }
@@ -579,16 +587,35 @@ class HttpServer
     /**
      * Accept WebSocket clients on a path pattern (needs websocket(true)). The callback is called
      * for every message: `function (string $message, array $payload)` where $payload holds id,
-     * address, port, uri, path, query, headers, params, route, secure (wss) and binary. A string it returns is
-     * sent back to that client in the frame type of the message (an array: as JSON text).
+     * address, port, uri, path, query, headers, params, route, secure (wss), user, info,
+     * channels, node and binary. A string it returns is sent back to that client in the frame
+     * type of the message (an array: as JSON text).
      *
      * @param string $pattern URI pattern (e.g, `/ws(?:/.*)?`, `/chat/{room}`).
      * @param Closure $response The message callback.
+     * @param int $maxClients The most clients this route holds at once, counted over every
+     *        worker and node; one more gets 503 (`ROUTE_FULL`) instead of the 101. 0: no limit
+     *        (an addition of ours; default 0).
+     *
+     * @throws RuntimeException For a negative `$maxClients` (InvalidArgumentException) or a
+     *         pattern that does not compile (PatternException).
      */
-    public function accept(string $pattern, Closure $response): void
+    public function accept(string $pattern, Closure $response, int $maxClients = 0): void
     {
+        if ($maxClients < 0) {
+            throw new InvalidArgumentException(
+                "accept({$pattern}): \$maxClients is a number of clients (0: no limit); got {$maxClients}.",
+                InvalidArgumentException::STATUS
+            );
+        }
+        $this->listenToRooms();
         $ws = $this->ws;
-        $this->configure(static fn (NativeServer $n) => $ws->accept($n, $pattern, $response));
+        $this->configure(static function (NativeServer $n) use ($ws, $pattern, $response, $maxClients): void {
+            $route = $ws->accept($n, $pattern, $response);
+            if ($maxClients > 0) {
+                $n->wsRouteLimit($route, $maxClients);
+            }
+        });
     }
 
     /**
@@ -749,13 +776,239 @@ class HttpServer
     }
 
     /**
-     * The WebSocket clients of this process: id => payload.
+     * The WebSocket clients of every worker and node: id => payload (a client of another
+     * worker or node has no `headers`; its `node` says where it is).
      *
      * @return array<int, array<string, mixed>>
      */
     public function getClients(): array
     {
         return $this->ws->clients();
+    }
+
+    // ---- additions: upgrade authorization, channels, presence, Redis ------------------------
+
+    /**
+     * Decides every WebSocket upgrade before it is answered: `function (HttpRequestInterface
+     * $request): bool|array|Response|null` (the upgrade request: headers, cookies, query,
+     * captures, peer). `true` or `null` accepts; `false` refuses with 403 (`UPGRADE_REFUSED`); a
+     * Response is sent as the refusal (e.g. 401 and a body; the client never becomes a
+     * WebSocket); `['user' => string|int, 'info' => array, 'channels' => list<string>]` (each
+     * key optional) accepts, naming the user the client acts for (presence channels list it) and
+     * the channels it joins at once. A throw answers 500 (`SERVER_ERROR`; with debug(), the
+     * exception on STDERR) and the server goes on. Plain HTTP routes are not concerned.
+     *
+     * @param Closure $callback The decision.
+     *
+     * @return self Returns instance of HttpServer.
+     */
+    public function authorize(Closure $callback): self
+    {
+        $this->authorizer->set($callback);
+        if (!$this->authorizeStep) {
+            $this->authorizeStep = true;
+            $authorizer = $this->authorizer;
+            $this->configure(static fn (NativeServer $n) => $n->authorize($authorizer->decide(...), $authorizer->failed(...)));
+        }
+        return $this;
+    }
+
+    /**
+     * The origins a WebSocket upgrade may come from: an upgrade whose `Origin` header is not in
+     * the list gets 403 (`ORIGIN_REFUSED`); one without an `Origin` header (not a browser) is
+     * let through. Exact origins (`https://example.com`, `http://127.0.0.1:8080`), or `*` for
+     * any; an empty list (the default) checks nothing.
+     *
+     * @param list<string> $origins The allowed origins.
+     *
+     * @return self Returns instance of HttpServer.
+     * @throws RuntimeException For an entry that is not an origin (InvalidArgumentException).
+     */
+    public function setOrigins(array $origins): self
+    {
+        foreach ($origins as $origin) {
+            if (!is_string($origin) || $origin === '') {
+                throw new InvalidArgumentException(
+                    'setOrigins(): an origin is a non-empty string ("https://example.com", or "*"); got '
+                    . get_debug_type($origin) . '.',
+                    InvalidArgumentException::STATUS
+                );
+            }
+        }
+        $origins = array_values($origins);
+        $this->configureChecked(static fn (NativeServer $n) => $n->wsSetOrigins($origins));
+        return $this;
+    }
+
+    /**
+     * Adds a WebSocket client (of any worker or node) to a channel. A channel named
+     * `presence-…` lists users: the client must have one (authorize()).
+     *
+     * @throws RuntimeException With the engine's message: an unknown client (NotFoundException),
+     *         a bad channel name or a client in 100 channels (InvalidArgumentException), a
+     *         presence channel for a client without a user, or no running server (StateException).
+     */
+    public function join(int $clientId, string $channel): void
+    {
+        $this->live('join()')->wsJoin($clientId, $channel);
+        $this->ws->forget($clientId);
+    }
+
+    /**
+     * Removes a WebSocket client (of any worker or node) from a channel. A client leaves every
+     * channel when it closes.
+     *
+     * @throws RuntimeException With the engine's message (as join()).
+     */
+    public function leave(int $clientId, string $channel): void
+    {
+        $this->live('leave()')->wsLeave($clientId, $channel);
+        $this->ws->forget($clientId);
+    }
+
+    /**
+     * Sends a message to every member of a channel, on every worker and node, except
+     * `$exceptId`. The frame is encoded once, whatever the number of members.
+     *
+     * @param string $channel The channel.
+     * @param string|array $message Text (an array: as JSON text).
+     * @param int|null $exceptId A client not to send it to (usually the sender).
+     * @param bool $binary Send a string as a binary message (an addition of ours; default false).
+     *
+     * @throws RuntimeException With the engine's message (a bad channel name, text that is not
+     *         UTF-8: InvalidArgumentException); StateException when the server is not running.
+     */
+    public function publish(string $channel, string|array $message, ?int $exceptId = null, bool $binary = false): void
+    {
+        if (is_array($message)) {
+            $message = json_encode($message, Reply::JSON_FLAGS);
+            $binary = false;
+        }
+        $this->live('publish()')->wsPublish($channel, $message, $binary, $exceptId ?? 0);
+    }
+
+    /**
+     * A channel's members, on every worker and node: client id => payload.
+     *
+     * @return array<int, array<string, mixed>>
+     * @throws RuntimeException With the engine's message (a bad channel name).
+     */
+    public function members(string $channel): array
+    {
+        return $this->ws->payloads($this->live('members()')->wsChannelMembers($channel));
+    }
+
+    /**
+     * A presence channel's users, on every worker and node, once each however many
+     * connections they have: user id => info (as authorize() gave them).
+     *
+     * @return array<string|int, array<mixed>>
+     * @throws RuntimeException With the engine's message (a bad channel name).
+     */
+    public function presence(string $channel): array
+    {
+        $users = [];
+        foreach (Wire::presence($this->live('presence()')->wsPresence($channel)) as [$user, $info]) {
+            $users[Wire::userId($user)] = WsDispatcher::info($info);
+        }
+        return $users;
+    }
+
+    /**
+     * The channels a WebSocket client (of any worker or node) is in.
+     *
+     * @return list<string>
+     * @throws RuntimeException NotFoundException for an unknown client.
+     */
+    public function channels(int $clientId): array
+    {
+        return Wire::record((string) $this->live('channels()')->wsClientRecord($clientId, true))['channels'];
+    }
+
+    /**
+     * Called when a client of this worker joins a channel: `function (array $client, string
+     * $channel)` (the payload; its `channels` include `$channel`).
+     */
+    public function onJoin(Closure $callback): self
+    {
+        $this->ws->setJoinHandler($callback);
+        $this->listenToRooms();
+        return $this;
+    }
+
+    /**
+     * Called when a client of this worker leaves a channel (also when it closes): `function
+     * (array $client, string $channel)`.
+     */
+    public function onLeave(Closure $callback): self
+    {
+        $this->ws->setLeaveHandler($callback);
+        $this->listenToRooms();
+        return $this;
+    }
+
+    /**
+     * Called when a user joins or leaves a presence channel (`presence-…`): `function (string
+     * $channel, string $event, string|int $user, array $info)`, `$event` `join` or `leave`.
+     * Once per user on each node, however many connections (browser tabs) it has: `join` with
+     * its first, `leave` when its last has left. In simultaneous mode in one worker of each
+     * node (slot 0), not in each.
+     */
+    public function onPresence(Closure $callback): self
+    {
+        $this->ws->setPresenceHandler($callback);
+        $this->listenToRooms();
+        return $this;
+    }
+
+    /**
+     * Shares clients, channels and presence with the other nodes (servers, machines) of the
+     * app through Redis pub/sub. Delivery between nodes is at most once: while Redis is
+     * unreachable, local delivery goes on and cross-node messages are dropped; the link comes
+     * back by itself. Works in sequential and simultaneous mode (the workers of one node share
+     * its node name).
+     *
+     * @param string $url `redis://[user:password@]host[:port][/db]` or `redis+unix:///path`
+     *        (no TLS: `rediss://` is refused).
+     * @param array{prefix?: string, node?: string, ttl?: int|float} $options `prefix`: of every
+     *        key and channel in Redis, one per app (default `httpsock`); `node`: this node's name,
+     *        unique among the nodes (default host name + `-` + pid); `ttl`: seconds after which
+     *        a node that stopped answering is gone and its clients leave everywhere (default 10).
+     *
+     * @return self Returns instance of HttpServer.
+     * @throws RuntimeException InvalidArgumentException for a bad option or URL; IoException
+     *         when Redis does not answer (the message names host and port); StateException when
+     *         called twice or while the server runs.
+     */
+    public function useRedis(string $url, array $options = []): self
+    {
+        foreach (array_keys($options) as $key) {
+            if (!in_array($key, ['prefix', 'node', 'ttl'], true)) {
+                throw new InvalidArgumentException(
+                    "useRedis(): unknown option '{$key}' (the options are prefix, node and ttl).",
+                    InvalidArgumentException::STATUS
+                );
+            }
+        }
+        $prefix = $options['prefix'] ?? 'httpsock';
+        $node = $options['node'] ?? (gethostname() ?: 'localhost') . '-' . getmypid();
+        $ttl = $options['ttl'] ?? 10;
+        if (!is_string($prefix) || $prefix === '' || !is_string($node) || $node === '') {
+            throw new InvalidArgumentException(
+                "useRedis(): 'prefix' and 'node' are non-empty strings.",
+                InvalidArgumentException::STATUS
+            );
+        }
+        if ((!is_int($ttl) && !is_float($ttl)) || $ttl <= 0) {
+            throw new InvalidArgumentException(
+                "useRedis(): 'ttl' is a number of seconds above 0.",
+                InvalidArgumentException::STATUS
+            );
+        }
+        $ttlMs = max(1, (int) round($ttl * 1000));
+        // Checked now (the URL, Redis answering), also before start().
+        $this->configureChecked(static fn (NativeServer $n) => $n->redis($url, $prefix, $node, $ttlMs));
+        return $this;
     }
 
     /**
@@ -793,6 +1046,46 @@ class HttpServer
     }
 
     // ---- internals ----------------------------------------------------------------------------
+
+    /** The live native server, for a call that needs one. */
+    private function live(string $what): NativeServer
+    {
+        $native = $this->native;
+        if ($native === null || !$native->isAlive()) {
+            throw new StateException("{$what}: the server is not running.", StateException::STATUS);
+        }
+        return $native;
+    }
+
+    /** Records (once) the step that takes the channel and presence events. */
+    private function listenToRooms(): void
+    {
+        if (!$this->roomEventsStep) {
+            $this->roomEventsStep = true;
+            $ws = $this->ws;
+            $this->configure(static fn (NativeServer $n) => $ws->listen($n));
+        }
+    }
+
+    /**
+     * Applies a configuration step to the live native server, or else to a scratch one (never
+     * started), and records it only when it succeeded: what would fail at start() throws here,
+     * and a failed call leaves nothing behind.
+     */
+    private function configureChecked(Closure $step): void
+    {
+        if ($this->native !== null && $this->native->isAlive()) {
+            $step($this->native);
+        } else {
+            $scratch = new NativeServer($this->address->host, $this->address->port, static fn () => null, static fn () => null);
+            try {
+                $step($scratch);
+            } finally {
+                $scratch->free();
+            }
+        }
+        $this->config->add($step, null);
+    }
 
     /** Records a configuration step and applies it to the live native server, if any. */
     private function configure(Closure $step, bool $record = true): void

@@ -20,6 +20,8 @@ final class Request implements RequestInterface
     private ?array $fields = null;
     /** @var array<string,list<UploadedFile>>|null */
     private ?array $files = null;
+    /** @var array<string,string>|null */
+    private ?array $cookies = null;
 
     /**
      * @param list<string> $wire The packed head's fields ({@see Wire}: at least Wire::FIELDS).
@@ -77,6 +79,44 @@ final class Request implements RequestInterface
     public function getParam(string $name, ?string $default = null): ?string
     {
         return $this->getParams()[$name] ?? $default;
+    }
+
+    /**
+     * The cookies the client sent: name => value (values URL-decoded, as PHP's `$_COOKIE`; the
+     * first of a repeated name wins). Useful in authorize(): a browser sends its cookies with
+     * the WebSocket upgrade.
+     *
+     * @return array<string,string>
+     */
+    public function getCookies(): array
+    {
+        if ($this->cookies !== null) {
+            return $this->cookies;
+        }
+        $cookies = [];
+        // Every Cookie field (HTTP/2 sends one per cookie), each "a=1; b=2".
+        foreach (explode("\r\n", $this->wire[Wire::HEADERS]) as $line) {
+            if (strncmp($line, 'cookie:', 7) !== 0) {
+                continue;
+            }
+            foreach (explode(';', substr($line, 7)) as $pair) {
+                $eq = strpos($pair, '=');
+                if ($eq === false) {
+                    continue;
+                }
+                $name = trim(substr($pair, 0, $eq));
+                if ($name !== '' && !isset($cookies[$name])) {
+                    $cookies[$name] = urldecode(trim(substr($pair, $eq + 1), " \t\""));
+                }
+            }
+        }
+        return $this->cookies = $cookies;
+    }
+
+    /** One cookie's value, or $default. */
+    public function getCookie(string $name, ?string $default = null): ?string
+    {
+        return $this->getCookies()[$name] ?? $default;
     }
 
     // ---- HttpRequestInterface ---------------------------------------------------------------

@@ -51,6 +51,12 @@ final class NativeServer
     /** A buffer for hs_ws_client_head, grown to the longest head asked for. */
     private ?CData $headBuffer = null;
     private int $headCapacity = 0;
+    /** A buffer for hs_ws_client_record and hs_ws_presence, grown likewise. */
+    private ?CData $recordBuffer = null;
+    private int $recordCapacity = 0;
+    /** A buffer for the bytes of hs_ws_publish (`const uint8_t *`: a PHP string does not pass). */
+    private ?CData $sendBuffer = null;
+    private int $sendCapacity = 0;
 
     /**
      * @param Closure(string $head, string $body): mixed $onRequest Answers a matched HTTP request.
@@ -318,6 +324,126 @@ final class NativeServer
         );
     }
 
+    /** The most clients route `$routeId` holds at once, over every worker and node (0: no limit). */
+    public function wsRouteLimit(int $routeId, int $maxClients): void
+    {
+        Library::check($this->ffi->hs_ws_route_limit($this->h(), $routeId, $maxClients), 'accept(): the client limit');
+    }
+
+    /** The origins an upgrade may come from (exact, or "*"); an empty list: no check. */
+    public function wsSetOrigins(array $origins): void
+    {
+        $n = count($origins);
+        $list = null;
+        $strings = [];
+        if ($n > 0) {
+            $list = $this->ffi->new("const char *[{$n}]");
+            foreach (array_values($origins) as $i => $origin) {
+                $len = strlen($origin);
+                $strings[$i] = $this->ffi->new('char[' . ($len + 1) . ']');
+                FFI::memcpy($strings[$i], $origin, $len);
+                $list[$i] = $this->ffi->cast('const char *', $strings[$i]);
+            }
+        }
+        Library::check($this->ffi->hs_ws_set_origins($this->h(), $list, $n), 'setOrigins()');
+    }
+
+    /**
+     * Decides WebSocket upgrades before the 101 (hs_ws_authorize): `$decide(string $head)` gets
+     * the packed head of the upgrade request and returns true (accept), an {@see Admission}
+     * (accept, with a user and channels), false (refuse: the engine's 403) or a reply (refuse
+     * with that answer: NativeServer's reply forms). A throw (also from applying an Admission,
+     * e.g. a bad channel name) gives the engine's 500; `$onFailure` is told (it logs).
+     *
+     * @param Closure(string $head): mixed $decide
+     * @param Closure(\Throwable): void $onFailure
+     */
+    public function authorize(Closure $decide, Closure $onFailure): void
+    {
+        $ffi = $this->ffi;
+        $trampoline = static function ($userData, $req, $admission, $res) use ($decide, $onFailure, $ffi): int {
+            try {
+                $len = $ffi->new('size_t');
+                $verdict = $decide(FFI::string($ffi->hs_request_packed($req, FFI::addr($len)), $len->cdata));
+                if ($verdict === true) {
+                    return 1;
+                }
+                if ($verdict instanceof Admission) {
+                    if ($verdict->user !== null) {
+                        $info = self::copy($ffi, $verdict->info);
+                        Library::check(
+                            $ffi->hs_admission_user($admission, $verdict->user, $info, strlen($verdict->info)),
+                            'authorize(): the user'
+                        );
+                    }
+                    foreach ($verdict->channels as $channel) {
+                        Library::check($ffi->hs_admission_join($admission, $channel), "authorize(): joining \"{$channel}\"");
+                    }
+                    return 1;
+                }
+                if ($verdict !== false) {
+                    self::reply($ffi, $res, $verdict);
+                }
+                return 0;
+            } catch (\Throwable $e) {
+                try {
+                    $onFailure($e);
+                } catch (\Throwable $e2) {
+                    self::lastResort($e2);
+                }
+                return -1;
+            }
+        };
+        $this->keep[] = $trampoline;
+        Library::check($this->ffi->hs_ws_authorize($this->h(), $trampoline, null), 'authorize()');
+    }
+
+    /**
+     * The channel and presence events (hs_ws_room_events): `$join(int $id, string $channel)`
+     * and `$leave(...)` for this process's clients, `$presence(string $channel, bool $joined,
+     * string $user, string $info)` once per user and node (in its slot-0 worker). Three
+     * callbacks, registered once.
+     */
+    public function roomEvents(Closure $join, Closure $leave, Closure $presence): void
+    {
+        $events = $this->ffi->new('hs_room_events');
+        $onJoin = static function ($userData, $id, $channel) use ($join): void {
+            try {
+                $join((int) $id, (string) $channel);
+            } catch (\Throwable $e) {
+                self::lastResort($e);
+            }
+        };
+        $onLeave = static function ($userData, $id, $channel) use ($leave): void {
+            try {
+                $leave((int) $id, (string) $channel);
+            } catch (\Throwable $e) {
+                self::lastResort($e);
+            }
+        };
+        $onPresence = static function ($userData, $channel, $event, $user, $info, $infoLen) use ($presence): void {
+            try {
+                $presence((string) $channel, $event !== 0, (string) $user, $infoLen > 0 ? FFI::string($info, $infoLen) : '');
+            } catch (\Throwable $e) {
+                self::lastResort($e);
+            }
+        };
+        $events->on_join = $onJoin;
+        $events->on_leave = $onLeave;
+        $events->on_presence = $onPresence;
+        array_push($this->keep, $onJoin, $onLeave, $onPresence, $events);
+        Library::check($this->ffi->hs_ws_room_events($this->h(), FFI::addr($events), null), 'hs_ws_room_events');
+    }
+
+    /**
+     * The Redis backplane (hs_redis): checks the URL and that Redis answers; the exception names
+     * host and port.
+     */
+    public function redis(string $url, string $prefix, string $node, int $ttlMs): void
+    {
+        Library::check($this->ffi->hs_redis($this->h(), $url, $prefix, $node, $ttlMs), 'useRedis()');
+    }
+
     /** Calls $tick every $ms milliseconds (or once); returns the timer id. */
     public function addTimer(int $ms, bool $repeat, Closure $tick): int
     {
@@ -368,7 +494,7 @@ final class NativeServer
     }
 
     /**
-     * This process's WebSocket client ids, in connection order.
+     * The WebSocket client ids of every worker and node (the engine's world view).
      *
      * @return list<int>
      */
@@ -392,8 +518,9 @@ final class NativeServer
     }
 
     /**
-     * The packed head of a client's upgrade request (this process's clients; also inside its
-     * close callback), or null when the client is unknown.
+     * The packed head of a client's upgrade request (also inside its close callback; for a
+     * client of another worker or node its summary head, without headers), or null when the
+     * client is unknown.
      */
     public function wsClientHead(int $id): ?string
     {
@@ -407,6 +534,98 @@ final class NativeServer
             $len = $this->ffi->hs_ws_client_head($this->handle, $id, $this->headBuffer, $this->headCapacity);
         }
         return $len < 0 ? null : ($len === 0 ? '' : FFI::string($this->headBuffer, $len));
+    }
+
+    // ---- channels and presence ---------------------------------------------------------------
+
+    /** Adds a client (of any worker or node) to a channel. */
+    public function wsJoin(int $id, string $channel): void
+    {
+        Library::check($this->ffi->hs_ws_join($this->h(), $id, $channel), "join({$id}, \"{$channel}\")");
+    }
+
+    /** Removes a client (of any worker or node) from a channel. */
+    public function wsLeave(int $id, string $channel): void
+    {
+        Library::check($this->ffi->hs_ws_leave($this->h(), $id, $channel), "leave({$id}, \"{$channel}\")");
+    }
+
+    /** Sends to every member of a channel, everywhere, except `$except` (0: none); returns how many. */
+    public function wsPublish(string $channel, string $data, bool $binary, int $except): int
+    {
+        $len = strlen($data);
+        if ($len > $this->sendCapacity || $this->sendBuffer === null) {
+            $this->sendCapacity = max(4096, $len);
+            $this->sendBuffer = $this->ffi->new("uint8_t[{$this->sendCapacity}]");
+        }
+        if ($len > 0) {
+            FFI::memcpy($this->sendBuffer, $data, $len);
+        }
+        return Library::check(
+            $this->ffi->hs_ws_publish($this->h(), $channel, $this->sendBuffer, $len, (int) $binary, $except),
+            "publish(\"{$channel}\")"
+        );
+    }
+
+    /**
+     * The ids of a channel's members, of every worker and node.
+     *
+     * @return list<int>
+     */
+    public function wsChannelMembers(string $channel): array
+    {
+        for ($cap = 64;;) {
+            $ids = $this->ffi->new("uint64_t[{$cap}]");
+            $total = Library::check(
+                $this->ffi->hs_ws_channel_members($this->h(), $channel, $ids, $cap),
+                "members(\"{$channel}\")"
+            );
+            if ($total <= $cap) {
+                $out = [];
+                for ($i = 0; $i < $total; $i++) {
+                    $out[] = (int) $ids[$i];
+                }
+                return $out;
+            }
+            $cap = $total + 16; // more members came between the two calls: ask again
+        }
+    }
+
+    /** A presence channel's users, packed ({@see \HttpSock\Http\Wire::presence()}). */
+    public function wsPresence(string $channel): string
+    {
+        $h = $this->h();
+        do {
+            $len = Library::check(
+                $this->ffi->hs_ws_presence($h, $channel, $this->recordBuffer, $this->recordCapacity),
+                "presence(\"{$channel}\")"
+            );
+        } while ($len > $this->recordCapacity && $this->growRecordBuffer($len));
+        return $len === 0 ? '' : FFI::string($this->recordBuffer, $len);
+    }
+
+    /**
+     * A client's record, packed ({@see \HttpSock\Http\Wire::record()}): of any worker or node.
+     * Null when the client is unknown, unless `$required` (then a NotFoundException).
+     */
+    public function wsClientRecord(int $id, bool $required = false): ?string
+    {
+        if ($this->handle === null) {
+            if ($required) {
+                throw new StateException("channels({$id}): the server is not running.", StateException::STATUS);
+            }
+            return null;
+        }
+        do {
+            $len = $this->ffi->hs_ws_client_record($this->handle, $id, $this->recordBuffer, $this->recordCapacity);
+            if ($len < 0) {
+                if ($required) {
+                    Library::check($len, "channels({$id})");
+                }
+                return null;
+            }
+        } while ($len > $this->recordCapacity && $this->growRecordBuffer($len));
+        return $len === 0 ? '' : FFI::string($this->recordBuffer, $len);
     }
 
     // ---- lifecycle --------------------------------------------------------------------------
@@ -532,6 +751,25 @@ final class NativeServer
     }
 
     // ---- internals --------------------------------------------------------------------------
+
+    /** Grows the record buffer to hold `$len` bytes; true (for a retry loop). */
+    private function growRecordBuffer(int $len): bool
+    {
+        $this->recordCapacity = max(4096, $len);
+        $this->recordBuffer = $this->ffi->new("uint8_t[{$this->recordCapacity}]");
+        return true;
+    }
+
+    /** A copy of `$data` as a C byte array (static: for the trampolines). */
+    private static function copy(FFI $ffi, string $data): CData
+    {
+        $n = strlen($data);
+        $buffer = $ffi->new('uint8_t[' . max(1, $n) . ']');
+        if ($n > 0) {
+            FFI::memcpy($buffer, $data, $n);
+        }
+        return $buffer;
+    }
 
     /** A copy of `$data` as a C byte array (a PHP string passes only as `char *`). */
     private function bytes(string $data): CData

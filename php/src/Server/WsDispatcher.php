@@ -13,12 +13,14 @@ use HttpSock\Native\NativeServer;
 
 /**
  * The PHP side of WebSocket clients: each accept() route's message callback, the payload array
- * the callbacks get, replies, and the onOpen()/onClose() handlers.
+ * the callbacks get, replies, and the onOpen()/onClose()/onJoin()/onLeave()/onPresence()
+ * handlers.
  *
- * The engine keeps the clients (ids, upgrade requests): a payload is built from the client's
- * packed head when asked for. A message's payload is built once per client and kind (text,
- * binary), on its first such message, and kept until the client closes; an idle client costs
- * nothing here.
+ * The engine keeps the clients (ids, upgrade requests, users, channels) of every worker and
+ * node: a payload is built from the client's packed head and record when asked for. A message's
+ * payload is built once per client and kind (text, binary), on its first such message, and kept
+ * until the client closes or its channels change (the engine's join/leave events drop it); an
+ * idle client costs nothing here.
  *
  * @internal
  */
@@ -34,6 +36,9 @@ final class WsDispatcher
     private array $binaryPayload = [];
     private ?Closure $openHandler = null;
     private ?Closure $closeHandler = null;
+    private ?Closure $joinHandler = null;
+    private ?Closure $leaveHandler = null;
+    private ?Closure $presenceHandler = null;
     private ?int $serverPort = null;
 
     public function __construct(private readonly DebugLog $log)
@@ -62,6 +67,36 @@ final class WsDispatcher
         $this->closeHandler = $handler;
     }
 
+    public function setJoinHandler(Closure $handler): void
+    {
+        $this->joinHandler = $handler;
+    }
+
+    public function setLeaveHandler(Closure $handler): void
+    {
+        $this->leaveHandler = $handler;
+    }
+
+    public function setPresenceHandler(Closure $handler): void
+    {
+        $this->presenceHandler = $handler;
+    }
+
+    /**
+     * Takes `$native`'s channel and presence events: join and leave also drop the client's
+     * cached payloads (their `channels` changed).
+     */
+    public function listen(NativeServer $native): void
+    {
+        $native->roomEvents($this->joined(...), $this->left(...), $this->presenceChanged(...));
+    }
+
+    /** The client's channels changed here (join()/leave()): its cached payloads are stale. */
+    public function forget(int $id): void
+    {
+        unset($this->textPayload[$id], $this->binaryPayload[$id]);
+    }
+
     /**
      * Registers an accept() route on `$native`, with a message trampoline of its own: the
      * route's callback is bound in it (no lookup per message).
@@ -73,8 +108,8 @@ final class WsDispatcher
                 // Each payload is built once per client (on its first message of that kind), not
                 // per message; an idle client never pays for it.
                 $payload = $binary
-                    ? ($this->binaryPayload[$id] ??= $this->payload($id, $this->native?->wsClientHead($id)) + ['binary' => true])
-                    : ($this->textPayload[$id] ??= $this->payload($id, $this->native?->wsClientHead($id)) + ['binary' => false]);
+                    ? ($this->binaryPayload[$id] ??= $this->payloadOf($id) + ['binary' => true])
+                    : ($this->textPayload[$id] ??= $this->payloadOf($id) + ['binary' => false]);
                 $reply = $callback($message, $payload);
                 if (is_array($reply) || $reply instanceof \JsonSerializable) {
                     $this->native?->wsSend($id, json_encode($reply, Reply::JSON_FLAGS), false);
@@ -94,32 +129,56 @@ final class WsDispatcher
     }
 
     /**
-     * The connected clients of this process: id => payload.
+     * The connected clients of every worker and node: id => payload.
      *
      * @return array<int, array<string, mixed>>
      */
     public function clients(): array
     {
+        return $this->payloads($this->native?->wsClients() ?? []);
+    }
+
+    /**
+     * The payloads of these clients (of any worker or node): id => payload; a client gone in
+     * the meantime is left out.
+     *
+     * @param list<int> $ids
+     * @return array<int, array<string, mixed>>
+     */
+    public function payloads(array $ids): array
+    {
         $clients = [];
-        foreach ($this->native?->wsClients() ?? [] as $id) {
-            $clients[$id] = $this->payload($id, $this->native->wsClientHead($id));
+        foreach ($ids as $id) {
+            $head = $this->native?->wsClientHead($id);
+            if ($head !== null) {
+                $clients[$id] = $this->payload($id, $head, $this->native?->wsClientRecord($id));
+            }
         }
         return $clients;
     }
 
+    /** A client's payload, read from the engine now. */
+    public function payloadOf(int $id): array
+    {
+        return $this->payload($id, $this->native?->wsClientHead($id), $this->native?->wsClientRecord($id));
+    }
+
     /**
-     * What WebSocket callbacks get about a client: id, address, port, uri, path, query, headers,
-     * params, route, secure (wss) (only the id once the client is unknown).
+     * What WebSocket callbacks get about a client: id, address, port, uri, path, query, headers
+     * (empty for a client of another worker or node), params, route, secure (wss), user (null
+     * when none), info (the user's), channels, node (only the id once the client is unknown).
      *
      * @return array<string, mixed>
      */
-    public function payload(int $id, ?string $head): array
+    public function payload(int $id, ?string $head, ?string $record = null): array
     {
         if ($head === null) {
             return ['id' => $id];
         }
         $wire = Wire::fields($head);
         $request = new Request($wire, '', $this->serverPort);
+        $record = $record === null || $record === '' ? null : Wire::record($record);
+        $user = $record['user'] ?? null;
         return [
             'id' => $id,
             'address' => $request->getIp(),
@@ -131,7 +190,21 @@ final class WsDispatcher
             'params' => $request->getParams(),
             'route' => $this->patterns[(int) $wire[Wire::ROUTE]] ?? '',
             'secure' => $request->isSecure(),
+            'user' => $user === null ? null : Wire::userId($user),
+            'info' => $user === null ? [] : self::info($record['info']),
+            'channels' => $record['channels'] ?? [],
+            'node' => $record['node'] ?? '',
         ];
+    }
+
+    /** A user's info as authorize() gave it (JSON in the engine); [] when it is not JSON. */
+    public static function info(string $json): array
+    {
+        if ($json === '') {
+            return [];
+        }
+        $info = json_decode($json, true);
+        return is_array($info) ? $info : [];
     }
 
     private function opened(int $id, string $head): void
@@ -140,15 +213,53 @@ final class WsDispatcher
             return;
         }
         try {
-            ($this->openHandler)($this->payload($id, $head));
+            ($this->openHandler)($this->payload($id, $head, $this->native?->wsClientRecord($id)));
         } catch (\Throwable $e) {
             $this->log->exception('onOpen callback', $e);
         }
     }
 
+    private function joined(int $id, string $channel): void
+    {
+        unset($this->textPayload[$id], $this->binaryPayload[$id]);
+        if ($this->joinHandler === null) {
+            return;
+        }
+        try {
+            ($this->joinHandler)($this->payloadOf($id), $channel);
+        } catch (\Throwable $e) {
+            $this->log->exception('onJoin callback', $e);
+        }
+    }
+
+    private function left(int $id, string $channel): void
+    {
+        unset($this->textPayload[$id], $this->binaryPayload[$id]);
+        if ($this->leaveHandler === null) {
+            return;
+        }
+        try {
+            ($this->leaveHandler)($this->payloadOf($id), $channel);
+        } catch (\Throwable $e) {
+            $this->log->exception('onLeave callback', $e);
+        }
+    }
+
+    private function presenceChanged(string $channel, bool $joined, string $user, string $info): void
+    {
+        if ($this->presenceHandler === null) {
+            return;
+        }
+        try {
+            ($this->presenceHandler)($channel, $joined ? 'join' : 'leave', Wire::userId($user), self::info($info));
+        } catch (\Throwable $e) {
+            $this->log->exception('onPresence callback', $e);
+        }
+    }
+
     private function closed(int $id, int $code, string $reason): void
     {
-        $payload = $this->closeHandler === null ? null : $this->payload($id, $this->native?->wsClientHead($id));
+        $payload = $this->closeHandler === null ? null : $this->payloadOf($id);
         unset($this->textPayload[$id], $this->binaryPayload[$id]);
         if ($payload !== null) {
             try {
