@@ -206,7 +206,9 @@ final class RoomsTest extends ServerTestCase
         // the last one closes: she leaves, once
         $tabs[2]->close();
         $this->event($s, 'presence', fn ($e) => $e['user'] === 'ann' && $e['event'] === 'leave');
-        $this->assertSame([[7, ['name' => 'Bob']]], $this->askJson($bob, 'presence:presence-lobby'));
+        // the event comes from slot 0; Bob's worker sees the close within the cluster's latency
+        $this->waitUntil(fn () => $this->askJson($bob, 'presence:presence-lobby') === [[7, ['name' => 'Bob']]], 3.0,
+            'Ann gone from the presence list seen by every worker');
         $bob->close();
         $this->event($s, 'presence', fn ($e) => $e['user'] === 7 && $e['event'] === 'leave');
         foreach (['ann', 7] as $user) {
@@ -403,5 +405,12 @@ final class RoomsTest extends ServerTestCase
         $this->assertSame([], $this->askJson($b, 'payload')['channels']);
         $nodes = array_unique(array_values($this->askJson($a, 'clients')));
         $this->assertCount(1, $nodes, 'the workers of one server are one node');
+        // another worker's client as getClients() shows it: its summary, without headers
+        $seen = $this->askJson($a, "client:{$idB}");
+        $own = $this->askJson($b, "client:{$idB}");
+        $this->assertSame([], $seen['headers']);
+        $this->assertNotSame([], $own['headers'], 'its own worker has the headers');
+        $this->assertEquals(array_diff_key($own, ['headers' => 0]), array_diff_key($seen, ['headers' => 0]),
+            'the rest is the same from both workers (address, port, uri, path, query, params, route, user, channels, node)');
     }
 }

@@ -156,9 +156,10 @@ def test_a_malformed_origin_setting_is_refused_at_startup():
 def test_route_limit_refuses_with_503_until_a_client_leaves(serve):
     srv = serve("rooms", {"HS_WS_ROUTE_LIMIT": "3"})
     with ExitStack() as stack:
-        # The limit is the accept route's (/rooms/{room}), whichever room: 2 in red, 1 in blue.
+        # The limit is the accept route's (/rooms/{room}), whichever room. One client per room:
+        # a message is published to the room's members, so each hears only its own here.
         clients = [stack.enter_context(open_ws(srv, path)) for path in
-                   ["/rooms/red?token=a", "/rooms/red?token=b", "/rooms/blue?token=c"]]
+                   ["/rooms/red?token=a", "/rooms/orange?token=b", "/rooms/blue?token=c"]]
         for i, ws in enumerate(clients):
             echo(ws, f"client {i}")
         r = refused(srv, "/rooms/green?token=d")

@@ -10,6 +10,9 @@ Programs (each its own Valgrind run, its own log in the output directory):
                     SIGTERM
   chat              curl: the page; websockets: join, a broadcast, echo, a timer tick, a binary
                     frame refused with 1003; SIGINT
+  rooms             rooms.c: a token refused with 401, messages published to a channel's two
+                    members, a presence channel with two tabs of one user, members and presence
+                    over HTTP, an anonymous echo, a client open at shutdown; SIGTERM
   hello_tls         hello over TLS (certificates from tests/tls/certs.py, a client CA optional):
                     curl over HTTP/1.1 and HTTP/2 (routes, POST, 404, 413, 431), a client
                     certificate, an untrusted client, plain HTTP and garbage on the TLS port, a
@@ -608,6 +611,40 @@ def drive_ws_echo_tls(srv: Served) -> str:
     return f"{messages + 1} wss messages echoed, 2 clients"
 
 
+def drive_rooms(srv: Served) -> str:
+    import urllib.request
+    from websockets.exceptions import InvalidStatus
+    try:
+        ws_connect(srv.ws + "/rooms/red?token=bad").close()
+        raise Failed("a bad token was admitted")
+    except InvalidStatus as e:
+        expect(e.response.status_code == 401, f"bad token: {e.response.status_code}")
+    sent = 0
+    with ws_connect(srv.ws + "/rooms/red?token=ann") as a, \
+            ws_connect(srv.ws + "/rooms/red?token=bob") as b, \
+            ws_connect(srv.ws + "/rooms/presence-x?token=ann") as p1, \
+            ws_connect(srv.ws + "/rooms/presence-x?token=ann") as p2, \
+            ws_connect(srv.ws + "/rooms/blue") as anon:
+        for i in range(10):
+            a.send(f"line {i}")
+            sent += 1
+            for ws in (a, b):
+                expect(ws.recv(timeout=CLIENT_TIMEOUT) == f"line {i}", "published to red")
+        anon.send("echo")
+        expect(anon.recv(timeout=CLIENT_TIMEOUT) == "echo", "anonymous echo")
+        body = urllib.request.urlopen(srv.base + "/presence?channel=presence-x",
+                                      timeout=CLIENT_TIMEOUT).read()
+        expect(body == b'["ann"]', f"presence {body!r}")
+        body = urllib.request.urlopen(srv.base + "/members?channel=red",
+                                      timeout=CLIENT_TIMEOUT).read()
+        expect(len(json.loads(body)) == 2, f"members {body!r}")
+        p1.close()
+        p2.send("x")
+        expect(p2.recv(timeout=CLIENT_TIMEOUT) == "x", "presence channel publish")
+    srv.keep_open(srv.ws + "/rooms/red?token=zed")
+    return f"{sent} messages published to 2 members, presence, a 401, 5 clients"
+
+
 @dataclass
 class ServerCase:
     name: str
@@ -627,6 +664,7 @@ SERVER_CASES = [
     ServerCase("ws_echo", "ws_echo", drive_ws_echo, signal.SIGTERM,
                after_stop=after_stop_close_1001),
     ServerCase("chat", "chat", drive_chat, signal.SIGINT, after_stop=after_stop_close_1001),
+    ServerCase("rooms", "rooms", drive_rooms, signal.SIGTERM, after_stop=after_stop_close_1001),
     # fork() needs no --trace-children (no exec): Valgrind follows the children and writes a log
     # per process (%p in --log-file). --child-silent-after-fork=no is the default: kept explicit.
     ServerCase("fork_after_start", "fork_after_start", drive_fork, signal.SIGTERM,

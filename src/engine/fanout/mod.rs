@@ -183,6 +183,7 @@ impl Fanout {
         if self.is_local(conn_id) {
             return self.hub.send(conn_id, msg);
         }
+        self.known(conn_id)?;
         self.to_owner(conn_id, || Frame::Send { id: conn_id, msg })
     }
 
@@ -206,6 +207,7 @@ impl Fanout {
         if self.is_local(conn_id) {
             return self.hub.close(conn_id, code, reason);
         }
+        self.known(conn_id)?;
         self.to_owner(conn_id, || Frame::Close {
             id: conn_id,
             code,

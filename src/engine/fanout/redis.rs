@@ -72,6 +72,15 @@ pub fn configure(url: &str, prefix: &str, node: &str, ttl: Duration) -> Result<R
     if ttl < Duration::from_millis(500) || ttl > Duration::from_secs(3600) {
         return Err(Error::invalid("Redis TTL must be between 0.5 s and 1 hour"));
     }
+    if url
+        .get(..9)
+        .is_some_and(|s| s.eq_ignore_ascii_case("rediss://"))
+    {
+        return Err(Error::invalid(format!(
+            "Redis over TLS ({url}) is not supported; use redis:// on a private network or a \
+             local TLS tunnel"
+        )));
+    }
     let info = url
         .into_connection_info()
         .map_err(|e| Error::invalid(format!("Redis URL {url:?}: {e}")))?;
@@ -296,9 +305,7 @@ async fn run(
                 Ok(()) => {
                     subscribed = true;
                     link.went_up(log, &cfg, &mut heard);
-                    for f in fanout.hello_frames() {
-                        let _ = publish(&mut con, &bus, &[f]).await;
-                    }
+                    let _ = say_hello(&mut con, &bus, &fanout, &mut out).await;
                 }
                 Err(e) => link.went_down(log, &cfg, &e.to_string()),
             }
@@ -334,9 +341,7 @@ async fn run(
                         // Resubscribed by the manager after a reconnect: converge again.
                         link.went_up(log, &cfg, &mut heard);
                         let _ = refresh_key(&mut con, &key, &cfg).await;
-                        for f in fanout.hello_frames() {
-                            let _ = publish(&mut con, &bus, &[f]).await;
-                        }
+                        let _ = say_hello(&mut con, &bus, &fanout, &mut out).await;
                     }
                     _ => {}
                 }
@@ -365,9 +370,7 @@ async fn run(
                         && publish(&mut con, &bus, &[beat]).await.is_ok();
                     if ok && !link.is_up() {
                         link.went_up(log, &cfg, &mut heard);
-                        for f in fanout.hello_frames() {
-                            let _ = publish(&mut con, &bus, &[f]).await;
-                        }
+                        let _ = say_hello(&mut con, &bus, &fanout, &mut out).await;
                     } else if !ok {
                         link.went_down(log, &cfg, "heartbeat failed");
                     }
@@ -402,6 +405,27 @@ async fn run(
             }
         }
     }
+}
+
+/// Says hello and sends this process's state. What waits in the queue from before is
+/// published after them, except the news of this process's own clients (opened, gone, joined,
+/// left), which the state just sent already holds: applied after it, stale news would make the
+/// others see a client leave a channel and join it again.
+async fn say_hello(
+    con: &mut ConnectionManager,
+    bus: &str,
+    fanout: &Fanout,
+    out: &mut mpsc::Receiver<Bytes>,
+) -> redis::RedisResult<()> {
+    let mut waiting = Vec::new();
+    while let Ok(f) = out.try_recv() {
+        if !wire::is_news(&f) {
+            waiting.push(f);
+        }
+    }
+    let mut frames: Vec<Bytes> = fanout.hello_frames().into();
+    frames.extend(waiting);
+    publish(con, bus, &frames).await
 }
 
 fn receive(

@@ -195,6 +195,16 @@ pub fn encode(origin: u32, frame: &Frame) -> Bytes {
     b.freeze()
 }
 
+/// Whether an encoded frame is news of a client of its sender (opened, gone, joined, left):
+/// what a STATE frame of the same sender supersedes.
+pub fn is_news(frame: &[u8]) -> bool {
+    frame.len() >= HEADER
+        && matches!(
+            frame[3],
+            kind::OPEN | kind::GONE | kind::JOINED | kind::LEFT
+        )
+}
+
 /// Why a frame was not read.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Bad {

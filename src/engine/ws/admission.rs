@@ -287,7 +287,19 @@ pub fn admit(
             Verdict::Failed
         }
     };
+    let presence_without_user = admission.user.is_none()
+        && admission
+            .channels
+            .iter()
+            .any(|c| crate::engine::ws::rooms::is_presence(c));
     match verdict {
+        // A presence channel lists users: the host named one without a user (its error).
+        Verdict::Accept if presence_without_user => {
+            log.warn(&format!(
+                "conn {id}: the authorizer named a presence channel but no user; answering 500"
+            ));
+            Err(error_response(http, req, Answer::ServerError))
+        }
         Verdict::Accept => {
             log.debug(|| {
                 let user = match &admission.user {
@@ -522,6 +534,23 @@ mod tests {
     fn refusal(r: std::result::Result<Admission, Response>) -> (u16, String) {
         let res = r.expect_err("refused");
         (res.status, String::from_utf8_lossy(&res.body).into_owned())
+    }
+
+    #[test]
+    fn a_presence_channel_without_a_user_is_the_hosts_error() {
+        let (ws, http) = setup(None);
+        ws.set_authorizer(Some(Arc::new(Host(|_, a, _| {
+            a.join("presence-room").unwrap();
+            Verdict::Accept
+        }))));
+        assert_eq!(refusal(admit(&ws, &http, &request(None))).0, 500);
+        ws.set_authorizer(Some(Arc::new(Host(|_, a, _| {
+            a.join("presence-room").unwrap();
+            a.set_user("ann", b"{}").unwrap();
+            Verdict::Accept
+        }))));
+        let a = accepted(admit(&ws, &http, &request(None)));
+        assert_eq!(a.channels, vec!["presence-room".to_string()]);
     }
 
     #[test]

@@ -445,10 +445,11 @@ impl Rooms {
     fn apply_locked(st: &mut State, change: Change<'_>, events: &mut Vec<Event>) {
         match change {
             Change::Open(r) => {
-                if st.clients.get(&r.id).is_some_and(|m| m.outbox.is_some()) {
-                    return; // ours: never overwritten by an echo
+                if st.clients.contains_key(&r.id) {
+                    // Ours (never overwritten by an echo), or known already from a snapshot that
+                    // is newer than this news (its joins follow, and are no-ops then).
+                    return;
                 }
-                Self::remove_locked(st, r.id, events);
                 let mut record = r.clone();
                 let channels = std::mem::take(&mut record.channels);
                 st.clients.insert(
@@ -744,6 +745,46 @@ mod tests {
         r.join(1, "red").unwrap();
         r.join(1, "red").unwrap();
         assert_eq!(r.record(1).unwrap().channels.len(), 1);
+    }
+
+    #[derive(Default)]
+    struct Seen(Mutex<Vec<String>>);
+
+    impl RoomEvents for Seen {
+        fn on_join(&self, id: u64, ch: &str) {
+            self.0.lock().push(format!("join {id} {ch}"));
+        }
+        fn on_leave(&self, id: u64, ch: &str) {
+            self.0.lock().push(format!("leave {id} {ch}"));
+        }
+        fn on_presence(&self, ch: &str, joined: bool, user: &User) {
+            let e = if joined { "in" } else { "out" };
+            self.0.lock().push(format!("presence {e} {} {ch}", user.id));
+        }
+    }
+
+    #[test]
+    fn stale_news_after_a_snapshot_changes_nothing() {
+        // A process's state arrives, then the news it was made of (queued before it): the user
+        // must not be seen leaving and joining again.
+        let r = rooms();
+        let seen = Arc::new(Seen::default());
+        r.set_events(Some(seen.clone()));
+        let other = 5u64 << PROC_SHIFT;
+        let mut bob = record(other + 1, Some("bob"));
+        bob.channels.push(Arc::from("presence-x"));
+        r.replace_proc(5, vec![bob.clone()]);
+        let mut fresh = bob.clone();
+        fresh.channels.clear();
+        r.apply(Change::Open(&fresh));
+        r.apply(Change::Joined(other + 1, "presence-x"));
+        assert_eq!(
+            *seen.0.lock(),
+            vec!["presence in bob presence-x".to_string()]
+        );
+        assert_eq!(r.record(other + 1).unwrap().channels.len(), 1);
+        r.apply(Change::Gone(other + 1));
+        assert_eq!(seen.0.lock().last().unwrap(), "presence out bob presence-x");
     }
 
     #[test]
