@@ -76,7 +76,7 @@ if (($redis = getenv('HS_REDIS')) !== false && $redis !== '') {
 // workers of this node append to; its name is chosen here, before run() forks the workers.
 $supervisor = getmypid();
 $eventsFile = rtrim(getenv('HS_EVENTS_DIR') ?: sys_get_temp_dir(), '/')
-    . '/rooms-events-' . ($node ?? 'local') . '-' . getmypid() . '.jsonl';
+    . '/rooms-events-' . ($node ?? 'local') . "-{$supervisor}.jsonl";
 @unlink($eventsFile);
 $record = function (array $event) use ($eventsFile): void {
     $event['pid'] = getmypid();
