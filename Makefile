@@ -2,8 +2,9 @@
 #
 #   make test      everything CI checks: deps, build, header-check, lint, cargo tests,
 #                  C examples and their end-to-end tests, TLS / HTTP/2 with real clients,
-#                  WebSocket admission (authorizer, origins, route limit),
-#                  the PHP wrapper's PHPUnit tests, the chat page in headless Chromium
+#                  WebSocket admission (authorizer, origins, route limit), rooms across
+#                  workers and nodes on a real Redis, the PHP wrapper's PHPUnit tests,
+#                  the chat page in headless Chromium
 #   make demo      builds and runs the PHP chat example on http://127.0.0.1:8080 (Ctrl-C stops it)
 #   make demo-c    the same chat room written in C (c-examples/chat.c)
 #   make bench     runs the benchmarks (bench/run.sh, about 7 minutes) and writes BENCHMARKS.md
@@ -13,7 +14,7 @@
 #   make fuzz      runs each fuzz target (fuzz/) for FUZZ_SECONDS (60) from the committed corpus
 #
 # Other targets: deps, build, header-check, lint, examples, test-examples, test-tls, test-admission,
-# test-deflate, test-php, test-soak-smoke, test-browser, fuzz-deps, fuzz-corpus, clean.
+# test-deflate, test-rooms, test-php, test-soak-smoke, test-browser, fuzz-deps, fuzz-corpus, clean.
 # Works as root (CI) or as a user with sudo; apt-get never asks questions.
 
 SHELL        := /bin/bash
@@ -31,7 +32,7 @@ export DEBIAN_FRONTEND := noninteractive
 
 # command to look for -> Debian package that provides it
 APT_TOOLS    := curl:curl gcc:gcc g++:g++ make:make php:php-cli phpunit:phpunit wrk:wrk \
-                openssl:openssl
+                openssl:openssl redis-server:redis-server ip:iproute2
 # the browser test (tests/browser) needs Debian's Chromium and Node.js with npm
 BROWSER_DIR  := tests/browser
 ifneq ($(wildcard $(BROWSER_DIR)/package.json),)
@@ -58,7 +59,7 @@ FUZZ_SANITIZER ?= none
 # cargo-fuzz passes nightly-only flags (-Z...): RUSTC_BOOTSTRAP lets stable rustc take them.
 FUZZ_CARGO     := cd fuzz && RUSTC_BOOTSTRAP=1 CARGO_BUILD_JOBS=2 $(CARGO) fuzz
 
-.PHONY: deps build header-check lint examples test test-examples test-tls test-admission test-conformance test-deflate test-http-corpus test-php test-soak-smoke test-browser demo demo-c bench soak sanitize fuzz fuzz-deps fuzz-corpus clean
+.PHONY: deps build header-check lint examples test test-examples test-tls test-admission test-conformance test-deflate test-http-corpus test-rooms test-php test-soak-smoke test-browser demo demo-c bench soak sanitize fuzz fuzz-deps fuzz-corpus clean
 
 ## deps: install what is missing, and only that (idempotent; apt-get update at most once).
 deps:
@@ -153,6 +154,14 @@ test-deflate: examples
 test-http-corpus: examples
 	$(PYTHON) -m pytest tests/http_corpus -q
 
+## test-rooms: channels, presence and the Redis backplane across workers and nodes (pytest,
+## tests/rooms): php/examples/rooms.php as 1 node x 2 workers and 3 nodes x 2 workers on a real
+## redis-server each test module starts on a free loopback port (no persistence) and stops; kill -9
+## of a node, Redis restarted mid-run, two apps on one Redis, and (as root) nodes in network
+## namespaces of their own; a worker or node killed, restarted, cut off. About a minute.
+test-rooms: build
+	$(PYTHON) -m pytest tests/rooms -q
+
 ## test-php: the PHP wrapper's tests (PHPUnit, php/tests): real server processes, real clients.
 test-php: build
 	$(PHPUNIT) -c php/phpunit.xml
@@ -180,6 +189,7 @@ test: deps build header-check lint
 	$(MAKE) test-tls
 	$(MAKE) test-admission
 	$(MAKE) test-deflate
+	$(MAKE) test-rooms
 	$(MAKE) test-php
 	$(MAKE) test-soak-smoke
 	$(MAKE) test-browser

@@ -32,6 +32,7 @@ import sys
 import time
 
 import bench_tls  # the issue-10 rows: TLS, HTTP/2, WebSocket compression (bench/bench_tls.py)
+import rooms  # the issue-11 rows: channels, presence, Redis backplane (bench/rooms.py)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, "bench")
@@ -551,6 +552,7 @@ def report(R):
         else:
             targets.append((name, "n/a", "not measured", ""))
     targets.extend(bench_tls.targets(sys.modules[__name__], R))
+    targets.extend(rooms.targets(sys.modules[__name__], R))
     P("## Targets")
     P("")
     P("Status from the medians of this run. The last column is the same ratio in callgrind "
@@ -721,6 +723,7 @@ def report(R):
             P("")
 
     bench_tls.report(sys.modules[__name__], R, P)
+    rooms.report(sys.modules[__name__], R, P)
 
     P("## What is not measured")
     P("")
@@ -767,7 +770,7 @@ def main():
     ap.add_argument("--duration", type=float, default=2)
     ap.add_argument("--warmup", type=float, default=1)
     ap.add_argument("--only", default="", help="comma list: hello,varied,post,close,c10k,"
-                    "echo,idle,tls,h2streams,handshake,deflate,deflate_idle,callgrind")
+                    "echo,idle,tls,h2streams,handshake,deflate,deflate_idle,rooms,callgrind")
     ap.add_argument("--quick", action="store_true", help="1 round, 1 s runs (harness check)")
     ap.add_argument("--callgrind", action="store_true", help="also the callgrind profile")
     ap.add_argument("--report-only")
@@ -820,6 +823,7 @@ def main():
                           f"{res['cpu_us']:6.2f} us CPU/msg p50 {res['p50_us']} p99 "
                           f"{res['p99_us']} us", flush=True)
         bench_tls.run_round(sys.modules[__name__], a, R, r, want, attempt)
+        rooms.run_round(sys.modules[__name__], a, R, r, want, attempt)
         if want("idle"):
             for h in WS_HOSTS:
                 for n in IDLE_SIZES:

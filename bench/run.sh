@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 missing=""
 for pair in wrk:wrk taskset:util-linux valgrind:valgrind cc:gcc php:php-cli h2load:nghttp2-client \
-            openssl:openssl; do
+            openssl:openssl redis-server:redis-server; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || missing="$missing ${pair#*:}"
 done
 if [ -n "$missing" ]; then
@@ -18,7 +18,8 @@ if [ -n "$missing" ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
 fi
 
-# bench/ws_deflate.py (the permessage-deflate rows) needs websockets' asyncio client (>= 13).
+# bench/ws_deflate.py (the permessage-deflate rows) and bench/rooms.py (the latency row) need
+# websockets' asyncio client (>= 13).
 if ! python3 -c 'import websockets.asyncio.client' >/dev/null 2>&1; then
   python3 -m pip install -q --disable-pip-version-check 'websockets>=13' \
     || python3 -m pip install -q --disable-pip-version-check --break-system-packages 'websockets>=13'
@@ -35,6 +36,8 @@ cargo build --release --lib --example hyper_hello --example tungstenite_echo --e
 make -C c-examples
 mkdir -p target/bench
 cc -O2 -g -std=c99 -Wall -Wextra -Werror -Iinclude bench/ws_bcast.c -o target/bench/ws_bcast \
+  -Ltarget/release -Wl,-rpath,"$PWD/target/release" -lhttpsock
+cc -O2 -g -std=c99 -Wall -Wextra -Werror -Iinclude bench/rooms_host.c -o target/bench/rooms_host \
   -Ltarget/release -Wl,-rpath,"$PWD/target/release" -lhttpsock
 
 start=$(date +%s)

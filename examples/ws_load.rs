@@ -5,8 +5,9 @@
 //!       CONNS connections each send a SIZE-byte text message and wait for its echo, in a loop.
 //!       Prints `start` when the measured window opens (after WARMUP_S) and `stop` when it
 //!       closes (SECS later), then one JSON line: {"msgs","secs","rate","p50_us","p99_us"}.
-//!   ws_load broadcast PORT CONNS REPS
-//!       Opens CONNS idle connections, prints `ready CONNS`, waits for a line on stdin (the
+//!   ws_load broadcast PORT[,PORT...] CONNS REPS
+//!       Opens CONNS idle connections (spread round-robin over the ports when several are given:
+//!       the nodes of a multi-node run; the first connection is on the first port), prints `ready CONNS`, waits for a line on stdin (the
 //!       script reads the server's RSS meanwhile), then REPS times: the first connection sends
 //!       a 32-byte text message starting with `broadcast`; the server sends it to every client;
 //!       the time from the send until the last of the CONNS clients has it is one sample (the
@@ -49,12 +50,14 @@ async fn connect(port: u16) -> Ws {
         .0
 }
 
-/// Opens `n` connections, at most 256 handshakes at a time (the listen backlog is 1024).
-async fn connect_all(port: u16, n: usize) -> Vec<Ws> {
+/// Opens `n` connections, round-robin over `ports`, at most 256 handshakes at a time (the
+/// listen backlog is 1024).
+async fn connect_all(ports: &[u16], n: usize) -> Vec<Ws> {
     let sem = Arc::new(Semaphore::new(256));
     let tasks: Vec<_> = (0..n)
-        .map(|_| {
+        .map(|i| {
             let sem = sem.clone();
+            let port = ports[i % ports.len()];
             tokio::spawn(async move {
                 let _permit = sem.acquire().await.unwrap();
                 connect(port).await
@@ -80,7 +83,7 @@ async fn echo(port: u16, conns: usize, warmup: f64, secs: f64, size: usize) {
     let phase = Arc::new(AtomicU8::new(0));
     let payload = "x".repeat(size);
     let mut tasks = Vec::new();
-    for ws in connect_all(port, conns).await {
+    for ws in connect_all(&[port], conns).await {
         let phase = phase.clone();
         let payload = payload.clone();
         tasks.push(tokio::spawn(async move {
@@ -166,9 +169,9 @@ fn wait_bytes(epfd: i32, want: usize, deadline: Instant) -> bool {
     true
 }
 
-async fn broadcast(port: u16, conns: usize, reps: usize) {
+async fn broadcast(ports: &[u16], conns: usize, reps: usize) {
     use std::os::fd::AsRawFd;
-    let mut all = connect_all(port, conns).await;
+    let mut all = connect_all(ports, conns).await;
     // Every client is read by the epoll loop of wait_bytes (level-triggered, non-blocking fds:
     // tokio set O_NONBLOCK); tokio never polls these streams, it only keeps them open.
     let epfd = unsafe { libc::epoll_create1(0) };
@@ -227,10 +230,17 @@ fn main() {
             num(5) as usize,
         )),
         Some("broadcast") => {
-            rt.block_on(broadcast(num(1) as u16, num(2) as usize, num(3) as usize))
+            let ports: Vec<u16> = args
+                .get(1)
+                .map(|s| s.split(',').filter_map(|p| p.parse().ok()).collect())
+                .unwrap_or_default();
+            if ports.is_empty() {
+                die("broadcast: PORT[,PORT...] missing".into());
+            }
+            rt.block_on(broadcast(&ports, num(2) as usize, num(3) as usize))
         }
         _ => die(
-            "usage: ws_load echo PORT CONNS WARMUP_S SECS SIZE | broadcast PORT CONNS REPS".into(),
+            "usage: ws_load echo PORT CONNS WARMUP_S SECS SIZE | broadcast PORT[,PORT...] CONNS REPS".into(),
         ),
     }
     use std::io::Write;
