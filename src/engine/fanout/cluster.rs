@@ -239,28 +239,34 @@ async fn read_peer(mut stream: tokio::net::UnixStream, fanout: Arc<Fanout>, live
 /// Keeps a connection to one peer and writes its frames; frames for a peer that is down (not
 /// started yet, restarting) are dropped, and the connection is retried with the next frame.
 async fn write_peer(group: String, slot: u16, mut rx: mpsc::Receiver<Bytes>, fanout: Arc<Fanout>) {
+    let connect = || {
+        address(&group, slot)
+            .and_then(|a| std::os::unix::net::UnixStream::connect_addr(&a))
+            .and_then(|s| {
+                s.set_nonblocking(true)?;
+                tokio::net::UnixStream::from_std(s)
+            })
+            .ok()
+    };
     let mut conn: Option<tokio::net::UnixStream> = None;
     while let Some(frame) = rx.recv().await {
-        if conn.is_none() {
-            conn = address(&group, slot)
-                .and_then(|a| std::os::unix::net::UnixStream::connect_addr(&a))
-                .and_then(|s| {
-                    s.set_nonblocking(true)?;
-                    tokio::net::UnixStream::from_std(s)
-                })
-                .ok();
+        // Twice at most: a connection to a sibling that died (and was replaced since) fails on
+        // the first write; the frame then goes to the new one rather than being lost.
+        for _ in 0..2 {
             if conn.is_none() {
+                conn = connect();
+            }
+            let Some(c) = conn.as_mut() else {
                 fanout
                     .base
                     .log
                     .debug(|| format!("cluster: slot {slot} is not reachable; frame dropped"));
-                continue;
+                break;
+            };
+            if c.write_all(&frame).await.is_ok() {
+                break;
             }
-        }
-        if let Some(c) = conn.as_mut() {
-            if c.write_all(&frame).await.is_err() {
-                conn = None;
-            }
+            conn = None;
         }
     }
 }
