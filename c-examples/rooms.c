@@ -239,7 +239,7 @@ static void on_message(void *user_data, uint64_t conn_id, const uint8_t *data, s
     rooms_app *app = user_data;
     char room[256];
     if (room_of(app->server, conn_id, room, sizeof room)) {
-        int rc = hs_ws_publish(app->server, room, data, len, is_binary, 0);
+        int rc = hs_ws_publish(app->server, room, (const char *)data, len, is_binary, 0);
         warn(rc < 0 ? rc : 0, "hs_ws_publish");
     } else {
         warn(hs_ws_send(app->server, conn_id, (const char *)data, len, is_binary), "hs_ws_send");

@@ -1011,13 +1011,14 @@ int hs_ws_join(hs_server *server, uint64_t conn_id, const char *channel);
 // Takes a client out of a channel (a no-op if it is not a member); as `hs_ws_join`.
 int hs_ws_leave(hs_server *server, uint64_t conn_id, const char *channel);
 
-// Sends a message (`data`, `len` bytes, copied once; text must be UTF-8) to every member of
+// Sends a message (`data`, `len` bytes — `char` like `hs_ws_send`'s, any bytes for binary —
+// copied once; text must be UTF-8) to every member of
 // `channel`, in every process, except `except_conn` (0 = none). Returns how many members it was
 // sent to (as this process knows them), or a negative status. Order is kept per sender and
 // channel; across nodes delivery is at most once (Redis pub/sub).
 int hs_ws_publish(hs_server *server,
                   const char *channel,
-                  const uint8_t *data,
+                  const char *data,
                   size_t len,
                   int is_binary,
                   uint64_t except_conn);

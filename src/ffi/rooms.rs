@@ -59,7 +59,8 @@ pub extern "C" fn hs_ws_leave(
     })
 }
 
-/// Sends a message (`data`, `len` bytes, copied once; text must be UTF-8) to every member of
+/// Sends a message (`data`, `len` bytes — `char` like `hs_ws_send`'s, any bytes for binary —
+/// copied once; text must be UTF-8) to every member of
 /// `channel`, in every process, except `except_conn` (0 = none). Returns how many members it was
 /// sent to (as this process knows them), or a negative status. Order is kept per sender and
 /// channel; across nodes delivery is at most once (Redis pub/sub).
@@ -67,7 +68,7 @@ pub extern "C" fn hs_ws_leave(
 pub extern "C" fn hs_ws_publish(
     server: *mut hs_server,
     channel: *const c_char,
-    data: *const u8,
+    data: *const c_char,
     len: usize,
     is_binary: c_int,
     except_conn: u64,
@@ -75,7 +76,7 @@ pub extern "C" fn hs_ws_publish(
     guard(|| {
         let s = unsafe { borrow(server, "server") }?;
         let channel = unsafe { text(channel, "channel") }?;
-        let data = unsafe { bytes(data.cast(), len, "data") }?;
+        let data = unsafe { bytes(data, len, "data") }?;
         let msg = if is_binary != 0 {
             Message::Binary(Bytes::copy_from_slice(data))
         } else {

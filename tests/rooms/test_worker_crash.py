@@ -19,13 +19,9 @@ from rooms_support import (SETTLE, Client, close_all, converge_clients, expect_o
 TTL = 3
 
 
-@pytest.mark.parametrize("victim", [
-    "other",
-    pytest.param("slot0", marks=pytest.mark.xfail(strict=True, reason=(
-        "engine: the worker that replaces a node's slot 0 fires presence join again for every "
-        "user already present, and the leave of the users the dead slot 0 held is never fired "
-        "on that node"))),
-])
+# slot 0 fires the node's presence events: when it dies the next live worker takes over (and
+# tells the leaves of its users), and its replacement catches up without firing joins again.
+@pytest.mark.parametrize("victim", ["other", "slot0"])
 def test_kill9_of_one_worker(redis, nodes, victim):
     prefix = f"t{uuid.uuid4().hex[:8]}"
     ns = [nodes(f"n{i}", redis=redis.url, prefix=prefix, workers=2, ttl=TTL) for i in range(2)]

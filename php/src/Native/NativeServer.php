@@ -54,9 +54,6 @@ final class NativeServer
     /** A buffer for hs_ws_client_record and hs_ws_presence, grown likewise. */
     private ?CData $recordBuffer = null;
     private int $recordCapacity = 0;
-    /** A buffer for the bytes of hs_ws_publish (`const uint8_t *`: a PHP string does not pass). */
-    private ?CData $sendBuffer = null;
-    private int $sendCapacity = 0;
 
     /**
      * @param Closure(string $head, string $body): mixed $onRequest Answers a matched HTTP request.
@@ -553,16 +550,9 @@ final class NativeServer
     /** Sends to every member of a channel, everywhere, except `$except` (0: none); returns how many. */
     public function wsPublish(string $channel, string $data, bool $binary, int $except): int
     {
-        $len = strlen($data);
-        if ($len > $this->sendCapacity || $this->sendBuffer === null) {
-            $this->sendCapacity = max(4096, $len);
-            $this->sendBuffer = $this->ffi->new("uint8_t[{$this->sendCapacity}]");
-        }
-        if ($len > 0) {
-            FFI::memcpy($this->sendBuffer, $data, $len);
-        }
+        // `const char *data` with a length: the PHP string passes as it is, NULs included.
         return Library::check(
-            $this->ffi->hs_ws_publish($this->h(), $channel, $this->sendBuffer, $len, (int) $binary, $except),
+            $this->ffi->hs_ws_publish($this->h(), $channel, $data, strlen($data), (int) $binary, $except),
             "publish(\"{$channel}\")"
         );
     }

@@ -32,6 +32,30 @@ pub struct Cluster {
     /// One queue per other slot, filled by any thread, drained by that peer's writer task.
     peers: Vec<Option<mpsc::Sender<Bytes>>>,
     receivers: parking_lot::Mutex<Vec<(u16, mpsc::Receiver<Bytes>)>>,
+    live: Arc<Liveness>,
+}
+
+/// Which siblings are alive as far as this worker knows (all at first; one whose connection
+/// ends is dead until it speaks again). The first live slot fires the node's presence events,
+/// so that a node whose slot 0 died still tells its users' leaves.
+struct Liveness {
+    slot: u16,
+    alive: parking_lot::Mutex<Vec<bool>>,
+}
+
+impl Liveness {
+    /// Marks sibling `slot` alive or dead; when that changes, whether this worker now fires the
+    /// node's presence events.
+    fn set(&self, slot: u16, alive: bool) -> Option<bool> {
+        let mut a = self.alive.lock();
+        let s = a.get_mut(slot as usize)?;
+        if *s == alive {
+            return None;
+        }
+        *s = alive;
+        let first = a.iter().position(|x| *x).unwrap_or(self.slot as usize);
+        Some(first == self.slot as usize)
+    }
 }
 
 impl Cluster {
@@ -63,6 +87,10 @@ impl Cluster {
             slots,
             peers,
             receivers: parking_lot::Mutex::new(receivers),
+            live: Arc::new(Liveness {
+                slot,
+                alive: parking_lot::Mutex::new(vec![true; slots as usize]),
+            }),
         })
     }
 
@@ -81,6 +109,10 @@ impl Cluster {
 }
 
 impl Backplane for Cluster {
+    fn name(&self) -> &'static str {
+        "cluster"
+    }
+
     fn start(&self, fanout: &Arc<Fanout>) -> Result<()> {
         let addr = address(&self.group, self.slot)
             .map_err(|e| Error::invalid(format!("cluster address: {e}")))?;
@@ -96,7 +128,7 @@ impl Backplane for Cluster {
         listener.set_nonblocking(true).ok();
         let listener = tokio::net::UnixListener::from_std(listener)
             .map_err(|e| Error::new(ErrorKind::Io, format!("cluster listener: {e}")))?;
-        tokio::spawn(accept_peers(listener, fanout.clone()));
+        tokio::spawn(accept_peers(listener, fanout.clone(), self.live.clone()));
         for (slot, rx) in self.receivers.lock().drain(..) {
             tokio::spawn(write_peer(self.group.clone(), slot, rx, fanout.clone()));
         }
@@ -131,7 +163,11 @@ impl Backplane for Cluster {
     }
 }
 
-async fn accept_peers(listener: tokio::net::UnixListener, fanout: Arc<Fanout>) {
+async fn accept_peers(
+    listener: tokio::net::UnixListener,
+    fanout: Arc<Fanout>,
+    live: Arc<Liveness>,
+) {
     // SAFETY: getuid(2) cannot fail.
     let uid = unsafe { libc::getuid() };
     let mut stopping = fanout.base.life.stopping();
@@ -143,7 +179,7 @@ async fn accept_peers(listener: tokio::net::UnixListener, fanout: Arc<Fanout>) {
                     fanout.base.log.debug(|| "cluster: refused a peer of another user".into());
                     continue;
                 }
-                tokio::spawn(read_peer(stream, fanout.clone()));
+                tokio::spawn(read_peer(stream, fanout.clone(), live.clone()));
             }
             _ = stopping.changed() => break,
         }
@@ -152,7 +188,7 @@ async fn accept_peers(listener: tokio::net::UnixListener, fanout: Arc<Fanout>) {
 
 /// Reads one sibling's frames. When its connection ends without a goodbye, the sibling died:
 /// its clients are forgotten here, and the other nodes are told.
-async fn read_peer(mut stream: tokio::net::UnixStream, fanout: Arc<Fanout>) {
+async fn read_peer(mut stream: tokio::net::UnixStream, fanout: Arc<Fanout>, live: Arc<Liveness>) {
     let max = fanout.base.limit(|l| l.ws_max_message) + 64 * 1024;
     let mut origin = None;
     let mut said_bye = false;
@@ -170,9 +206,14 @@ async fn read_peer(mut stream: tokio::net::UnixStream, fanout: Arc<Fanout>) {
         }
         match wire::decode(Bytes::from(buf)) {
             Ok((from, frame)) => {
+                if origin.is_none() {
+                    if let Some(fires) = slot_of_proc(from).and_then(|s| live.set(s, true)) {
+                        fanout.rooms.set_fires_presence(fires);
+                    }
+                }
                 origin = Some(from);
                 said_bye |= frame == Frame::Bye;
-                fanout.receive(from, frame);
+                fanout.receive("cluster", from, frame);
             }
             Err(e) => fanout
                 .base
@@ -185,6 +226,10 @@ async fn read_peer(mut stream: tokio::net::UnixStream, fanout: Arc<Fanout>) {
             .base
             .log
             .debug(|| format!("cluster: worker process {proc} is gone"));
+        // Who fires the node's presence events first: the leaves of its users are told.
+        if let Some(fires) = slot_of_proc(proc).and_then(|s| live.set(s, false)) {
+            fanout.rooms.set_fires_presence(fires);
+        }
         fanout.forget_proc(proc);
         // The other nodes cannot see a worker of ours die: tell them.
         fanout.relay_proc_gone(proc);
@@ -194,28 +239,34 @@ async fn read_peer(mut stream: tokio::net::UnixStream, fanout: Arc<Fanout>) {
 /// Keeps a connection to one peer and writes its frames; frames for a peer that is down (not
 /// started yet, restarting) are dropped, and the connection is retried with the next frame.
 async fn write_peer(group: String, slot: u16, mut rx: mpsc::Receiver<Bytes>, fanout: Arc<Fanout>) {
+    let connect = || {
+        address(&group, slot)
+            .and_then(|a| std::os::unix::net::UnixStream::connect_addr(&a))
+            .and_then(|s| {
+                s.set_nonblocking(true)?;
+                tokio::net::UnixStream::from_std(s)
+            })
+            .ok()
+    };
     let mut conn: Option<tokio::net::UnixStream> = None;
     while let Some(frame) = rx.recv().await {
-        if conn.is_none() {
-            conn = address(&group, slot)
-                .and_then(|a| std::os::unix::net::UnixStream::connect_addr(&a))
-                .and_then(|s| {
-                    s.set_nonblocking(true)?;
-                    tokio::net::UnixStream::from_std(s)
-                })
-                .ok();
+        // Twice at most: a connection to a sibling that died (and was replaced since) fails on
+        // the first write; the frame then goes to the new one rather than being lost.
+        for _ in 0..2 {
             if conn.is_none() {
+                conn = connect();
+            }
+            let Some(c) = conn.as_mut() else {
                 fanout
                     .base
                     .log
                     .debug(|| format!("cluster: slot {slot} is not reachable; frame dropped"));
-                continue;
+                break;
+            };
+            if c.write_all(&frame).await.is_ok() {
+                break;
             }
-        }
-        if let Some(c) = conn.as_mut() {
-            if c.write_all(&frame).await.is_err() {
-                conn = None;
-            }
+            conn = None;
         }
     }
 }

@@ -66,6 +66,8 @@ pub fn first_id(slot: u16) -> u64 {
 
 /// Carries frames to other processes and hands theirs to `Fanout::receive`.
 pub trait Backplane: Send + Sync {
+    /// Which backplane this is ("cluster", "redis"): a hello is answered on the one it came by.
+    fn name(&self) -> &'static str;
     /// Starts the links on the running event loop (called once, from inside it).
     fn start(&self, fanout: &Arc<Fanout>) -> Result<()>;
     /// Whether this backplane reaches process `proc`.
@@ -86,6 +88,9 @@ pub struct Fanout {
     backplanes: RwLock<Vec<Arc<dyn Backplane>>>,
     /// This process's number.
     me: AtomicU32,
+    /// The processes whose state this one has received (a first answer from one is catching
+    /// up, not news).
+    synced: parking_lot::Mutex<std::collections::HashSet<u32>>,
 }
 
 impl Fanout {
@@ -96,6 +101,7 @@ impl Fanout {
             rooms,
             backplanes: RwLock::new(Vec::new()),
             me: AtomicU32::new(0),
+            synced: parking_lot::Mutex::new(std::collections::HashSet::new()),
         });
         let weak: std::sync::Weak<dyn Replica> = Arc::downgrade(&(f.clone() as Arc<dyn Replica>));
         f.rooms.set_replica(weak);
@@ -116,7 +122,15 @@ impl Fanout {
 
     pub fn set_me(&self, me: u32) {
         self.me.store(me, Ordering::Relaxed);
-        self.base.start_ids_at((me as u64) << PROC_SHIFT);
+        // The counter starts at the clock (milliseconds, modulo 2^34: it wraps every 199 days
+        // and leaves 2^34 ids before it could reach the process bits), not at 0: a worker or a
+        // node restarted under the same number does not hand out its predecessor's ids again
+        // unless that one made more connections than milliseconds passed since it started.
+        let ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        self.base
+            .start_ids_at(((me as u64) << PROC_SHIFT) + (ms & ((1 << 34) - 1)) + 1);
         self.rooms
             .set_fires_presence(slot_of_proc(me).is_none_or(|s| s == 0));
     }
@@ -264,21 +278,44 @@ impl Fanout {
         Ok(total)
     }
 
-    /// Handles a frame from process `origin`, delivered by a backplane.
-    pub fn receive(&self, origin: u32, frame: Frame) {
+    /// Handles a frame from process `origin`, delivered by the backplane named `via`.
+    pub fn receive(&self, via: &'static str, origin: u32, frame: Frame) {
         let me = self.me();
         if origin == me {
             return;
         }
+        self.base.log.debug(|| match &frame {
+            Frame::State(r) | Frame::StateAnswer(r) => {
+                format!("fanout: state of process {origin}: {} clients", r.len())
+            }
+            Frame::Open(r) => format!("fanout: process {origin} opened {}", r.id),
+            Frame::Gone(id) => format!("fanout: process {origin}: {id} gone"),
+            Frame::Joined(id, c) => format!("fanout: process {origin}: {id} joined {c:?}"),
+            Frame::Left(id, c) => format!("fanout: process {origin}: {id} left {c:?}"),
+            _ => format!("fanout: frame from process {origin}"),
+        });
         match frame {
             Frame::Hello { node } => {
                 self.base
                     .log
                     .debug(|| format!("fanout: hello from process {origin} (node {node})"));
-                let state = wire::encode(me, &Frame::State(self.rooms.local_records()));
-                self.to_all(state);
+                // Answered where it came from: a sibling's hello is no news for other nodes
+                // (and a state queued for a link not up yet would be stale when it goes out).
+                let state = wire::encode(me, &Frame::StateAnswer(self.rooms.local_records()));
+                for b in self.backplanes.read().iter().filter(|b| b.name() == via) {
+                    b.to_all(state.clone());
+                }
             }
-            Frame::State(records) => self.rooms.replace_proc(origin, records),
+            Frame::State(records) => {
+                self.synced.lock().insert(origin);
+                self.rooms.replace_proc(origin, records, false)
+            }
+            Frame::StateAnswer(records) => {
+                // This process (re)started and catches up: who was already there did not
+                // just join. Later answers (after an outage) are compared as news.
+                let first = self.synced.lock().insert(origin);
+                self.rooms.replace_proc(origin, records, first)
+            }
             Frame::Open(r) if proc_of(r.id) == origin => self.rooms.apply(Change::Open(&r)),
             Frame::Gone(id) => self.rooms.apply(Change::Gone(id)),
             Frame::Joined(id, ch) => self.rooms.apply(Change::Joined(id, &ch)),
@@ -309,14 +346,25 @@ impl Fanout {
             Frame::LeaveRequest(id, ch) if self.is_local(id) => {
                 let _ = self.rooms.leave(id, &ch);
             }
-            Frame::Bye => self.forget_proc(origin),
-            Frame::ProcGone(p) if p != me => self.forget_proc(p),
+            Frame::Bye => {
+                self.base
+                    .log
+                    .debug(|| format!("fanout: process {origin} says goodbye"));
+                self.forget_proc(origin)
+            }
+            Frame::ProcGone(p) if p != me => {
+                self.base
+                    .log
+                    .debug(|| format!("fanout: process {origin} says process {p} is gone"));
+                self.forget_proc(p)
+            }
             _ => {}
         }
     }
 
     /// Process `proc` is gone: its clients leave every channel and presence list here.
     pub fn forget_proc(&self, proc: u32) {
+        self.synced.lock().remove(&proc);
         let n = self.rooms.forget(|p| p == proc);
         if n > 0 {
             self.base

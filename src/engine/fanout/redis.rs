@@ -206,6 +206,10 @@ impl RedisPlane {
 }
 
 impl Backplane for RedisPlane {
+    fn name(&self) -> &'static str {
+        "redis"
+    }
+
     fn start(&self, fanout: &Arc<Fanout>) -> Result<()> {
         let Some(rx) = self.rx.lock().take() else {
             return Ok(());
@@ -408,9 +412,9 @@ async fn run(
 }
 
 /// Says hello and sends this process's state. What waits in the queue from before is
-/// published after them, except the news of this process's own clients (opened, gone, joined,
-/// left), which the state just sent already holds: applied after it, stale news would make the
-/// others see a client leave a channel and join it again.
+/// published after them, except what the state just made supersedes (an older state, the news
+/// of this process's clients: opened, gone, joined, left): applied after it, stale news would
+/// make the others see a client leave and join again, or lose it.
 async fn say_hello(
     con: &mut ConnectionManager,
     bus: &str,
@@ -419,7 +423,7 @@ async fn say_hello(
 ) -> redis::RedisResult<()> {
     let mut waiting = Vec::new();
     while let Ok(f) = out.try_recv() {
-        if !wire::is_news(&f) {
+        if !wire::superseded_by_state(&f) {
             waiting.push(f);
         }
     }
@@ -443,7 +447,7 @@ fn receive(
                 return;
             }
             heard.insert(node, Instant::now());
-            fanout.receive(origin, frame);
+            fanout.receive("redis", origin, frame);
         }
         Err(e) => fanout
             .base

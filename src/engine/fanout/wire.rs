@@ -25,6 +25,9 @@ pub enum Frame {
     },
     /// Everything about my clients (replaces what the receiver knew of my process).
     State(Vec<Record>),
+    /// The same, in answer to a hello: for the process that said hello, a first answer from a
+    /// process is what it catches up on, not news (no presence events for it).
+    StateAnswer(Vec<Record>),
     Open(Record),
     Gone(u64),
     Joined(u64, String),
@@ -75,6 +78,7 @@ mod kind {
     pub const BYE: u8 = 13;
     pub const PROC_GONE: u8 = 14;
     pub const HEARTBEAT: u8 = 15;
+    pub const STATE_ANSWER: u8 = 16;
 }
 
 fn put_str(b: &mut BytesMut, s: &str) {
@@ -133,6 +137,7 @@ pub fn encode(origin: u32, frame: &Frame) -> Bytes {
     let k = match frame {
         Frame::Hello { .. } => kind::HELLO,
         Frame::State(_) => kind::STATE,
+        Frame::StateAnswer(_) => kind::STATE_ANSWER,
         Frame::Open(_) => kind::OPEN,
         Frame::Gone(_) => kind::GONE,
         Frame::Joined(..) => kind::JOINED,
@@ -151,7 +156,7 @@ pub fn encode(origin: u32, frame: &Frame) -> Bytes {
     b.put_u32_le(origin);
     match frame {
         Frame::Hello { node } => put_str(&mut b, node),
-        Frame::State(records) => {
+        Frame::State(records) | Frame::StateAnswer(records) => {
             b.put_u32_le(records.len() as u32);
             for r in records {
                 put_record(&mut b, r);
@@ -195,13 +200,13 @@ pub fn encode(origin: u32, frame: &Frame) -> Bytes {
     b.freeze()
 }
 
-/// Whether an encoded frame is news of a client of its sender (opened, gone, joined, left):
-/// what a STATE frame of the same sender supersedes.
-pub fn is_news(frame: &[u8]) -> bool {
+/// Whether an encoded frame is what a newer STATE frame of the same sender supersedes: an
+/// older state, or news of its clients (opened, gone, joined, left).
+pub fn superseded_by_state(frame: &[u8]) -> bool {
     frame.len() >= HEADER
         && matches!(
             frame[3],
-            kind::OPEN | kind::GONE | kind::JOINED | kind::LEFT
+            kind::STATE | kind::STATE_ANSWER | kind::OPEN | kind::GONE | kind::JOINED | kind::LEFT
         )
 }
 
@@ -308,13 +313,17 @@ pub fn decode(data: Bytes) -> Result<(u32, Frame), Bad> {
     let origin = r.u32()?;
     let frame = match k {
         kind::HELLO => Frame::Hello { node: r.str()? },
-        kind::STATE => {
+        kind::STATE | kind::STATE_ANSWER => {
             let n = r.u32()?;
             let mut v = Vec::with_capacity((n as usize).min(4096));
             for _ in 0..n {
                 v.push(r.record()?);
             }
-            Frame::State(v)
+            if k == kind::STATE {
+                Frame::State(v)
+            } else {
+                Frame::StateAnswer(v)
+            }
         }
         kind::OPEN => Frame::Open(r.record()?),
         kind::GONE => Frame::Gone(r.u64()?),
@@ -377,6 +386,7 @@ mod tests {
         let frames = vec![
             Frame::Hello { node: "a".into() },
             Frame::State(vec![rec.clone(), rec.clone()]),
+            Frame::StateAnswer(vec![rec.clone()]),
             Frame::Open(rec),
             Frame::Gone(9),
             Frame::Joined(9, "red".into()),

@@ -493,8 +493,9 @@ impl Rooms {
 
     /// Replaces what this process knows of process `proc` (another one) with `records` — its
     /// snapshot, or nothing when it is gone. Presence events fire only for users whose presence
-    /// really changed (a user in both the old and the new state neither leaves nor joins).
-    pub fn replace_proc(&self, proc: u32, records: Vec<Record>) {
+    /// really changed (a user in both the old and the new state neither leaves nor joins), and
+    /// not at all when `quiet` (this process catching up after it started).
+    pub fn replace_proc(&self, proc: u32, records: Vec<Record>, quiet: bool) {
         let mut events = Vec::new();
         {
             let mut st = self.state.lock();
@@ -513,7 +514,9 @@ impl Rooms {
                 }
             }
         }
-        self.fire(cancel_presence_pairs(events));
+        if !quiet {
+            self.fire(cancel_presence_pairs(events));
+        }
     }
 
     /// Forgets every client of the processes `gone` says are gone (a node that died).
@@ -773,7 +776,7 @@ mod tests {
         let other = 5u64 << PROC_SHIFT;
         let mut bob = record(other + 1, Some("bob"));
         bob.channels.push(Arc::from("presence-x"));
-        r.replace_proc(5, vec![bob.clone()]);
+        r.replace_proc(5, vec![bob.clone()], false);
         let mut fresh = bob.clone();
         fresh.channels.clear();
         r.apply(Change::Open(&fresh));
@@ -793,11 +796,11 @@ mod tests {
         let other = 5u64 << PROC_SHIFT;
         let mut a = record(other + 1, Some("ann"));
         a.channels.push(Arc::from("presence-x"));
-        r.replace_proc(5, vec![a.clone()]);
+        r.replace_proc(5, vec![a.clone()], false);
         assert_eq!(r.presence("presence-x").len(), 1);
         let mut b = record(other + 2, Some("ann"));
         b.channels.push(Arc::from("presence-x"));
-        r.replace_proc(5, vec![b]);
+        r.replace_proc(5, vec![b], false);
         assert_eq!(r.members("presence-x"), vec![other + 2]);
         r.forget(|p| p == 5);
         assert!(r.presence("presence-x").is_empty());
