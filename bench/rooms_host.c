@@ -87,10 +87,10 @@ static void on_message(void *ud, uint64_t conn_id, const uint8_t *data, size_t l
             for (int i = 0; i < n && (size_t)i < ids_cap; i++)
                 hs_ws_send(server, ids[i], (const char *)data, len, 0);
         } else {
-            hs_ws_publish(server, "bench", data, len, 0, 0);
+            hs_ws_publish(server, "bench", (const char *)data, len, 0, 0);
         }
     } else if (len >= 3 && memcmp(data, "lat", 3) == 0) {
-        hs_ws_publish(server, "lat", data, len, 0, conn_id);
+        hs_ws_publish(server, "lat", (const char *)data, len, 0, conn_id);
     }
 }
 

@@ -9,8 +9,6 @@ import asyncio
 import time
 import uuid
 
-import pytest
-
 from rooms_support import (SETTLE, Client, close_all, converge_clients, expect_once, open_spread,
                            poll, presence_events, run, tagged)
 

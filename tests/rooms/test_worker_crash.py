@@ -64,12 +64,10 @@ def test_kill9_of_one_worker(redis, nodes, victim):
     run(body())
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine: a replacement worker takes the dead one's slot and starts its id counter again, so "
-    "its first connection gets the id of the dead worker's first client: a send to that old id "
-    "reaches the newcomer, and the dead client's late removal can take the newcomer out of the "
-    "other processes' view"))
 def test_a_replacement_worker_gives_new_ids(redis, nodes):
+    """The replacement's first connection (in the dead worker's slot) gets an id none of the
+    dead worker's clients had: a send to a dead client's id reaches no one, and the dead
+    client's removal does not take the newcomer out of the other processes' view."""
     prefix = f"t{uuid.uuid4().hex[:8]}"
     ns = [nodes(f"n{i}", redis=redis.url, prefix=prefix, workers=2, ttl=TTL) for i in range(2)]
 
