@@ -21,7 +21,8 @@
  *   TLS ................................ hs_tls_cert_file, hs_tls_cert_pem, hs_tls_client_ca_file,
  *                                        hs_tls_client_ca_pem, hs_tls_alpn, hs_tls_reload
  *   Threads, processes and signals ..... hs_set_threads, hs_handle_signals, hs_set_reuse_port,
- *                                        hs_listener_fd, hs_adopt_listener, hs_cluster_join
+ *                                        hs_listener_fd, hs_adopt_listener, hs_cluster_join,
+ *                                        hs_cluster_restarted
  *   HTTP routes and hooks .............. hs_route, hs_route_packed, hs_on_error, hs_on_response
  *                                        callbacks: hs_handler, hs_packed_handler,
  *                                        hs_error_handler, hs_response_filter
@@ -602,6 +603,14 @@ int hs_adopt_listener(hs_server *server, int fd);
 // down (restarting) is dropped. Slots 0-1022. Call before the first `hs_run`/`hs_poll`.
 // Returns `HS_OK` or a negative status.
 int hs_cluster_join(hs_server *server, const char *group, int slot, int slots);
+
+// Says that this worker replaces a worker of the same slot that died (`restarted` 1; 0 is the
+// default: a worker of a fresh start). A replacement learns what its siblings and the other
+// nodes already know (their clients, channels, presence) without firing presence events for
+// it: its node fired them already, through the worker it replaces or a sibling. A worker that
+// is not a replacement fires presence joins for the users it finds (it is news on this node).
+// Call before the first `hs_run`/`hs_poll`. Returns `HS_OK` or a negative status.
+int hs_cluster_restarted(hs_server *server, int restarted);
 
 // ==============================================================================================
 // HTTP ROUTES AND HOOKS

@@ -410,6 +410,14 @@ impl Server {
         Ok(())
     }
 
+    /// Says that this worker replaces one of its slot that died (before the first run/poll).
+    pub fn set_cluster_restarted(&self, restarted: bool) -> Result<()> {
+        let core = self.core.lock();
+        Self::before_first_poll(&core, "set a worker as restarted before the first run/poll")?;
+        self.fanout.set_restarted(restarted);
+        Ok(())
+    }
+
     /// Joins the nodes' backplane: Redis at `url` (checked, its host resolved and a node number
     /// claimed now; the link starts with the loop). Before the first run/poll.
     pub fn join_redis(&self, url: &str, prefix: &str, node: &str, ttl: Duration) -> Result<()> {

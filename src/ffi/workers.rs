@@ -104,3 +104,17 @@ pub extern "C" fn hs_cluster_join(
         ok()
     })
 }
+
+/// Says that this worker replaces a worker of the same slot that died (`restarted` 1; 0 is the
+/// default: a worker of a fresh start). A replacement learns what its siblings and the other
+/// nodes already know (their clients, channels, presence) without firing presence events for
+/// it: its node fired them already, through the worker it replaces or a sibling. A worker that
+/// is not a replacement fires presence joins for the users it finds (it is news on this node).
+/// Call before the first `hs_run`/`hs_poll`. Returns `HS_OK` or a negative status.
+#[no_mangle]
+pub extern "C" fn hs_cluster_restarted(server: *mut hs_server, restarted: c_int) -> c_int {
+    guard(|| {
+        unsafe { borrow(server, "server") }?.set_cluster_restarted(flag(restarted))?;
+        ok()
+    })
+}

@@ -81,7 +81,7 @@ int main(void)
         (any_fn)&hs_set_http2, (any_fn)&hs_set_ws_deflate, (any_fn)&hs_request_is_secure,
         (any_fn)&hs_ws_join, (any_fn)&hs_ws_leave, (any_fn)&hs_ws_publish,
         (any_fn)&hs_ws_channel_members, (any_fn)&hs_ws_presence, (any_fn)&hs_ws_client_record,
-        (any_fn)&hs_ws_room_events, (any_fn)&hs_redis,
+        (any_fn)&hs_ws_room_events, (any_fn)&hs_redis, (any_fn)&hs_cluster_restarted,
         (any_fn)&hs_ws_set_origins, (any_fn)&hs_ws_route_limit, (any_fn)&hs_ws_authorize,
         (any_fn)&hs_admission_user, (any_fn)&hs_admission_join,
     };

@@ -155,9 +155,13 @@ final class NativeServer
         Library::check($this->ffi->hs_adopt_listener($this->h(), $fd), 'hs_adopt_listener');
     }
 
-    public function clusterJoin(string $group, int $slot, int $slots): void
+    public function clusterJoin(string $group, int $slot, int $slots, bool $restarted = false): void
     {
         Library::check($this->ffi->hs_cluster_join($this->h(), $group, $slot, $slots), 'hs_cluster_join');
+        if ($restarted) {
+            // Replaces a worker that died: catch up without firing presence events again.
+            Library::check($this->ffi->hs_cluster_restarted($this->h(), 1), 'hs_cluster_restarted');
+        }
     }
 
     public function clientOn(?string $address): void

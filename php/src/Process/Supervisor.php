@@ -130,7 +130,7 @@ final class Supervisor
 
         try {
             for ($slot = 0; $slot < $workers; $slot++) {
-                $this->spawn($slot, $workers, $worker, $slot === 0);
+                $this->spawn($slot, $workers, $worker, $slot === 0, false);
             }
             $this->supervise($workers, $worker);
             $this->terminateAll();
@@ -194,7 +194,7 @@ final class Supervisor
             foreach ($this->pending as $slot => $due) {
                 if ($due <= $now) {
                     unset($this->pending[$slot]);
-                    $this->spawn($slot, $slots, $worker, false);
+                    $this->spawn($slot, $slots, $worker, false, true);
                 } else {
                     $wait = min($wait, $due - $now);
                 }
@@ -303,10 +303,13 @@ final class Supervisor
     /**
      * Forks one worker for `$slot`. In the child this never returns.
      *
+     * `$restart`: it replaces a worker of `$slot` that ended (the worker closure's third
+     * argument).
+     *
      * @throws \RuntimeException if the fork fails and `$fatal` (a failed restart is retried
      *         after the backoff instead)
      */
-    private function spawn(int $slot, int $slots, \Closure $worker, bool $fatal): void
+    private function spawn(int $slot, int $slots, \Closure $worker, bool $fatal, bool $restart): void
     {
         $pid = pcntl_fork();
         if ($pid === -1) {
@@ -332,7 +335,8 @@ final class Supervisor
         pcntl_sigprocmask(SIG_SETMASK, $this->savedMask); // the caller's mask, as before run()
         $code = 1;
         try {
-            $result = $worker($slot, $slots);
+            // The third argument: whether this worker replaces one of its slot that ended.
+            $result = $worker($slot, $slots, $restart);
             $code = \is_int($result) ? $result : 0;
         } catch (\Throwable $e) {
             fwrite(STDERR, sprintf(

@@ -73,7 +73,7 @@ final class Config
         }
         $this->replay($native);
         if ($worker !== null) {
-            $native->clusterJoin($worker->group, $worker->slot, $worker->slots);
+            $native->clusterJoin($worker->group, $worker->slot, $worker->slots, $worker->restarted);
         }
         return $native;
     }

@@ -95,9 +95,9 @@ final class WorkerPool
         try {
             $this->supervisor->run(
                 $workers,
-                function (int $slot, int $slots) use ($worker, $group, $listenerFd, $parent): int {
+                function (int $slot, int $slots, bool $restarted = false) use ($worker, $group, $listenerFd, $parent): int {
                     $this->supervisor = null; // a worker supervises nothing
-                    $worker(new WorkerSlot($group, $slot, $slots, $listenerFd, $parent));
+                    $worker(new WorkerSlot($group, $slot, $slots, $listenerFd, $parent, $restarted));
                     return 0;
                 }
             );

@@ -18,7 +18,9 @@ final class WorkerSlot
         public readonly int $slot,
         public readonly int $slots,
         public readonly int $listenerFd,
-        public readonly int $parentPid
+        public readonly int $parentPid,
+        /** It replaces a worker of this slot that ended (the engine then catches up quietly). */
+        public readonly bool $restarted = false
     ) {
     }
 }

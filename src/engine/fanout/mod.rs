@@ -91,6 +91,9 @@ pub struct Fanout {
     /// The processes whose state this one has received (a first answer from one is catching
     /// up, not news).
     synced: parking_lot::Mutex<std::collections::HashSet<u32>>,
+    /// This worker replaces one of its slot that died: its node already fired the presence
+    /// events of what it catches up on.
+    restarted: std::sync::atomic::AtomicBool,
 }
 
 impl Fanout {
@@ -102,10 +105,16 @@ impl Fanout {
             backplanes: RwLock::new(Vec::new()),
             me: AtomicU32::new(0),
             synced: parking_lot::Mutex::new(std::collections::HashSet::new()),
+            restarted: std::sync::atomic::AtomicBool::new(false),
         });
         let weak: std::sync::Weak<dyn Replica> = Arc::downgrade(&(f.clone() as Arc<dyn Replica>));
         f.rooms.set_replica(weak);
         f
+    }
+
+    /// Marks this worker as the replacement of one that died (see `restarted`).
+    pub fn set_restarted(&self, restarted: bool) {
+        self.restarted.store(restarted, Ordering::Relaxed);
     }
 
     pub fn me(&self) -> u32 {
@@ -311,10 +320,11 @@ impl Fanout {
                 self.rooms.replace_proc(origin, records, false)
             }
             Frame::StateAnswer(records) => {
-                // This process (re)started and catches up: who was already there did not
-                // just join. Later answers (after an outage) are compared as news.
+                // A replacement worker catching up: its node already told who was there.
+                // Otherwise (a new node, a link back after an outage) what is new is news.
                 let first = self.synced.lock().insert(origin);
-                self.rooms.replace_proc(origin, records, first)
+                let quiet = first && self.restarted.load(Ordering::Relaxed);
+                self.rooms.replace_proc(origin, records, quiet)
             }
             Frame::Open(r) if proc_of(r.id) == origin => self.rooms.apply(Change::Open(&r)),
             Frame::Gone(id) => self.rooms.apply(Change::Gone(id)),
