@@ -158,8 +158,9 @@ test-http-corpus: examples
 ## tests/rooms): php/examples/rooms.php as 1 node x 2 workers and 3 nodes x 2 workers on a real
 ## redis-server each test module starts on a free loopback port (no persistence) and stops; kill -9
 ## of a node, Redis restarted mid-run, two apps on one Redis, and (as root) nodes in network
-## namespaces of their own; a worker or node killed, restarted, cut off. About a minute.
-test-rooms: build
+## namespaces of their own; a worker or node killed, restarted, cut off; the C host
+## (c-examples/rooms) as three nodes. About a minute.
+test-rooms: examples
 	$(PYTHON) -m pytest tests/rooms -q
 
 ## test-php: the PHP wrapper's tests (PHPUnit, php/tests): real server processes, real clients.
