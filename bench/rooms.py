@@ -11,13 +11,13 @@ persistence.
   (14) Publish to a channel of 10 000 members: ws_load (examples/ws_load.rs) opens 10 000
        clients, the host's authorizer joins each to channel "bench"; one client sends a 32-byte
        text starting with "broadcast", the host publishes it to the channel (sender included);
-       the time from the send until the last of the 10 000 has it, 5 times per run, 100 ms
+       the time from the send until the last of the 10 000 has it, 20 times per run, 100 ms
        apart. On one node (no Redis; server on CPU 0, clients on CPU 1), the same with a plain
        loop of hs_ws_send() over the clients instead of the publish (the target's baseline),
        the PHP twin on one node, and spread over three nodes (3 334/3 333/3 333 clients; one
        redis-server; unpinned). Server
-       CPU per delivered message: the nodes' CPU time (utime+stime from /proc) over the 5
-       publishes, divided by 5 × 10 000; redis-server's CPU is given apart.
+       CPU per delivered message: the nodes' CPU time (utime+stime from /proc) over the 20
+       publishes, divided by 20 × 10 000; redis-server's CPU is given apart.
   (15) Presence join/leave per second: 2 000 clients (2 000 users) on node A, idle; GET
        /presence/join makes A join each to "presence-bench" (hs_ws_join, 2 000 calls in one
        handler), then GET /presence/leave takes them out, 5 times; node B counts the presence
@@ -56,7 +56,7 @@ PHP_ROOMS = ["php", os.path.join(ROOT, "php/examples/rooms.php"), "0"]
 WS_LOAD = os.path.join(ROOT, "target/release/examples/ws_load")
 
 PUBLISH_CONNS = 10000
-PUBLISH_REPS = 5
+PUBLISH_REPS = 20
 PRESENCE_CONNS = 2000
 PRESENCE_CYCLES = 5  # join all, leave all; repeated (CPU time is counted in 10 ms ticks)
 LATENCY_RATE = 1000  # messages per second
