@@ -111,7 +111,9 @@ struct Member {
 #[derive(Default)]
 struct Channel {
     members: BTreeSet<u64>,
-    local: HashMap<u64, Arc<Outbox>>,
+    // In id order: publishing wakes the sessions in the order they were made (the send loop
+    // it is measured against does too), which the scheduler and the caches prefer.
+    local: BTreeMap<u64, Arc<Outbox>>,
     /// Presence channels: user id -> (connections in the channel, the user).
     users: HashMap<Arc<str>, (usize, Arc<User>)>,
 }
