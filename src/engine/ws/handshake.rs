@@ -130,8 +130,9 @@ pub fn upgrade(
     };
     let request = Request::new(parts, Bytes::new(), client, route_id, matched, names);
     // Origins, the route's limit, the host's authorizer: a refusal is an HTTP answer.
+    // Boxed: the task keeps what it captures for the client's whole life (8 bytes, not ~80).
     let admission = match admit(ws, http, &request) {
-        Ok(a) => a,
+        Ok(a) => Box::new(a),
         Err(res) => {
             http.base.log.debug(|| {
                 format!(

@@ -141,7 +141,9 @@ enum Event {
 
 #[derive(Default)]
 struct State {
-    clients: HashMap<u64, Member>,
+    /// Boxed members: the table's slots stay small (a map grows by doubling; most of its slots
+    /// are empty or idle clients).
+    clients: HashMap<u64, Box<Member>>,
     channels: HashMap<Arc<str>, Channel>,
 }
 
@@ -235,10 +237,10 @@ impl Rooms {
         let mut st = self.state.lock();
         st.clients.insert(
             id,
-            Member {
+            Box::new(Member {
                 record,
                 outbox: Some(outbox),
-            },
+            }),
         );
         self.replicate(Change::Open(&st.clients[&id].record));
         for ch in channels {
@@ -456,10 +458,10 @@ impl Rooms {
                 let channels = std::mem::take(&mut record.channels);
                 st.clients.insert(
                     r.id,
-                    Member {
+                    Box::new(Member {
                         record,
                         outbox: None,
-                    },
+                    }),
                 );
                 for ch in channels {
                     let _ = Self::join_locked(st, r.id, &ch, events);
@@ -676,6 +678,13 @@ fn cancel_presence_pairs(events: Vec<Event>) -> Vec<Event> {
             _ => true,
         })
         .collect()
+}
+
+/// The summary of a client no other process needs (a server alone): one shared empty slice,
+/// not an allocation per client.
+pub fn empty_summary() -> Arc<[u8]> {
+    static EMPTY: OnceLock<Arc<[u8]>> = OnceLock::new();
+    EMPTY.get_or_init(|| Arc::from(&b""[..])).clone()
 }
 
 /// The node name when none is given: the host name.

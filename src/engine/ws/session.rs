@@ -183,7 +183,8 @@ pub struct Opening {
     pub request: Request,
     pub handler: Arc<dyn WsHandler>,
     pub deflate: Option<Agreed>,
-    pub admission: Admission,
+    /// Boxed: a task keeps its arguments for its whole life; this is needed only at the start.
+    pub admission: Box<Admission>,
 }
 
 pub async fn run_client(
@@ -200,6 +201,11 @@ pub async fn run_client(
         deflate,
         admission,
     } = opening;
+    let Admission {
+        user,
+        channels,
+        reservation,
+    } = *admission;
     let id = request.conn_id;
     let limits = base.limits();
     let config = WebSocketConfig::default()
@@ -233,9 +239,13 @@ pub async fn run_client(
         id,
         route: request.route_id,
         node: rooms.node(),
-        user: admission.user.map(Arc::new),
+        user: user.map(Arc::new),
         channels: Vec::new(),
-        summary: Arc::from(summary),
+        summary: if summary.is_empty() {
+            crate::engine::ws::rooms::empty_summary()
+        } else {
+            Arc::from(summary)
+        },
     };
     hub.insert(
         id,
@@ -248,7 +258,11 @@ pub async fn run_client(
         },
     );
     // Joined before the open callback (which sees its channels); the join events after it.
-    let joined = rooms.open(record, outbox.clone(), &admission.channels);
+    let joined = rooms.open(record, outbox.clone(), &channels);
+    // Registered: the route's place is no longer held, and nothing of the admission is kept
+    // for the client's life (dropped here, not stored in the task across its awaits).
+    drop(channels);
+    drop(reservation);
     let _ = host_call(|| handler.on_open(id, &request));
     drop(request);
     rooms.fire_pending(joined);
