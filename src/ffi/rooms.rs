@@ -15,15 +15,14 @@
 //! round trip. Changes made elsewhere arrive within the backplane's latency. Safe from any
 //! thread and any callback.
 
-use super::convert::{bytes, c_string, struct_arg, text, text_or_null, OutArray, UserData};
+use super::convert::{c_string, struct_arg, text, text_or_null, OutArray, UserData};
 use super::guard::{guard, ok};
 use super::handles::{borrow, hs_server};
+use super::ws::message;
 use crate::engine::{Error, RoomEvents, User};
-use bytes::Bytes;
 use std::ffi::{c_char, c_int, c_void};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio_tungstenite::tungstenite::Message;
 
 /// Joins a client to a channel (1-200 bytes of UTF-8, no control characters): a client of this
 /// process at once (its `on_join` event fires before this returns), another process's through
@@ -76,14 +75,7 @@ pub extern "C" fn hs_ws_publish(
     guard(|| {
         let s = unsafe { borrow(server, "server") }?;
         let channel = unsafe { text(channel, "channel") }?;
-        let data = unsafe { bytes(data, len, "data") }?;
-        let msg = if is_binary != 0 {
-            Message::Binary(Bytes::copy_from_slice(data))
-        } else {
-            let t = std::str::from_utf8(data)
-                .map_err(|_| Error::invalid("text message is not valid UTF-8"))?;
-            Message::text(t)
-        };
+        let msg = unsafe { message(data, len, is_binary) }?;
         let except = (except_conn != 0).then_some(except_conn);
         Ok(s.ws_publish(channel, msg, except)? as c_int)
     })

@@ -140,7 +140,7 @@ pub extern "C" fn hs_accept(
     })
 }
 
-unsafe fn message(data: *const c_char, len: usize, is_binary: c_int) -> Result<Message> {
+pub(super) unsafe fn message(data: *const c_char, len: usize, is_binary: c_int) -> Result<Message> {
     let bytes = bytes(data, len, "data")?;
     if flag(is_binary) {
         Ok(Message::Binary(Bytes::copy_from_slice(bytes)))

@@ -10,7 +10,7 @@
 
 use crate::engine::error::{Error, ErrorKind, Result};
 use crate::engine::fanout::wire::{self, Frame};
-use crate::engine::fanout::{node_of, proc_number, slot_of_proc, Backplane, Fanout, MAX_SLOTS};
+use crate::engine::fanout::{node_of, slot_of_proc, Backplane, Fanout, MAX_SLOTS};
 use bytes::{BufMut, Bytes, BytesMut};
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::SocketAddr as UnixAddr;
@@ -189,11 +189,12 @@ async fn accept_peers(
 /// Reads one sibling's frames. When its connection ends without a goodbye, the sibling died:
 /// its clients are forgotten here, and the other nodes are told.
 async fn read_peer(mut stream: tokio::net::UnixStream, fanout: Arc<Fanout>, live: Arc<Liveness>) {
-    let max = fanout.base.limit(|l| l.ws_max_message) + 64 * 1024;
+    // A frame carries at most one message and its envelope; a state frame may be larger.
+    let max = (fanout.base.limit(|l| l.ws_max_message) + 64 * 1024).max(16 << 20);
     let mut origin = None;
     let mut said_bye = false;
     while let Ok(len) = stream.read_u32_le().await {
-        if len as usize > max.max(16 << 20) || len == 0 {
+        if len as usize > max || len == 0 {
             fanout
                 .base
                 .log
@@ -269,9 +270,4 @@ async fn write_peer(group: String, slot: u16, mut rx: mpsc::Receiver<Bytes>, fan
             conn = None;
         }
     }
-}
-
-/// The process number of worker `slot` of a node (for tests and the ABI).
-pub fn proc_of_slot(node: u32, slot: u16) -> u32 {
-    proc_number(node, Some(slot))
 }

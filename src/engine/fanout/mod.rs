@@ -19,7 +19,7 @@ pub mod wire;
 
 use crate::engine::context::Base;
 use crate::engine::error::{Error, Result};
-use crate::engine::ws::rooms::{proc_of, Change, Record, Replica, Rooms, PROC_SHIFT};
+use crate::engine::ws::rooms::{proc_of, Change, Replica, Rooms, PROC_SHIFT};
 use crate::engine::ws::Hub;
 use bytes::Bytes;
 use parking_lot::RwLock;
@@ -386,11 +386,6 @@ impl Fanout {
     /// Tells every process that process `proc` (a sibling of this node) is gone.
     pub fn relay_proc_gone(&self, proc: u32) {
         self.to_all(wire::encode(self.me(), &Frame::ProcGone(proc)));
-    }
-
-    /// Whether `record` is one of this process's.
-    pub fn owns(&self, record: &Record) -> bool {
-        self.is_local(record.id)
     }
 }
 

@@ -302,11 +302,13 @@ impl Request {
         w.extend_from_slice(if self.secure { b"https\0" } else { b"http\0" });
         push_ip(w, self.peer.ip());
         w.push(0);
-        for (name, value) in head.headers.iter().filter(|_| with_headers) {
-            w.extend_from_slice(name.as_str().as_bytes());
-            w.extend_from_slice(b": ");
-            w.extend_from_slice(value.as_bytes());
-            w.extend_from_slice(b"\r\n");
+        if with_headers {
+            for (name, value) in head.headers.iter() {
+                w.extend_from_slice(name.as_str().as_bytes());
+                w.extend_from_slice(b": ");
+                w.extend_from_slice(value.as_bytes());
+                w.extend_from_slice(b"\r\n");
+            }
         }
         w.push(0);
         for i in 0..self.capture_count() {

@@ -557,16 +557,6 @@ impl Rooms {
         v
     }
 
-    /// The processes this one knows clients of (other than itself).
-    pub fn known_procs(&self) -> BTreeSet<u32> {
-        let st = self.state.lock();
-        st.clients
-            .iter()
-            .filter(|(_, m)| m.outbox.is_none())
-            .map(|(id, _)| proc_of(*id))
-            .collect()
-    }
-
     /// Queues `msg` for this process's members of `channel` except `except`; returns how many
     /// got it. The message is built once and shared by every receiver.
     pub fn publish_local(&self, channel: &str, msg: &Message, except: Option<u64>) -> usize {
