@@ -3,8 +3,9 @@
 #   make test      everything CI checks: deps, build, header-check, lint, cargo tests,
 #                  C examples and their end-to-end tests, TLS / HTTP/2 with real clients,
 #                  WebSocket admission (authorizer, origins, route limit), rooms across
-#                  workers and nodes on a real Redis, the PHP wrapper's PHPUnit tests,
-#                  the chat page in headless Chromium
+#                  workers and nodes on a real Redis, Socket.IO with real clients (Node,
+#                  Python, Chromium), the PHP wrapper's PHPUnit tests, the chat page in
+#                  headless Chromium
 #   make demo      builds and runs the PHP chat example on http://127.0.0.1:8080 (Ctrl-C stops it)
 #   make demo-c    the same chat room written in C (c-examples/chat.c)
 #   make bench     runs the benchmarks (bench/run.sh, about 7 minutes) and writes BENCHMARKS.md
@@ -14,7 +15,8 @@
 #   make fuzz      runs each fuzz target (fuzz/) for FUZZ_SECONDS (60) from the committed corpus
 #
 # Other targets: deps, build, header-check, lint, examples, test-examples, test-tls, test-admission,
-# test-deflate, test-rooms, test-php, test-soak-smoke, test-browser, fuzz-deps, fuzz-corpus, clean.
+# test-deflate, test-rooms, test-socketio, test-php, test-soak-smoke, test-browser, fuzz-deps,
+# fuzz-corpus, clean.
 # Works as root (CI) or as a user with sudo; apt-get never asks questions.
 
 SHELL        := /bin/bash
@@ -40,6 +42,8 @@ APT_TOOLS    += chromium:chromium node:nodejs npm:npm
 endif
 # permessage-deflate's Node ws client (tests/deflate; Node comes with the browser test's tools)
 DEFLATE_DIR  := tests/deflate
+# socket.io-client (and npm socket.io, the suite's reference server) for tests/socketio
+SOCKETIO_DIR := tests/socketio
 PHPUNIT      ?= phpunit
 # what make sanitize needs beyond the build (command -> Debian package)
 SANITIZE_TOOLS := valgrind:valgrind curl:curl openssl:openssl
@@ -59,7 +63,7 @@ FUZZ_SANITIZER ?= none
 # cargo-fuzz passes nightly-only flags (-Z...): RUSTC_BOOTSTRAP lets stable rustc take them.
 FUZZ_CARGO     := cd fuzz && RUSTC_BOOTSTRAP=1 CARGO_BUILD_JOBS=2 $(CARGO) fuzz
 
-.PHONY: deps build header-check lint examples test test-examples test-tls test-admission test-conformance test-deflate test-http-corpus test-rooms test-php test-soak-smoke test-browser demo demo-c bench soak sanitize fuzz fuzz-deps fuzz-corpus clean
+.PHONY: deps build header-check lint examples test test-examples test-tls test-admission test-conformance test-deflate test-http-corpus test-rooms test-socketio test-php test-soak-smoke test-browser demo demo-c bench soak sanitize fuzz fuzz-deps fuzz-corpus clean
 
 ## deps: install what is missing, and only that (idempotent; apt-get update at most once).
 deps:
@@ -77,18 +81,18 @@ deps:
 	else \
 	  echo "deps: system packages present"; \
 	fi; \
-	if $(PYTHON) -c 'import websockets.sync.client, pytest, h2' >/dev/null 2>&1; then \
-	  echo "deps: websockets, pytest and h2 present"; \
+	if $(PYTHON) -c 'import websockets.sync.client, pytest, h2, socketio, websocket, requests' >/dev/null 2>&1; then \
+	  echo "deps: websockets, pytest, h2 and python-socketio present"; \
 	else \
-	  echo "deps: pip install websockets pytest h2"; \
-	  $(PYTHON) -m pip install -q --disable-pip-version-check 'websockets>=13' pytest 'h2>=4.1' \
-	    || $(PYTHON) -m pip install -q --disable-pip-version-check --break-system-packages 'websockets>=13' pytest 'h2>=4.1'; \
+	  echo "deps: pip install websockets pytest h2 python-socketio[client]"; \
+	  $(PYTHON) -m pip install -q --disable-pip-version-check 'websockets>=13' pytest 'h2>=4.1' 'python-socketio[client]>=5.11' \
+	    || $(PYTHON) -m pip install -q --disable-pip-version-check --break-system-packages 'websockets>=13' pytest 'h2>=4.1' 'python-socketio[client]>=5.11'; \
 	fi; \
 	curl --version | grep -qw HTTP2 || { echo "deps: this curl has no HTTP/2 (tests/tls needs it)" >&2; exit 1; }; \
 	for ext in FFI pcntl posix; do \
 	  php -r "exit(extension_loaded('$$ext') ? 0 : 1);" || { echo "deps: php-cli lacks the $$ext extension" >&2; exit 1; }; \
 	done; \
-	for dir in $(BROWSER_DIR) $(DEFLATE_DIR); do \
+	for dir in $(BROWSER_DIR) $(DEFLATE_DIR) $(SOCKETIO_DIR); do \
 	  [ -f $$dir/package-lock.json ] || continue; \
 	  if [ -d $$dir/node_modules ] && [ $$dir/node_modules/.package-lock.json -nt $$dir/package-lock.json ]; then \
 	    echo "deps: $$dir/node_modules present"; \
@@ -163,6 +167,17 @@ test-http-corpus: examples
 test-rooms: examples
 	$(PYTHON) -m pytest tests/rooms -q
 
+## test-socketio: Socket.IO (Engine.IO v4 / Socket.IO v5) on /socket.io/ with real clients
+## (pytest, tests/socketio): npm socket.io-client in Node (polling, the upgrade, websocket only;
+## events, acks both ways, binary, rooms, namespaces, broadcast, disconnects, a server restart,
+## many sockets), python-socketio, the browser client in headless Chromium, raw Engine.IO bad
+## input (unknown and closed sessions, malformed packets, 413, a flood with descriptors checked);
+## against c-examples/build/socketio and, when it exists, php/examples/socketio.php with 2
+## workers and as two nodes on a real Redis. SIO_APP=reference runs the same cases against npm
+## socket.io (tests/socketio/reference_server.mjs) to check the suite itself.
+test-socketio: examples
+	$(PYTHON) -m pytest tests/socketio -q
+
 ## test-php: the PHP wrapper's tests (PHPUnit, php/tests): real server processes, real clients.
 test-php: build
 	$(PHPUNIT) -c php/phpunit.xml
@@ -191,6 +206,7 @@ test: deps build header-check lint
 	$(MAKE) test-admission
 	$(MAKE) test-deflate
 	$(MAKE) test-rooms
+	$(MAKE) test-socketio
 	$(MAKE) test-php
 	$(MAKE) test-soak-smoke
 	$(MAKE) test-browser
