@@ -150,6 +150,47 @@ def test_polling_wire(srv):
     assert got == ['42["echo",1]', '42["echo","two"]', '4317[{"three":3}]']
 
 
+def test_connect_errors_wire(srv):
+    """CONNECT_ERROR packets: `44{"message":...}` for a refusal by the connect handler, an
+    unknown namespace, /admin without its token; the session stays usable for "/"."""
+    sid = handshake(srv.port)["sid"]
+    body = b'40{"token":"bad"}\x1e40/nope,\x1e40/admin,{"token":"x"}'
+    assert post(srv.port, body, sid=sid)[:2] == (200, b"ok")
+    got: list[str] = []
+    deadline = time.monotonic() + 5
+    while len(got) < 3 and time.monotonic() < deadline:
+        status, answer, _ = get(srv.port, sid=sid)
+        assert status == 200, (status, answer)
+        got += [p for p in split_payload(answer) if p != "2"]
+    assert sorted(got) == sorted(['44{"message":"bad token"}',
+                                  '44/nope,{"message":"Invalid namespace"}',
+                                  '44/admin,{"message":"Not authorized"}']), got
+    assert post(srv.port, b"40", sid=sid)[:2] == (200, b"ok")
+    status, answer, _ = get(srv.port, sid=sid)
+    assert status == 200 and split_payload(answer)[0].startswith("40{"), answer
+
+
+def test_session_without_namespace_expires(serve):
+    """A handshake never followed by a namespace connect is closed after the connect timeout
+    (500 ms here, pings every 5 s): polling it then gives 400."""
+    s = serve("c", {"HS_SIO_CONNECT_TIMEOUT_MS": "500", "HS_SIO_PING_INTERVAL_MS": "5000",
+                    "HS_SIO_PING_TIMEOUT_MS": "5000"})
+    sid = handshake(s.port)["sid"]
+    session_closed(s.port, sid, timeout=4)
+
+
+def test_app_http_routes(srv):
+    """The test app's own routes: /, /members without a room, /client/ refusing paths outside
+    its directory."""
+    assert srv.get("/")[0] == 200
+    if srv.kind != "reference":
+        assert srv.get("/members")[0] == 400
+    assert srv.get("/members?room=nobody") == (200, b"[]")
+    assert srv.get("/client/socket.io.min.js")[0] == 200
+    for bad in ("/client/..%2Fpackage.json", "/client/.hidden", "/client/nosuchfile.js"):
+        assert srv.get(bad)[0] == 404, bad
+
+
 def test_polling_binary_wire(srv):
     """A binary event over polling: the attachment as a base64 `b` packet after its header."""
     sid, _ = connected_session(srv.port)
