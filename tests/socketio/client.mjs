@@ -65,6 +65,8 @@ function connect(base, nsp = '/', o = {}) {
     forceNew: true, reconnection: false, timeout: STEP, ...(opts.transports ? { transports: opts.transports } : {}), ...o,
   });
   sockets.push(s);
+  // the transport the session opened on (the upgrade may finish before the namespace connects)
+  s.io.once('open', () => { s.openTransport = s.io.engine.transport.name; });
   return withTimeout(new Promise((resolve, reject) => {
     s.once('connect', () => resolve(s));
     s.once('connect_error', (e) => { s.close(); reject(new Error(`connect_error: ${e.message}`)); });
@@ -150,7 +152,8 @@ const scenarios = {
     const s = await connect(url);
     result.id = s.id;
     result.engineId = s.io.engine.id;
-    result.first = transportOf(s);
+    result.first = s.openTransport;
+    result.atConnect = transportOf(s);
     // a burst right away, while the upgrade (if any) is under way: every ack, in order of index
     const burst = Array.from({ length: 30 }, (_, i) => ack(s, 'echo', i, `n${i}`));
     if (opts.expectUpgrade) result.upgraded = await upgraded(s).catch((e) => e.message);
@@ -185,6 +188,7 @@ const scenarios = {
   async binary() {
     const s = await connect(url);
     result.transport = transportOf(s);
+    result.first = s.openTransport;
     const b1 = Buffer.from([0, 1, 2, 253, 254, 255]);
     const big = Buffer.alloc(opts.bigBinary ?? 200000, 7);
     result.ackMixed = await ack(s, 'echo', b1, { nested: Buffer.from('abc'), list: [Buffer.from([9]), 'x'] }, 'text', 5);
