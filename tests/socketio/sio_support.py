@@ -33,7 +33,8 @@ sys.path.insert(0, str(ROOT / "tests" / "rooms"))
 from rooms_support import alive, process_tree, wait_gone  # noqa: E402
 
 C_APP = ROOT / "c-examples" / "build" / "socketio"
-PHP_APP = ROOT / "php" / "examples" / "socketio.php"
+# SIO_PHP_APP names another copy of the PHP app (e.g. a work tree's, with its own php/src)
+PHP_APP = Path(os.environ.get("SIO_PHP_APP") or ROOT / "php" / "examples" / "socketio.php")
 LIB = ROOT / "target" / "release" / "libhttpsock.so"
 CLIENT_DIR = HERE / "node_modules" / "socket.io-client" / "dist"
 REFERENCE = HERE / "reference_server.mjs"
@@ -331,6 +332,19 @@ def handshake(port: int, **query) -> dict:
     assert status == 200, (status, body)
     assert body[:1] == b"0", body
     return json.loads(body[1:])
+
+
+def poll(port: int, sid: str, timeout: float = 5.0) -> tuple[int, list[str]]:
+    """One GET of a polling session as a client does it: a ping (`2`) in the answer is answered
+    with a pong (`3`). Returns (status, the other packets; or the error body as one item)."""
+    status, body, _ = http_request(port, "GET", eio_path(sid=sid), timeout=timeout)
+    if status != 200:
+        return status, [body.decode(errors="replace")]
+    packets = split_payload(body)
+    if "2" in packets:
+        s, b, _ = http_request(port, "POST", eio_path(sid=sid), body=b"3")
+        assert (s, b) == (200, b"ok"), (s, b)
+    return status, [p for p in packets if p != "2"]
 
 
 def split_payload(body: bytes) -> list[str]:

@@ -16,7 +16,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as ws_connect
 
-from sio_support import eio_path, handshake, http_request, split_payload, wait_until
+from sio_support import eio_path, handshake, http_request, poll, split_payload, wait_until
 
 FAST = {"HS_SIO_PING_INTERVAL_MS": "500", "HS_SIO_PING_TIMEOUT_MS": "500"}
 
@@ -47,24 +47,39 @@ def connected_session(port) -> tuple[str, str]:
     sid = handshake(port)["sid"]
     status, body, _ = post(port, b"40", sid=sid)
     assert (status, body) == (200, b"ok"), (status, body)
-    status, body, _ = get(port, sid=sid)
-    assert status == 200, (status, body)
-    packets = split_payload(body)
-    assert packets[0].startswith("40{"), packets
+    status, packets = poll(port, sid)
+    assert status == 200, (status, packets)
+    assert packets and packets[0].startswith("40{"), packets
     return sid, json.loads(packets[0][2:])["sid"]
 
 
-def session_closed(port, sid, timeout=5.0) -> None:
+def session_closed(port, sid, timeout=5.0, pong=True) -> None:
     """Polls the session until the server answers 400 "Session ID unknown" (packets it still had,
-    a close packet, are read on the way); fails if it keeps it past `timeout`."""
+    a close packet, are read on the way); fails if it keeps it past `timeout`. Pings are answered
+    (pong=True: the session cannot end by "ping timeout") or not (the session must expire)."""
     def check():
-        status, body, _ = get(port, sid=sid, timeout=3)
+        if pong:
+            status, packets = poll(port, sid, timeout=3)
+        else:
+            status, body, _ = get(port, sid=sid, timeout=3)
+            packets = [body.decode(errors="replace")]
         if status == 400:
-            assert json.loads(body) == {"code": 1, "message": "Session ID unknown"}, body
+            assert json.loads(packets[0]) == {"code": 1, "message": "Session ID unknown"}, packets
             return True
-        assert status == 200, (status, body)
+        assert status == 200, (status, packets)
         return False
     wait_until(check, timeout, f"session {sid} closed")
+
+
+def poll_until(port, sid, n: int, timeout: float = 5.0) -> list[str]:
+    """Polls (answering pings) until at least n packets came or `timeout`; returns them."""
+    got: list[str] = []
+    deadline = time.monotonic() + timeout
+    while len(got) < n and time.monotonic() < deadline:
+        status, packets = poll(port, sid, timeout=max(0.5, deadline - time.monotonic()))
+        assert status == 200, (status, packets)
+        got += [p for p in packets if p != "6"]
+    return got
 
 
 def alive(port) -> None:
@@ -139,14 +154,7 @@ def test_polling_wire(srv):
     assert socket_sid and socket_sid != sid
     body = '42["echo",1]\x1e42["echo","two"]\x1e4217["echo",{"three":3}]'.encode()
     assert post(srv.port, body, sid=sid)[:2] == (200, b"ok")
-    got: list[str] = []
-    deadline = time.monotonic() + 5
-    while len(got) < 3 and time.monotonic() < deadline:
-        status, body, _ = get(srv.port, sid=sid)
-        assert status == 200, (status, body)
-        got += [p for p in split_payload(body) if p != "2"]
-        if "2" in split_payload(body):  # a ping: answered, as a client must
-            assert post(srv.port, b"3", sid=sid)[:2] == (200, b"ok")
+    got = poll_until(srv.port, sid, 3)
     assert got == ['42["echo",1]', '42["echo","two"]', '4317[{"three":3}]']
 
 
@@ -156,18 +164,13 @@ def test_connect_errors_wire(srv):
     sid = handshake(srv.port)["sid"]
     body = b'40{"token":"bad"}\x1e40/nope,\x1e40/admin,{"token":"x"}'
     assert post(srv.port, body, sid=sid)[:2] == (200, b"ok")
-    got: list[str] = []
-    deadline = time.monotonic() + 5
-    while len(got) < 3 and time.monotonic() < deadline:
-        status, answer, _ = get(srv.port, sid=sid)
-        assert status == 200, (status, answer)
-        got += [p for p in split_payload(answer) if p != "2"]
+    got = poll_until(srv.port, sid, 3)
     assert sorted(got) == sorted(['44{"message":"bad token"}',
                                   '44/nope,{"message":"Invalid namespace"}',
                                   '44/admin,{"message":"Not authorized"}']), got
     assert post(srv.port, b"40", sid=sid)[:2] == (200, b"ok")
-    status, answer, _ = get(srv.port, sid=sid)
-    assert status == 200 and split_payload(answer)[0].startswith("40{"), answer
+    got = poll_until(srv.port, sid, 1)
+    assert got[0].startswith("40{"), got
 
 
 def test_session_without_namespace_expires(serve):
@@ -191,13 +194,32 @@ def test_app_http_routes(srv):
         assert srv.get(bad)[0] == 404, bad
 
 
+def test_queued_packets_go_out_with_the_next_poll(serve):
+    """Packets queued while no GET is pending (the CONNECT answer, an echo) are written by the
+    next GET at once, not held until something else (the next ping, 10 s here) is queued: a
+    client posts, then polls."""
+    s = serve("c", {"HS_SIO_PING_INTERVAL_MS": "10000", "HS_SIO_PING_TIMEOUT_MS": "5000"})
+    sid = handshake(s.port)["sid"]
+    assert post(s.port, b"40", sid=sid)[:2] == (200, b"ok")
+    t0 = time.monotonic()
+    status, body, _ = get(s.port, sid=sid, timeout=8)
+    took = time.monotonic() - t0
+    assert status == 200 and split_payload(body)[0].startswith("40{"), (status, body)
+    assert took < 1.0, f"the CONNECT answer waited {took:.2f}s for the next poll"
+    assert post(s.port, b'42["echo","queued"]', sid=sid)[:2] == (200, b"ok")
+    t0 = time.monotonic()
+    status, body, _ = get(s.port, sid=sid, timeout=8)
+    took = time.monotonic() - t0
+    assert (status, split_payload(body)) == (200, ['42["echo","queued"]'])
+    assert took < 1.0, f"the echo waited {took:.2f}s for the next poll"
+
+
 def test_polling_binary_wire(srv):
     """A binary event over polling: the attachment as a base64 `b` packet after its header."""
     sid, _ = connected_session(srv.port)
     body = b'451-["echo",{"_placeholder":true,"num":0}]\x1ebAAEC/w=='
     assert post(srv.port, body, sid=sid)[:2] == (200, b"ok")
-    status, body, _ = get(srv.port, sid=sid)
-    packets = [p for p in split_payload(body) if p != "2"]
+    packets = poll_until(srv.port, sid, 2)
     assert packets == ['451-["echo",{"_placeholder":true,"num":0}]', "bAAEC/w=="], packets
 
 
@@ -332,8 +354,7 @@ def test_oversized_post(srv):
     fits = b'42["echo","' + b"a" * 1900 + b'"]'
     assert len(fits) <= 2000
     assert post(srv.port, fits, sid=sid)[:2] == (200, b"ok")
-    status, body, _ = get(srv.port, sid=sid)
-    assert status == 200 and split_payload(body)[0] == fits.decode()
+    assert poll_until(srv.port, sid, 1) == [fits.decode()]
     big = b'42["echo","' + b"a" * 5000 + b'"]'
     status, body, _ = post(srv.port, big, sid=sid)
     assert status == 413, (status, body)
@@ -405,7 +426,7 @@ def test_flood_of_polling_requests(srv):
     alive(port)
     # every session expires: 500 ms interval + 500 ms timeout without a pong
     for sid in sids[:: 20]:
-        session_closed(port, sid, timeout=10)
+        session_closed(port, sid, timeout=10, pong=False)
     wait_until(lambda: srv.stderr().count(" ping timeout\n") >= 100, 10,
                "100 namespace sockets dropped by ping timeout")
     wait_until(lambda: srv.fds() <= baseline, 10, f"descriptors back to {baseline}")
