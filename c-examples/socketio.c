@@ -45,6 +45,8 @@
  *   HS_SIO_PING_TIMEOUT_MS=N    Engine.IO ping timeout (default 20000)
  *   HS_SIO_MAX_PAYLOAD=N        largest polling body / WebSocket message (default 1000000)
  *   HS_SIO_CONNECT_TIMEOUT_MS=N time to connect a namespace after the handshake (default 45000)
+ *   HS_WS_ORIGINS=a,b,...       origins a browser page may connect from (hs_ws_set_origins,
+ *                               applied to the Engine.IO handshake): another Origin gets 403
  *   HS_SIO_CLIENT_DIR=dir       serve dir's files under /client/
  *   HS_SIO_PAGE=file.html       serve file.html as /page
  *   HS_REDIS=redis://127.0.0.1:6379   join the nodes' backplane (hs_redis): rooms and emits
@@ -771,6 +773,27 @@ static void on_page(void *user_data, const hs_request *req, hs_response *res)
 
 /* ---- main ------------------------------------------------------------------------------------ */
 
+/* HS_WS_ORIGINS: "a,b,c" -> hs_ws_set_origins(server, {"a","b","c"}, 3). */
+static void set_origins(hs_server *server, const char *spec)
+{
+    char *copy = malloc(strlen(spec) + 1), *p;
+    const char **list, *c;
+    int n = 1, i = 0;
+    for (c = spec; *c != '\0'; c++)
+        n += *c == ',';
+    list = malloc((size_t)n * sizeof *list);
+    if (copy == NULL || list == NULL) {
+        fprintf(stderr, "socketio: out of memory\n");
+        exit(EXIT_FAILURE);
+    }
+    strcpy(copy, spec);
+    for (p = strtok(copy, ","); p != NULL; p = strtok(NULL, ","))
+        list[i++] = p;
+    must(hs_ws_set_origins(server, list, i), "hs_ws_set_origins (HS_WS_ORIGINS)");
+    free(list); /* the engine copied the strings */
+    free(copy);
+}
+
 static int parse_port(const char *s)
 {
     char *end;
@@ -839,6 +862,8 @@ int main(int argc, char **argv)
     must(hs_route(app.server, "GET", "/client/{file}", on_client_file, &app), "hs_route /client");
     must(hs_route(app.server, "GET", "/page", on_page, &app), "hs_route /page");
 
+    if (env_get("HS_WS_ORIGINS") != NULL)
+        set_origins(app.server, env_get("HS_WS_ORIGINS"));
     if (env_flag(&env, "HS_DEBUG", 0))
         must(hs_set_debug(app.server, 1), "hs_set_debug");
     if (env_get("HS_REDIS") != NULL) {

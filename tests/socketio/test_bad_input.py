@@ -7,6 +7,7 @@ which the server answers and its descriptors are back to what they were."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 import threading
 import time
@@ -432,3 +433,27 @@ def test_flood_of_polling_requests(srv):
     wait_until(lambda: srv.fds() <= baseline, 10, f"descriptors back to {baseline}")
     alive(port)
     assert srv.alive()
+
+
+def test_origins_apply_to_the_handshake(serve):
+    """hs_ws_set_origins (HS_WS_ORIGINS) guards the Engine.IO handshake, polling and websocket:
+    another Origin gets 403, an allowed one and a client without Origin get the open packet."""
+    if os.environ.get("SIO_APP") == "reference":
+        pytest.skip("the reference server has no origin list")
+    s = serve("c", {"HS_WS_ORIGINS": "https://good.example"})
+    status, body, _ = http_request(s.port, "GET", eio_path(),
+                                   headers={"Origin": "https://evil.example"})
+    assert status == 403, (status, body)
+    status, body, _ = http_request(s.port, "GET", eio_path(),
+                                   headers={"Origin": "https://good.example"})
+    assert status == 200 and body[:1] == b"0", (status, body)
+    assert handshake(s.port)["sid"]
+    with socket.create_connection(("127.0.0.1", s.port), timeout=5) as c:
+        c.sendall((f"GET {eio_path(transport='websocket')} HTTP/1.1\r\nHost: x\r\n"
+                   "Origin: https://evil.example\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                   "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+                   "\r\n").encode())
+        assert c.recv(4096).startswith(b"HTTP/1.1 403"), "a refused origin's upgrade"
+    with ws_connect(f"ws://127.0.0.1:{s.port}{eio_path(transport='websocket')}",
+                    origin="https://good.example", open_timeout=5) as ws:
+        assert ws.recv(timeout=5)[0] == "0"
