@@ -54,7 +54,7 @@ struct Ws {
 
 /// A WebSocket transport: ours, or held by another worker that relays it.
 enum Link {
-    Local(Ws),
+    Local(Box<Ws>),
     Remote { proc: u32, relay: u64 },
 }
 
@@ -152,7 +152,7 @@ pub async fn run(ctx: Arc<SioContext>, eio: Arc<Eio>, cfg: Arc<SioConfig>, opene
         cfg,
     };
     if let Some((socket, deflater)) = ws {
-        t.ws = Some(Link::Local(Ws { socket, deflater }));
+        t.ws = Some(Link::Local(Box::new(Ws { socket, deflater })));
         t.out.push(Out::Text(open_packet(&eio.sid, &t.cfg, false)));
         t.flush().await;
     }
@@ -306,7 +306,7 @@ impl Task {
             Cmd::Ws(ws) => {
                 let (socket, deflater) = *ws;
                 if self.ws.is_none() && self.probe.is_none() {
-                    self.probe = Some(Link::Local(Ws { socket, deflater }));
+                    self.probe = Some(Link::Local(Box::new(Ws { socket, deflater })));
                 }
             }
             Cmd::Kill(why) => self.end = Some(why),
