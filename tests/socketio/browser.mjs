@@ -56,6 +56,20 @@ try {
   const errors = [];
   page.on('pageerror', (e) => errors.push(e.message));
   page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  // what went over the wire, printed when something fails
+  const trace = [];
+  const t0 = Date.now();
+  const note = (...a) => trace.push(`${Date.now() - t0} ${a.join(' ')}`.slice(0, 300));
+  page.on('request', (r) => { if (r.url().includes('/socket.io/')) note('req', r.method(), r.url().replace(/.*\?/, ''), r.postData() ?? ''); });
+  page.on('response', (r) => { if (r.url().includes('/socket.io/')) r.text().then((b) => note('resp', r.status(), r.url().replace(/.*\?/, ''), JSON.stringify(b))).catch(() => {}); });
+  page.on('requestfailed', (r) => note('failed', r.url(), r.failure()?.errorText ?? ''));
+  page.on('websocket', (ws) => {
+    note('ws open', ws.url().replace(/.*\?/, ''));
+    ws.on('framesent', (f) => note('ws >', JSON.stringify(String(f.payload))));
+    ws.on('framereceived', (f) => note('ws <', JSON.stringify(String(f.payload))));
+    ws.on('close', () => note('ws close'));
+  });
+  result.trace = trace;
   const q = new URLSearchParams({ room, ...(opts.transports ? { transports: opts.transports.join(',') } : {}) });
   await page.goto(`${url}/page?${q}`, { timeout: STEP });
   Object.assign(result, await page.evaluate(() => window.sioReady));
@@ -79,6 +93,7 @@ try {
   result.status = await page.textContent('#status');
   result.errors = errors;
   result.ok = true;
+  delete result.trace;
   print(result);
   clearTimeout(guard);
   peer.close();

@@ -234,6 +234,10 @@ const scenarios = {
     await sleep(SETTLE);
     await Promise.all([ack(b, 'echo', 'sync'), ack(c, 'echo', 'sync')]);
     result.round2 = { a: [...ga], b: [...gb], c: [...gc] };
+    // the room goes with its last member (seen while this process still runs, so that each
+    // client's goodbye reaches the server)
+    a.disconnect();
+    result.membersAtEnd = await membersUntil(url, room, []);
   },
 
   /** Namespaces: /admin with and without the token, an unknown one, a refused "/", a user. */

@@ -294,6 +294,35 @@ def test_upgrade_wire(srv):
         t.join(6)
 
 
+def test_poll_arriving_after_the_probe_gets_a_noop(serve):
+    """A GET that reaches the server after it answered the probe (`3probe`) is answered with a
+    noop (`6`) at once, as npm engine.io does (its 100 ms check): the client waits for its
+    pending poll to end before it sends `5`, so a GET held there stalls the upgrade (and every
+    packet the client buffered meanwhile). Browsers hit this: their GET often leaves with the
+    probe. (Pings every 10 s here: nothing else ends the poll.)"""
+    srv = serve("c", {"HS_SIO_PING_INTERVAL_MS": "10000", "HS_SIO_PING_TIMEOUT_MS": "5000"})
+    sid, _ = connected_session(srv.port)
+    url = f"ws://127.0.0.1:{srv.port}{eio_path(transport='websocket', sid=sid)}"
+    with ws_connect(url, open_timeout=5) as ws:
+        ws.send("2probe")
+        assert ws.recv(timeout=5) == "3probe"
+        t0 = time.monotonic()
+        try:
+            status, body, _ = get(srv.port, sid=sid, timeout=4)
+        except TimeoutError:
+            pytest.fail("the poll after the probe got no answer within 4 s (no noop)")
+        took = time.monotonic() - t0
+        assert (status, split_payload(body)[-1:]) == (200, ["6"]), (status, body)
+        assert took < 1.0, f"the poll after the probe was held {took:.2f}s"
+        ws.send("5")
+        ws.send('42["echo","upgraded"]')
+        msg = ws.recv(timeout=5)
+        while msg == "2":
+            ws.send("3")
+            msg = ws.recv(timeout=5)
+        assert msg == '42["echo","upgraded"]'
+
+
 # ---- bad input -------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("body", [
@@ -398,10 +427,13 @@ def test_oversized_websocket_message(srv):
     alive(srv.port)
 
 
-def test_flood_of_polling_requests(srv):
+@pytest.mark.parametrize("kind", ["c", "php"])
+def test_flood_of_polling_requests(serve, kind):
     """Hundreds of handshakes, polls of unknown sessions, namespace connects and bad requests
     from 32 threads: every one answered; then the server answers, its sessions expire (no pong:
-    "ping timeout") and its descriptors are back to the baseline."""
+    "ping timeout") and its descriptors are back to the baseline. The PHP app runs 2 workers:
+    requests for a session land on either."""
+    srv = serve(kind, {**FAST, "HS_SIO_MAX_PAYLOAD": "2000"}, workers=2 if kind == "php" else 1)
     port = srv.port
     alive(port)
     baseline = srv.fds()
