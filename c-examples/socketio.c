@@ -45,6 +45,9 @@
  *   HS_SIO_PING_TIMEOUT_MS=N    Engine.IO ping timeout (default 20000)
  *   HS_SIO_MAX_PAYLOAD=N        largest polling body / WebSocket message (default 1000000)
  *   HS_SIO_CONNECT_TIMEOUT_MS=N time to connect a namespace after the handshake (default 45000)
+ *   HS_SIO_RECOVERY_MS=N        connection state recovery: a socket whose connection was lost
+ *                               is kept N ms (its rooms, what is sent to it) for its client to
+ *                               reconnect and get it back (default 0: off)
  *   HS_WS_ORIGINS=a,b,...       origins a browser page may connect from (hs_ws_set_origins,
  *                               applied to the Engine.IO handshake): another Origin gets 403
  *   HS_SIO_CLIENT_DIR=dir       serve dir's files under /client/
@@ -449,7 +452,7 @@ static void ack_true(hs_server *server, uint64_t socket_id, int64_t ack_id)
              "hs_sio_ack");
 }
 
-static void root_event(void *user_data, uint64_t socket_id, const char *event, size_t event_len,
+static void root_event(void *user_data, uint64_t socket_id, const uint8_t *event, size_t event_len,
                        const uint8_t *args, size_t args_len, const hs_bytes *attachments,
                        size_t n_attachments, int64_t ack_id)
 {
@@ -474,7 +477,7 @@ static void root_event(void *user_data, uint64_t socket_id, const char *event, s
     } else if (IS("join") || IS("leave")) {
         if (n < 1 || string_value(items[0], room, sizeof room) < 0) {
             fprintf(stderr, "socketio: #%" PRIu64 " %.*s without a room\n", socket_id,
-                    (int)event_len, event);
+                    (int)event_len, (const char *)event);
             return;
         }
         if (IS("join"))
@@ -533,7 +536,7 @@ static void root_event(void *user_data, uint64_t socket_id, const char *event, s
                  "hs_sio_emit_to");
     } else {
         fprintf(stderr, "socketio: #%" PRIu64 " unknown event '%.*s'\n", socket_id,
-                (int)event_len, event);
+                (int)event_len, (const char *)event);
     }
 #undef IS
 }
@@ -608,7 +611,7 @@ static int admin_connect(void *user_data, uint64_t socket_id, const hs_request *
     return 1;
 }
 
-static void admin_event(void *user_data, uint64_t socket_id, const char *event, size_t event_len,
+static void admin_event(void *user_data, uint64_t socket_id, const uint8_t *event, size_t event_len,
                         const uint8_t *args, size_t args_len, const hs_bytes *attachments,
                         size_t n_attachments, int64_t ack_id)
 {
@@ -841,6 +844,7 @@ int main(int argc, char **argv)
     opts.ping_timeout_ms = env_u32(&env, "HS_SIO_PING_TIMEOUT_MS");
     opts.max_payload = env_u32(&env, "HS_SIO_MAX_PAYLOAD");
     opts.connect_timeout_ms = env_u32(&env, "HS_SIO_CONNECT_TIMEOUT_MS");
+    opts.recovery_ms = env_u32(&env, "HS_SIO_RECOVERY_MS");
     must(hs_websocket(app.server, 1), "hs_websocket");
     must(hs_sio_enable(app.server, &opts), "hs_sio_enable");
 

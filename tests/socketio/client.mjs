@@ -394,6 +394,38 @@ const scenarios = {
     });
   },
 
+  /** Connection state recovery: `a` (reconnection on, 1 s delay) is in a room; its transport
+   * is closed under it; while it is away `b` emits to the room; `a` comes back: recovered or
+   * not, its id, what it missed, its rooms. */
+  async recovery() {
+    const room = opts.room ?? `rec-${process.pid}`;
+    const a = await connect(url, '/', {
+      reconnection: true, reconnectionDelay: opts.delay ?? 1000, reconnectionDelayMax: opts.delay ?? 1000, randomizationFactor: 0,
+    });
+    const b = await connect(url);
+    result.firstId = a.id;
+    result.recoveredAtFirst = a.recovered === true;
+    const news = collect(a, 'news');
+    await ack(a, 'join', room);
+    a.emit('to', room, 'news', 'before');
+    await until(() => news.length >= 1);
+    const gone = next(a, 'disconnect');
+    a.io.engine.close(); // the transport lost under the socket: the manager reconnects
+    result.reason = (await gone)[0];
+    result.missedAck = await ack(b, 'to', room, 'news', 'missed', 1);
+    result.missedAck2 = await ack(b, 'to', room, 'news', 'missed', 2);
+    await withTimeout(new Promise((r) => a.once('connect', r)), STEP * 2, 'reconnect');
+    result.recovered = a.recovered === true;
+    result.secondId = a.id;
+    await until(() => news.length >= 3, opts.recoveryExpected === false ? SETTLE : STEP);
+    result.whoami = (await ack(a, 'whoami'))[0];
+    a.emit('to', room, 'news', 'after');
+    await until(() => news.some((n) => n[0] === 'after'), opts.recoveryExpected === false ? SETTLE : STEP);
+    result.news = [...news];
+    a.disconnect(); // for good: seen by the server while this process still runs
+    result.membersAtEnd = await membersUntil(url, room, []);
+  },
+
   /** Connects, prints {"phase":"connected","id":..}, then stays until killed (or timeout). */
   async hold() {
     const s = await connect(url);

@@ -6,7 +6,7 @@
 //   node tests/socketio/reference_server.mjs [PORT [ADDRESS]]
 //
 // Same environment as the C app: HS_SIO_PING_INTERVAL_MS, HS_SIO_PING_TIMEOUT_MS,
-// HS_SIO_MAX_PAYLOAD, HS_SIO_CLIENT_DIR, HS_SIO_PAGE, HS_NODE. Prints
+// HS_SIO_MAX_PAYLOAD, HS_SIO_RECOVERY_MS, HS_SIO_CLIENT_DIR, HS_SIO_PAGE, HS_NODE. Prints
 // "listening on http://ADDRESS:PORT" once bound; SIGTERM/SIGINT end it.
 
 import { createServer } from 'node:http';
@@ -48,6 +48,7 @@ const io = new Server(http, {
   pingTimeout: env('HS_SIO_PING_TIMEOUT_MS') ?? 20000,
   maxHttpBufferSize: env('HS_SIO_MAX_PAYLOAD') ?? 1e6,
   connectTimeout: env('HS_SIO_CONNECT_TIMEOUT_MS') ?? 45000,
+  ...(env('HS_SIO_RECOVERY_MS') ? { connectionStateRecovery: { maxDisconnectionDuration: env('HS_SIO_RECOVERY_MS'), skipMiddlewares: true } } : {}),
 });
 
 const users = new Map();

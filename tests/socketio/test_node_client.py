@@ -206,3 +206,43 @@ def _restart(serve, kind, port, workers):
         return serve(kind, port=port, workers=workers, name=f"{kind}-restarted")
     except RuntimeError as e:  # the port not free yet: tried again until the deadline
         raise AssertionError(str(e)) from None
+
+
+@pytest.mark.parametrize("transport", ["websocket", "polling"])
+def test_connection_state_recovery(serve, transport):
+    """HS_SIO_RECOVERY_MS: a socket whose transport was lost comes back with the same id, its
+    rooms, and the events emitted to it while it was away (`socket.recovered` on the client);
+    the server reports neither a disconnect nor a new connect for it."""
+    srv = serve("c", {"HS_SIO_RECOVERY_MS": "10000"})
+    r = run_node("recovery", srv.url, transports=[transport], room="rec")
+    assert r["recoveredAtFirst"] is False
+    assert r["reason"] in ("forced close", "transport close")  # the client closed its engine
+    assert r["missedAck"] == [True] and r["missedAck2"] == [True]
+    assert r["recovered"] is True, r
+    assert r["secondId"] == r["firstId"]
+    assert r["whoami"]["rooms"] == ["rec"]
+    expected = [["before"], ["missed", 1], ["missed", 2], ["after"]]
+    # with recovery on, each event carries its offset as one more (last) argument, which
+    # socket.io-client records and leaves in place (npm socket.io does the same)
+    assert [n[:len(e)] for n, e in zip(r["news"], expected)] == expected, r["news"]
+    assert len(r["news"]) == len(expected), r["news"]
+    if srv.kind != "reference":  # npm socket.io fires disconnect and connection for it
+        # the only disconnect is the one at the end, when the client closed for good
+        srv.wait_stderr(rf"^socketio: disconnect {r['firstId']} client namespace disconnect$")
+        err = srv.stderr()
+        assert err.count(f"socketio: connect {r['firstId']} ") == 1, err
+        assert err.count(f"socketio: disconnect {r['firstId']} ") == 1, err
+
+
+def test_no_recovery_by_default(serve):
+    """Without HS_SIO_RECOVERY_MS a reconnecting client gets a new socket: a new id, no rooms,
+    nothing it missed; the old socket's disconnect is reported."""
+    srv = serve("c")
+    r = run_node("recovery", srv.url, transports=["websocket"], room="norec",
+                 recoveryExpected=False)
+    assert r["recovered"] is False
+    assert r["secondId"] != r["firstId"]
+    assert r["whoami"]["rooms"] == []
+    assert r["news"] == [["before"]], "a new socket is in no room"
+    srv.wait_stderr(rf"^socketio: disconnect {re.escape(r['firstId'])} "
+                    r"(transport close|transport error)$")
