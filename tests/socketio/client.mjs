@@ -9,6 +9,8 @@
 // prints what it has so far with "error" set and exits 1. Scenarios "reconnect" and "hold"
 // print JSON lines as they go ({"phase": ...}) for a test that acts in between.
 
+import { readFileSync } from 'node:fs';
+import { get as httpsGet } from 'node:https';
 import { io, Manager } from 'socket.io-client';
 
 const [scenario, optsJson = '{}', ...urls] = process.argv.slice(2);
@@ -62,7 +64,7 @@ function withTimeout(promise, ms, what) {
 /** A new client (its own Engine.IO session) connected to `nsp` of `base`. */
 function connect(base, nsp = '/', o = {}) {
   const s = io(base + (nsp === '/' ? '' : nsp), {
-    forceNew: true, reconnection: false, timeout: STEP, ...(opts.transports ? { transports: opts.transports } : {}), ...o,
+    forceNew: true, reconnection: false, timeout: STEP, ...(opts.transports ? { transports: opts.transports } : {}), ...tls(), ...o,
   });
   sockets.push(s);
   // the transport the session opened on (the upgrade may finish before the namespace connects)
@@ -71,6 +73,27 @@ function connect(base, nsp = '/', o = {}) {
     s.once('connect', () => resolve(s));
     s.once('connect_error', (e) => { s.close(); reject(new Error(`connect_error: ${e.message}`)); });
   }), STEP, `connect ${nsp}`);
+}
+
+/** opts.ca (a PEM file): trust it, for an https:// server (engine.io-client passes it to Node's
+ * TLS for polling and websocket alike). */
+function tls() {
+  return opts.ca ? { ca: readFileSync(opts.ca), rejectUnauthorized: true } : {};
+}
+
+/** GET with the same trust (Node's fetch cannot take a CA: node:https instead). */
+function httpsGetJson(u) {
+  return new Promise((resolve, reject) => {
+    const req = httpsGet(u, { ca: readFileSync(opts.ca), timeout: STEP }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (c) => { body += c; }).on('end', () => {
+        if (res.statusCode !== 200) reject(new Error(`GET ${u}: ${res.statusCode}`));
+        else resolve(JSON.parse(body));
+      });
+    });
+    req.on('error', reject);
+    req.on('timeout', () => req.destroy(new Error(`GET ${u}: timeout`)));
+  });
 }
 
 /** The connect_error a refused client gets: {message, data}; fails if it connects. */
@@ -124,6 +147,7 @@ function upgraded(s, ms = STEP) {
 
 /** GET a JSON path of the server. */
 async function getJson(base, path) {
+  if (base.startsWith('https:')) return httpsGetJson(base + path);
   const r = await fetch(base + path, { signal: AbortSignal.timeout(STEP) });
   if (!r.ok) throw new Error(`GET ${path}: ${r.status}`);
   return r.json();
@@ -324,6 +348,7 @@ const scenarios = {
     const n = opts.n ?? 50;
     const room = opts.room ?? `many-${process.pid}`;
     const mk = (i) => connect(url, '/', { transports: opts.transports ?? (i % 2 ? ['websocket'] : ['polling']) });
+    // opts.transports ['polling', 'websocket']: every client starts polling and upgrades
     const list = [];
     for (let i = 0; i < n; i += 10) {
       list.push(...(await Promise.all(Array.from({ length: Math.min(10, n - i) }, (_, k) => mk(i + k)))));

@@ -114,10 +114,11 @@ class Server:
                     raise RuntimeError(f"{self.name} exited before listening: {self.stderr()}")
                 data += chunk
         line = data.split(b"\n", 1)[0].decode(errors="replace")
-        m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
+        m = re.search(r"listening on (https?)://127\.0\.0\.1:(\d+)", line)
         if not m:
             raise RuntimeError(f"{self.name}: unexpected first line {line!r}")
-        return int(m.group(1))
+        self.scheme = m.group(1)
+        return int(m.group(2))
 
     def _wait_workers(self) -> list[int]:
         deadline = time.monotonic() + READY_TIMEOUT
@@ -136,7 +137,7 @@ class Server:
     # ---- looking at it
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def stderr(self) -> str:
         try:

@@ -5,7 +5,10 @@ shows what it saw of disconnects."""
 
 from __future__ import annotations
 
+import os
 import re
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -132,16 +135,20 @@ def test_disconnects(app):
     app.wait_stderr(rf"^socketio: disconnect {re.escape(r['clientId'])} client namespace disconnect$")
 
 
-def test_many_sockets(app):
-    """100 clients (half polling only, half websocket only): all connect with distinct ids, each
-    echoes 4 times, all join a room, a room emit reaches every one exactly once."""
+@pytest.mark.parametrize("mix", ["split", "upgrade"])
+def test_many_sockets(app, mix):
+    """100 clients (split: half polling only, half websocket only; upgrade: all start polling
+    and upgrade at once): all connect with distinct ids, each echoes 4 times, all join a room,
+    a room emit reaches every one exactly once."""
     n = 100
-    r = run_node("many", app.url, n=n, rounds=3, room="many", timeout=40000)
+    opts = {"transports": ["polling", "websocket"]} if mix == "upgrade" else {}
+    r = run_node("many", app.url, n=n, rounds=3, room=f"many-{mix}", timeout=40000, **opts)
     assert r["connected"] == n and r["distinctIds"] == n
     assert r["echoOk"] == n and r["roundsOk"] == 3 * n
     assert r["members"] == n
     assert r["received"] == n
-    assert r["pollingFinal"] == n // 2
+    if mix == "split":
+        assert r["pollingFinal"] == n // 2
 
 
 @pytest.mark.parametrize("transport", ["polling", "websocket"])
@@ -246,3 +253,31 @@ def test_no_recovery_by_default(serve):
     assert r["news"] == [["before"]], "a new socket is in no room"
     srv.wait_stderr(rf"^socketio: disconnect {re.escape(r['firstId'])} "
                     r"(transport close|transport error)$")
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory):
+    """tests/tls's test certificates (openssl, made once per module)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tls"))
+    from certs import make_certs
+    return make_certs(tmp_path_factory.mktemp("certs"))
+
+
+@pytest.mark.parametrize("transport", ["upgrade", "websocket", "polling"])
+def test_over_tls(serve, certs, transport):
+    """https:// and wss:// (env_tls.h's HS_TLS_CERT): polling, the upgrade to wss, events,
+    acks and binary, with the client verifying the server against the test CA."""
+    if os.environ.get("SIO_APP") == "reference":
+        pytest.skip("the reference server speaks plain HTTP only")
+    srv = serve("c", {"HS_TLS_CERT": certs["server"], "HS_TLS_KEY": certs["server_key"]})
+    assert srv.url.startswith("https://")
+    r = run_node("basic", srv.url, ca=certs["ca"], **transports_opt(transport))
+    if transport == "upgrade":
+        assert (r["first"], r["upgraded"], r["final"]) == ("polling", True, "websocket"), r
+    else:
+        assert r["first"] == r["final"] == TRANSPORTS[transport][0]
+    assert r["burst"] == [[i, f"n{i}"] for i in range(30)]
+    assert r["echoAck"] == VALUES
+    assert r["answer"] == [["reply", 5, {"ok": True}]]
+    b = run_node("binary", srv.url, ca=certs["ca"], **transports_opt(transport))
+    assert b["bigOk"] is True and b["roomBinary"] == [bin_(b"\x07\x07"), {"b": bin_(b"\x08")}]
