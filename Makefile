@@ -169,11 +169,12 @@ test-rooms: examples
 
 ## test-socketio: Socket.IO (Engine.IO v4 / Socket.IO v5) on /socket.io/ with real clients
 ## (pytest, tests/socketio): npm socket.io-client in Node (polling, the upgrade, websocket only;
-## events, acks both ways, binary, rooms, namespaces, broadcast, disconnects, a server restart,
-## many sockets), python-socketio, the browser client in headless Chromium, raw Engine.IO bad
-## input (unknown and closed sessions, malformed packets, 413, a flood with descriptors checked);
-## against c-examples/build/socketio and, when it exists, php/examples/socketio.php with 2
-## workers and as two nodes on a real Redis. SIO_APP=reference runs the same cases against npm
+## events, acks both ways, binary, rooms, namespaces, broadcast, disconnects, heartbeats, a server
+## restart, connection state recovery, 100 sockets, TLS), python-socketio, the browser client in
+## headless Chromium (http, and https over HTTP/2), raw Engine.IO bad input (unknown and closed
+## sessions, malformed packets, 413 / 1009, origins, a flood with descriptors checked); against
+## c-examples/build/socketio and, when it exists, php/examples/socketio.php with 2 workers and as
+## two nodes on a real Redis. About a minute. SIO_APP=reference runs the same cases against npm
 ## socket.io (tests/socketio/reference_server.mjs) to check the suite itself.
 test-socketio: examples
 	$(PYTHON) -m pytest tests/socketio -q

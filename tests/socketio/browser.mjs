@@ -6,9 +6,11 @@
 //
 //   node tests/socketio/browser.mjs 'OPTIONS_JSON' URL
 //
-// OPTIONS: transports (list, default polling then websocket), room. Exits 2 when
+// OPTIONS: transports (list, default polling then websocket), room, ca (the PEM file the Node
+// peer trusts). An https:// page is loaded with --ignore-certificate-errors. Exits 2 when
 // playwright-core (npm ci --prefix tests/browser) is missing.
 
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -51,7 +53,8 @@ async function until(pred, what, ms = STEP) {
 
 try {
   const room = opts.room ?? `web-${process.pid}`;
-  browser = await launch();
+  // https with the test CA's certificate: Chromium told to accept it (as tests/browser does)
+  browser = await launch(url.startsWith('https:') ? ['--ignore-certificate-errors'] : []);
   const page = await browser.context.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(e.message));
@@ -75,7 +78,7 @@ try {
   Object.assign(result, await page.evaluate(() => window.sioReady));
 
   // a Node client in the same room: each side hears the other
-  peer = io(url, { forceNew: true, reconnection: false, timeout: STEP });
+  peer = io(url, { forceNew: true, reconnection: false, timeout: STEP, ...(opts.ca ? { ca: readFileSync(opts.ca) } : {}) });
   await new Promise((ok, no) => { peer.once('connect', ok); peer.once('connect_error', no); });
   const peerNews = [];
   peer.on('news', (...a) => peerNews.push(a.map((x) => (Buffer.isBuffer(x) ? { $bin: x.toString('hex') } : x))));
@@ -90,6 +93,12 @@ try {
     await until(() => page.evaluate(() => window.sio.io.engine.transport.name === 'websocket'), 'upgrade in the browser');
   }
   result.final = await page.evaluate(() => window.sio.io.engine.transport.name);
+  // the HTTP version of the page and of the polling requests ("h2" over https: ALPN)
+  result.protocols = await page.evaluate(() => ({
+    page: performance.getEntriesByType('navigation')[0]?.nextHopProtocol,
+    polling: [...new Set(performance.getEntriesByType('resource')
+      .filter((e) => e.name.includes('/socket.io/')).map((e) => e.nextHopProtocol))],
+  }));
   result.status = await page.textContent('#status');
   result.errors = errors;
   result.ok = true;

@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 
 import pytest
 
@@ -30,6 +31,36 @@ def run_browser(url: str, **opts) -> dict:
     assert out.returncode == 0 and lines, \
         f"browser.mjs failed ({out.returncode}): {lines[-3:]} {out.stderr.decode()[-3000:]}"
     return json.loads(lines[-1])
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory):
+    """tests/tls's test certificates (openssl)."""
+    sys.path.insert(0, str(ROOT / "tests" / "tls"))
+    from certs import make_certs
+    return make_certs(tmp_path_factory.mktemp("certs"))
+
+
+@pytest.mark.parametrize("transport", ["upgrade", "polling"])
+def test_page_over_https_and_http2(serve, certs, transport):
+    """The page over https: Chromium speaks HTTP/2 (ALPN) to the server, so the polling
+    requests go over HTTP/2 and the websocket is opened over it (RFC 8441) or over a new
+    HTTP/1.1 connection; either way the upgrade completes and events flow."""
+    if os.environ.get("SIO_APP") == "reference":
+        pytest.skip("the reference server speaks plain HTTP only")
+    srv = serve("c", {"HS_SIO_PAGE": str(PAGE), "HS_TLS_CERT": certs["server"],
+                      "HS_TLS_KEY": certs["server_key"]})
+    opts = {} if transport == "upgrade" else {"transports": [transport]}
+    r = run_browser(srv.url, room=f"tls-{transport}", ca=certs["ca"], **opts)
+    assert r["protocols"]["page"] == "h2", r["protocols"]
+    assert r["protocols"]["polling"] == ["h2"], r["protocols"]
+    assert r["final"] == ("websocket" if transport == "upgrade" else "polling")
+    assert r["echo"] == ["from the browser", {"n": 1, "list": [True, None]}]
+    assert r["binary"] == [{"$bin": "010203fa"}, "with text"]
+    assert r["answer"] == [[42, "doubled"]]
+    assert r["browserNews"][0] == ["from node", {"n": 2}]
+    assert ["from the browser", {"$bin": "0908"}] in r["peerNews"]
+    assert r["errors"] == []
 
 
 @pytest.mark.parametrize("kind,transport", [
