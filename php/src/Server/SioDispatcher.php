@@ -45,8 +45,12 @@ final class SioDispatcher
     private array $options = [];
     /** Whether the step that enables Socket.IO is recorded (the options are fixed from then on). */
     private bool $enabled = false;
-    /** @var array<int, array<string, mixed>> socket id => its array (the handlers' `$socket`) */
+    /** @var array<int, array<string, mixed>> socket id => its array (socket(), onDisconnect) */
     private array $sockets = [];
+    /** @var array<int, array<string, mixed>> socket id => its array plus 'ack' => false (events) */
+    private array $plainEvent = [];
+    /** @var array<int, array<string, mixed>> socket id => its array plus 'ack' => true (events) */
+    private array $ackEvent = [];
     /** @var array<int, Closure> ack token => the callback of toSocket()->emit(..., fn) */
     private array $acks = [];
 
@@ -67,7 +71,7 @@ final class SioDispatcher
     public function attach(?NativeServer $native): void
     {
         $this->native = $native;
-        $this->sockets = $this->acks = [];
+        $this->sockets = $this->plainEvent = $this->ackEvent = $this->acks = [];
     }
 
     public function setServerPort(?int $port): void
@@ -78,7 +82,7 @@ final class SioDispatcher
     /** The socket's rooms changed (or it is gone): its cached array is stale. */
     public function forget(int $id): void
     {
-        unset($this->sockets[$id]);
+        unset($this->sockets[$id], $this->plainEvent[$id], $this->ackEvent[$id]);
     }
 
     public function isEnabled(): bool
@@ -259,10 +263,10 @@ final class SioDispatcher
     }
 
     /**
-     * The sockets of a namespace (in `$room` when given), of every worker and node: sid =>
+     * The sockets of a namespace (in `$room` when given), of every worker and node: id =>
      * socket array.
      *
-     * @return array<string, array<string, mixed>>
+     * @return array<int, array<string, mixed>>
      */
     public function sockets(SocketNamespace $nsp, ?string $room): array
     {
@@ -275,7 +279,7 @@ final class SioDispatcher
         foreach ($ids as $id) {
             $s = $this->sockets[$id] ?? $this->build($nsp, $id);
             if (isset($s['sid'])) {
-                $out[$s['sid']] = $s;
+                $out[$id] = $s;
             }
         }
         return $out;
@@ -339,7 +343,10 @@ final class SioDispatcher
             }
             try {
                 $args = $json === '' || $json === '[]' ? [] : Codec::decode($json, $attachments);
-                $socket = $this->sockets[$id] ??= $this->build($nsp, $id);
+                // Built once per socket and kind (acknowledged or not), not per event.
+                $socket = $ackId >= 0
+                    ? ($this->ackEvent[$id] ??= ($this->sockets[$id] ??= $this->build($nsp, $id)) + ['ack' => true])
+                    : ($this->plainEvent[$id] ??= ($this->sockets[$id] ??= $this->build($nsp, $id)) + ['ack' => false]);
                 $handler = $nsp->handler($event);
                 if ($handler !== null) {
                     $result = $handler($socket, ...$args);
@@ -352,7 +359,6 @@ final class SioDispatcher
                     $payload = $socket;
                     $payload['event'] = $event;
                     $payload['args'] = $args;
-                    $payload['ack'] = $ackId >= 0;
                     $result = $documented(Codec::message($args), $payload);
                     $back = $result !== null;
                 }
@@ -400,7 +406,7 @@ final class SioDispatcher
                 $this->log->exception("socketio(\"{$nsp->name}\") onDisconnect callback", $e);
             }
         }
-        unset($this->sockets[$id]);
+        $this->forget($id);
     }
 
     // ---- socket arrays --------------------------------------------------------------------------

@@ -84,6 +84,12 @@ final class Codec
         if ($args === []) {
             return ['[]', []];
         }
+        foreach ($args as $arg) {
+            if ($arg instanceof \Closure) {
+                // json_encode() would send it as {}
+                throw new \InvalidArgumentException('A Socket.IO argument cannot be a Closure (an acknowledgement callback goes last, to toSocket()->emit()).');
+            }
+        }
         $outer = self::$collecting;
         self::$collecting = [];
         try {
@@ -95,11 +101,6 @@ final class Codec
             }
             if ($json === false) {
                 $error = json_last_error_msg();
-                foreach ($args as $arg) {
-                    if ($arg instanceof \Closure) {
-                        throw new \InvalidArgumentException('A Socket.IO argument cannot be a Closure (an acknowledgement callback goes last, to toSocket()->emit()).');
-                    }
-                }
                 throw new \JsonException("A Socket.IO argument cannot be sent as JSON: {$error}.");
             }
             return [$json, self::$collecting];

@@ -39,9 +39,9 @@ final class SocketNamespace
 
     /**
      * Handles an event: `function (array $socket, mixed ...$args)`. The arguments are decoded
-     * JSON (objects as arrays; binary attachments as {@see Binary}). When the client waits for an
-     * acknowledgement, the return value is its argument (an {@see Args}: several; null: none);
-     * otherwise the return value is dropped. A throw: no acknowledgement, a line with debug(),
+     * JSON (objects as arrays; binary attachments as {@see Binary}); `$socket['ack']` says
+     * whether the client waits for an acknowledgement. Then the return value is its argument (an
+     * {@see Args}: several; null: none); otherwise the return value is dropped. A throw: no acknowledgement, a line with debug(),
      * the server goes on. One handler per event (a second replaces the first).
      */
     public function on(string $event, Closure $handler): self
@@ -151,10 +151,10 @@ final class SocketNamespace
     }
 
     /**
-     * The sockets of this namespace, of every worker and node: sid => socket array (a socket of
+     * The sockets of this namespace, of every worker and node: id => socket array (a socket of
      * another worker or node has no headers).
      *
-     * @return array<string, array<string, mixed>>
+     * @return array<int, array<string, mixed>>
      */
     public function sockets(): array
     {
@@ -162,9 +162,9 @@ final class SocketNamespace
     }
 
     /**
-     * The sockets of this namespace in a room, of every worker and node: sid => socket array.
+     * The sockets of this namespace in a room, of every worker and node: id => socket array.
      *
-     * @return array<string, array<string, mixed>>
+     * @return array<int, array<string, mixed>>
      */
     public function members(string $room): array
     {
