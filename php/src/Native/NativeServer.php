@@ -635,7 +635,9 @@ final class NativeServer
                     $b = $atts[$i];
                     $attachments[] = $b->len > 0 ? FFI::string($b->data, $b->len) : '';
                 }
-                $event((int) $id, FFI::string($name, $nameLen), $argsLen > 0 ? FFI::string($args, $argsLen) : '', $attachments, (int) $ackId);
+                // `const char *event` (not NUL-terminated): PHP hands a `const char *` argument
+                // over as a string read up to a NUL, so only its first $nameLen bytes count.
+                $event((int) $id, is_string($name) ? substr($name, 0, $nameLen) : FFI::string($name, $nameLen), $argsLen > 0 ? FFI::string($args, $argsLen) : '', $attachments, (int) $ackId);
             } catch (\Throwable $e) {
                 self::lastResort($e);
             }
@@ -734,9 +736,10 @@ final class NativeServer
         }
         $this->sidBuffer ??= $this->ffi->new('char[64]');
         $len = $this->ffi->hs_sio_sid($this->handle, $id, $this->sidBuffer, 64);
-        if ($len > 64) {
-            $buffer = $this->ffi->new("char[{$len}]");
-            $len = $this->ffi->hs_sio_sid($this->handle, $id, $buffer, $len);
+        if ($len >= 64) {
+            $cap = $len + 1;
+            $buffer = $this->ffi->new("char[{$cap}]");
+            $len = $this->ffi->hs_sio_sid($this->handle, $id, $buffer, $cap);
             return $len < 0 ? null : FFI::string($buffer, $len);
         }
         return $len < 0 ? null : FFI::string($this->sidBuffer, $len);
@@ -761,9 +764,10 @@ final class NativeServer
         }
         $buffer = $this->ffi->new('char[256]');
         $len = $this->ffi->hs_sio_namespace_of($this->handle, $id, $buffer, 256);
-        if ($len > 256) {
-            $buffer = $this->ffi->new("char[{$len}]");
-            $len = $this->ffi->hs_sio_namespace_of($this->handle, $id, $buffer, $len);
+        if ($len >= 256) {
+            $cap = $len + 1;
+            $buffer = $this->ffi->new("char[{$cap}]");
+            $len = $this->ffi->hs_sio_namespace_of($this->handle, $id, $buffer, $cap);
         }
         return $len < 0 ? null : FFI::string($buffer, $len);
     }
