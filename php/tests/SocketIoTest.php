@@ -235,7 +235,7 @@ final class SocketIoTest extends ServerTestCase
             'data' => ['go away', ['code' => 7]],
             'text' => ['no thanks', null],
             'false' => ['Not authorized', null],
-            'throw' => ['Internal error', null],
+            'throw' => ['Internal server error', null],
         ];
         foreach ($cases as $refuse => [$message, $data]) {
             $r = $io->call('connect', ['name' => "r{$refuse}", 'url' => $f->url(), 'opts' => ['auth' => ['refuse' => $refuse]]]);

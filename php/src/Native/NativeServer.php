@@ -580,7 +580,7 @@ final class NativeServer
      *
      * - `$connect(int $id, string $head, string $auth)`: true (accept), an {@see Admission}
      *   (accept with a user and rooms), a {@see \HttpSock\SocketIo\Refusal} or false (refuse);
-     *   a throw: the engine's "Internal error" and `$onFailure` is told.
+     *   a throw: the engine's "Internal server error" and `$onFailure` is told.
      * - `$event(int $id, string $event, string $argsJson, list<string> $attachments, int $ackId)`.
      * - `$ack(int $id, int $token, ?string $argsJson, list<string> $attachments)` (null: no answer).
      * - `$disconnect(int $id, string $reason)`.

@@ -291,7 +291,7 @@ final class SioDispatcher
      * A socket asks to connect `$nsp`: onConnect()'s verdict (accept when there is none).
      *
      * @throws \Throwable What the callback throws or a verdict of no known form (the client
-     *         gets "Internal error"; debug() tells why).
+     *         gets "Internal server error"; debug() tells why).
      */
     private function connecting(SocketNamespace $nsp, int $id, string $head, string $auth): mixed
     {

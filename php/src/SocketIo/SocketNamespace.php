@@ -56,7 +56,7 @@ final class SocketNamespace
      * with that message; a {@see Refusal} with a message and data (the client's
      * `connect_error`); `['user' => string|int, 'info' => array, 'rooms' => list<string>]`
      * (each optional) accepts, naming the user the socket acts for and the rooms it joins at
-     * once. A throw (or another answer) refuses with "Internal error" (debug() tells why).
+     * once. A throw (or another answer) refuses with "Internal server error" (debug() tells why).
      */
     public function onConnect(Closure $callback): self
     {
