@@ -34,8 +34,9 @@ use HttpSock\SocketIo\SocketNamespace;
  * This class is the API; the work is done by small internal classes: Server\Config (the
  * configuration, replayed onto every fresh native server: each worker of simultaneous mode,
  * start() after shutdown()), Server\Loop (the event loop and signals), Server\WorkerPool
- * (simultaneous mode), Server\HttpDispatcher and Server\WsDispatcher (the callbacks), and
- * Native\NativeServer (the only code that talks to the engine).
+ * (simultaneous mode), Server\HttpDispatcher, Server\WsDispatcher and Server\SioDispatcher (the
+ * callbacks: HTTP, WebSocket, Socket.IO), and Native\NativeServer (the only code that talks to the
+ * engine). Socket.IO's public objects are in SocketIo\ (socketio()).
  *
  * @method void put(string $pattern, Closure $response) Define a route for PUT requests.
  * @method void patch(string $pattern, Closure $response) Define a route for PATCH requests.

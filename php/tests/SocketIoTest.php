@@ -309,6 +309,19 @@ final class SocketIoTest extends ServerTestCase
         $this->assertSame(['late'], $io->ask('a', 'other', ['late']));
     }
 
+    public function testOptionsReachTheEngineIoHandshake(): void
+    {
+        $s = $this->example(['HS_SIO_PING_INTERVAL_MS' => '1234', 'HS_SIO_PING_TIMEOUT_MS' => '4321', 'HS_SIO_MAX_PAYLOAD' => '5000']);
+        $open = Http::get($s->url('/socket.io/?EIO=4&transport=polling'));
+        $this->assertSame(200, $open->status, (string) $open);
+        $this->assertStringStartsWith('0{', $open->body);
+        $packet = json_decode(substr($open->body, 1), true);
+        $this->assertSame([1234, 4321, 5000], [$packet['pingInterval'], $packet['pingTimeout'], $packet['maxPayload']], 'socketioOptions()');
+        $bad = Http::get($s->url('/socket.io/?EIO=3&transport=polling'));
+        $this->assertSame(400, $bad->status, 'Engine.IO v3 is refused');
+        $this->assertSame('httpsock socketio (PHP)', substr(Http::get($s->url('/'))->body, 0, 23), 'HTTP routes beside Socket.IO');
+    }
+
     // ---- simultaneous mode and Redis -------------------------------------------------------
 
     public function testSimultaneousPollingOnManyConnections(): void

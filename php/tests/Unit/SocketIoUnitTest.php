@@ -4,7 +4,11 @@ declare(strict_types=1);
 namespace HttpSock\Tests\Unit;
 
 use HttpSock\Native\Admission;
+use HttpSock\Exceptions\InvalidArgumentException;
+use HttpSock\Exceptions\StateException;
+use HttpSock\Server\DebugLog;
 use HttpSock\Server\SioDispatcher;
+use HttpSock\Server\WsDispatcher;
 use HttpSock\SocketIo\Args;
 use HttpSock\SocketIo\Binary;
 use HttpSock\SocketIo\Codec;
@@ -177,5 +181,22 @@ final class SocketIoUnitTest extends TestCase
         foreach (['/ws', '/ws(?:/.*)?', '/socket.iox', '/socket.io-chat', '/socket.io_x', '/sockets', '/socket.io{id}', '/app/socket.io', '/(.*)', '/socketXio'] as $p) {
             $this->assertFalse(SioDispatcher::isSocketIoPattern($p), $p);
         }
+    }
+    public function testOptionsAreCheckedAndFixedOnceEnabled(): void
+    {
+        $sio = new SioDispatcher(new DebugLog(), new WsDispatcher(new DebugLog()));
+        $sio->setOptions(['pingInterval' => 1000, 'path' => '/io/']);
+        foreach ([['nope' => 1], ['pingTimeout' => -1], ['maxHttpBufferSize' => '5'], ['path' => 'io']] as $bad) {
+            try {
+                $sio->setOptions($bad);
+                $this->fail('accepted ' . json_encode($bad));
+            } catch (InvalidArgumentException $e) {
+                $this->addToAssertionCount(1);
+            }
+        }
+        $this->assertTrue($sio->markEnabled());
+        $this->assertFalse($sio->markEnabled(), 'once');
+        $this->expectException(StateException::class);
+        $sio->setOptions(['pingInterval' => 2000]);
     }
 }
