@@ -3,6 +3,8 @@ declare(strict_types=1);
 
 namespace HttpSock\Tests\Unit;
 
+use HttpSock\Exceptions\RuntimeException;
+use HttpSock\HttpServer;
 use HttpSock\Native\Admission;
 use HttpSock\Exceptions\InvalidArgumentException;
 use HttpSock\Exceptions\StateException;
@@ -198,5 +200,51 @@ final class SocketIoUnitTest extends TestCase
         $this->assertFalse($sio->markEnabled(), 'once');
         $this->expectException(StateException::class);
         $sio->setOptions(['pingInterval' => 2000]);
+    }
+    public function testTheFacadeWithoutALoop(): void
+    {
+        $server = new HttpServer('127.0.0.1', 0, false);
+        $server->socketioOptions(['pingInterval' => 5000]);
+        $io = $server->socketio();
+        $this->assertSame($io, $server->socketio('/'), 'one object per namespace');
+        $this->assertSame('/', $io->name);
+        $admin = $server->socketio('/admin');
+        $this->assertSame('/admin', $admin->name);
+        $this->assertNotSame($io, $admin);
+        foreach (['admin', '/a b', '/a,b', ''] as $bad) {
+            try {
+                $server->socketio($bad);
+                $this->fail("socketio('{$bad}') accepted");
+            } catch (InvalidArgumentException $e) {
+                $this->addToAssertionCount(1);
+            }
+        }
+        try {
+            $server->socketioOptions(['pingInterval' => 1]);
+            $this->fail('socketioOptions() after socketio()');
+        } catch (StateException $e) {
+            $this->addToAssertionCount(1);
+        }
+        try {
+            $server->accept('/socket.io(?:/.*)?', fn () => null, 10);
+            $this->fail('a client limit on the Socket.IO endpoint');
+        } catch (InvalidArgumentException $e) {
+            $this->addToAssertionCount(1);
+        }
+        $server->accept('/socket.io(?:/.*)?', fn () => null);   // the documented form: no WebSocket route
+        $server->start();
+        $this->assertSame(0, $io->emit('nobody'), 'an emit with no socket');
+        $this->assertFalse($io->toSocket('AAAAAAAAAAM')->emit('x'), 'toSocket() of a socket that is not there');
+        $this->assertNull($io->socket('AAAAAAAAAAM'));
+        $this->assertSame([], $io->sockets());
+        try {
+            $io->emit('x', fn () => 1);
+            $this->fail('an ack callback in a broadcast');
+        } catch (RuntimeException $e) {
+            $this->addToAssertionCount(1);
+        }
+        $server->shutdown();
+        $this->expectException(StateException::class);
+        $io->emit('after');
     }
 }
