@@ -73,6 +73,22 @@ final class SocketIoTest extends ServerTestCase
         $this->assertSame([], $io->ask('a', 'echo'), 'no arguments: an empty ack');
     }
 
+    /**
+     * Events emitted right after 'connect', while the client still polls and probes WebSocket
+     * (binary ones too: base64 packets over polling), are all delivered and acknowledged.
+     */
+    public function testEmitsDuringTheUpgrade(): void
+    {
+        $s = $this->example();
+        $io = $this->io();
+        for ($i = 0; $i < 12; $i++) {
+            $io->connect("u{$i}", $s->url());
+            $args = $i % 2 === 0 ? ["r{$i}", SioNode::bin("\x00{$i}")] : ["r{$i}"];
+            $this->assertSame($args, $io->ask("u{$i}", 'echo', $args, 2000), "round {$i}");
+            $io->ok('disconnect', ['name' => "u{$i}"]);
+        }
+    }
+
     public function testWebsocketOnly(): void
     {
         $s = $this->example();
@@ -98,19 +114,22 @@ final class SocketIoTest extends ServerTestCase
     {
         $s = $this->example();
         $io = $this->io();
-        $io->connect('a', $s->url());
+        $io->connect('p', $s->url(), ['transports' => ['polling']]);
+        $io->connect('w', $s->url(), ['transports' => ['websocket']]);
         $bytes = SioNode::bin("\x00\x01\xfe\xff binary");
         $nested = ['file' => SioNode::bin('PNG'), 'name' => 'a.png'];
-        $this->assertSame([$bytes, 'text', $nested], $io->ask('a', 'echo', [$bytes, 'text', $nested]), 'binary comes back binary, in place');
-        $io->emit('a', 'echo', [$bytes]);
-        $this->assertSame([$bytes], $io->wait('a', 'echo'));
+        foreach (['p', 'w'] as $c) {
+            $this->assertSame([$bytes, 'text', $nested], $io->ask($c, 'echo', [$bytes, 'text', $nested]), "{$c}: binary comes back binary, in place");
+            $io->emit($c, 'echo', [$bytes]);
+            $this->assertSame([$bytes], $io->wait($c, 'echo'));
+        }
     }
 
     public function testDocumentedPayload(): void
     {
         $s = $this->server('socketio');
         $io = $this->io();
-        $c = $io->connect('a', $s->url());
+        $c = $io->connect('a', $s->url(), ['transports' => ['websocket']]);
         [$r] = $io->ask('a', 'payload', ['hi', 2]);
         $this->assertSame('hi', $r['message']);
         $p = $r['payload'];
@@ -140,7 +159,7 @@ final class SocketIoTest extends ServerTestCase
     {
         $s = $this->server('socketio', ['debug']);
         $io = $this->io();
-        $io->connect('a', $s->url());
+        $io->connect('a', $s->url(), ['transports' => ['polling']]);
         $answer = $io->call('emit', ['name' => 'a', 'event' => 'boom', 'args' => [1], 'ack' => true, 'timeout' => 700]);
         $this->assertFalse($answer['ok'], 'a throw: no acknowledgement');
         $this->assertStringContainsString('timeout', $answer['error']);
@@ -156,7 +175,7 @@ final class SocketIoTest extends ServerTestCase
     {
         $s = $this->example();
         $io = $this->io();
-        $io->connect('a', $s->url());
+        $io->connect('a', $s->url(), ['transports' => ['websocket']]);
         $io->ok('reply', ['name' => 'a', 'event' => 'question', 'args' => ['yes', 3, SioNode::bin("\x01")]]);
         $io->emit('a', 'ask', ['question', 'are you there?']);
         $q = $io->ok('wait', ['name' => 'a', 'event' => 'question']);
@@ -173,7 +192,7 @@ final class SocketIoTest extends ServerTestCase
     {
         $s = $this->example();
         $io = $this->io();
-        $a = $io->connect('a', $s->url());
+        $a = $io->connect('a', $s->url(), ['transports' => ['websocket']]);
         $b = $io->connect('b', $s->url(), ['transports' => ['polling']]);
         $io->connect('c', $s->url(), ['transports' => ['websocket']]);
         $this->assertSame([true], $io->ask('a', 'join', ['red']));
@@ -211,7 +230,7 @@ final class SocketIoTest extends ServerTestCase
         $refused = $io->call('connect', ['name' => 'x', 'url' => $s->url(), 'nsp' => '/admin', 'opts' => (object) []]);
         $this->assertFalse($refused['ok']);
         $this->assertSame('Not authorized', $refused['error']);
-        $io->connect('adm', $s->url(), ['auth' => ['token' => 'secret']], '/admin');
+        $io->connect('adm', $s->url(), ['auth' => ['token' => 'secret'], 'transports' => ['polling']], '/admin');
         $this->assertSame(['secret stuff', 1], $io->ask('adm', 'echo', ['secret stuff', 1]));
         $io->emit('adm', 'echo', ['pushed']);
         $this->assertSame(['pushed'], $io->wait('adm', 'echo'));
@@ -227,9 +246,9 @@ final class SocketIoTest extends ServerTestCase
         $bad = $io->call('connect', ['name' => 'x', 'url' => $s->url(), 'opts' => ['auth' => ['token' => 'bad']]]);
         $this->assertFalse($bad['ok']);
         $this->assertSame('bad token', $bad['error']);
-        $io->connect('ann', $s->url(), ['auth' => ['user' => 'ann']]);
+        $io->connect('ann', $s->url(), ['auth' => ['user' => 'ann'], 'transports' => ['websocket']]);
         $this->assertSame('ann', $io->ask('ann', 'whoami')[0]['user']);
-        $io->connect('anon', $s->url());
+        $io->connect('anon', $s->url(), ['transports' => ['polling']]);
         $this->assertNull($io->ask('anon', 'whoami')[0]['user']);
 
         $f = $this->server('socketio');
@@ -247,7 +266,7 @@ final class SocketIoTest extends ServerTestCase
                 $this->assertSame($data, $r['data'], $refuse);
             }
         }
-        $c = $io->connect('roomy', $f->url(), ['auth' => ['user' => 'bob', 'rooms' => ['r1', 'r2']]]);
+        $c = $io->connect('roomy', $f->url(), ['auth' => ['user' => 'bob', 'rooms' => ['r1', 'r2']], 'transports' => ['websocket']]);
         $rooms = $io->ask('roomy', 'rooms')[0];
         sort($rooms);
         $this->assertSame(['r1', 'r2'], $rooms, "onConnect's rooms are joined as it connects");
@@ -262,7 +281,7 @@ final class SocketIoTest extends ServerTestCase
     {
         $s = $this->server('socketio');
         $io = $this->io();
-        $a = $io->connect('a', $s->url());
+        $a = $io->connect('a', $s->url(), ['transports' => ['websocket']]);
         $b = $io->connect('b', $s->url(), ['transports' => ['polling']]);
         $sids = json_decode(Http::get($s->url('/sockets'))->body, true);
         sort($sids);
@@ -289,7 +308,7 @@ final class SocketIoTest extends ServerTestCase
     {
         $s = $this->example();
         $io = $this->io();
-        $a = $io->connect('a', $s->url());
+        $a = $io->connect('a', $s->url(), ['transports' => ['polling']]);
         $io->emit('a', 'bye');
         $this->assertSame('io server disconnect', $io->ok('waitDisconnect', ['name' => 'a'])['reason']);
         $this->waitUntil(fn () => str_contains($s->stderr(), "socketio: disconnect {$a['sid']} server namespace disconnect"), 5.0, 'the disconnect line');
@@ -299,7 +318,7 @@ final class SocketIoTest extends ServerTestCase
     {
         $s = $this->server('socketio');
         $io = $this->io();
-        $io->connect('c', $s->url(), [], '/chat');
+        $io->connect('c', $s->url(), ['transports' => ['websocket']], '/chat');
         $this->assertSame(['a', SioNode::bin('b')], $io->ask('c', 'echo', ['a', SioNode::bin('b')]));
     }
 
@@ -307,7 +326,7 @@ final class SocketIoTest extends ServerTestCase
     {
         $s = $this->server('socketio', ['late']);
         $io = $this->io();
-        $io->connect('a', $s->url());
+        $io->connect('a', $s->url(), ['transports' => ['polling']]);
         $this->assertSame(['late'], $io->ask('a', 'other', ['late']));
     }
 
