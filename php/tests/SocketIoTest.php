@@ -277,6 +277,23 @@ final class SocketIoTest extends ServerTestCase
         $this->assertSame('/', $sock['namespace']);
     }
 
+    public function testAuthorizeDecidesTheHandshake(): void
+    {
+        $s = $this->server('socketio');
+        $io = $this->io();
+        $denied = $io->call('connect', ['name' => 'x', 'url' => $s->url(), 'opts' => ['query' => ['deny' => '1'], 'transports' => ['polling']]]);
+        $this->assertFalse($denied['ok'], 'authorize() false: the handshake is refused');
+        $this->assertSame(403, Http::get($s->url('/socket.io/?EIO=4&transport=polling&deny=1'))->status);
+        $c = $io->connect('u', $s->url(), ['query' => ['user' => 'sess'], 'transports' => ['websocket']]);
+        $line = $s->waitForLine('/^event connect (.*"sid":"' . preg_quote($c['sid'], '/') . '".*)$/');
+        $seen = json_decode($line[1], true);
+        $this->assertSame('sess', $seen['user'], "onConnect sees the user authorize() gave the session");
+        $this->assertSame(['from-authorize'], $seen['channels']);
+        $sock = $io->ask('u', 'sock')[0];
+        $this->assertSame(['via' => 'authorize'], $sock['info']);
+        $this->assertSame(['from-authorize'], $io->ask('u', 'rooms')[0]);
+    }
+
     public function testServerEmitsAndDisconnect(): void
     {
         $s = $this->server('socketio');

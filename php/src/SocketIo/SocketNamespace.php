@@ -52,7 +52,7 @@ final class SocketNamespace
 
     /**
      * Decides each socket that connects to this namespace: `function (array $socket)` (with
-     * `auth`; its user, info and channels are not known yet: null, [], []). `true` or `null` accepts; `false` refuses ("Not authorized"); a string refuses
+     * `auth`; its user, info and channels are those authorize() gave the Engine.IO session). `true` or `null` accepts; `false` refuses ("Not authorized"); a string refuses
      * with that message; a {@see Refusal} with a message and data (the client's
      * `connect_error`); `['user' => string|int, 'info' => array, 'rooms' => list<string>]`
      * (each optional) accepts, naming the user the socket acts for and the rooms it joins at
