@@ -258,8 +258,11 @@ final class SioDispatcher
         if ($id === null) {
             return null;
         }
+        if (!isset($this->sockets[$id]) && $this->native?->sioNamespaceOf($id) !== $nsp->name) {
+            return null; // unknown, or a socket of another namespace
+        }
         $s = $this->sockets[$id] ?? $this->build($nsp, $id);
-        return isset($s['sid']) ? $s : null;
+        return isset($s['sid']) && $s['namespace'] === $nsp->name ? $s : null;
     }
 
     /**
