@@ -292,6 +292,8 @@ final class SocketIoTest extends ServerTestCase
         $sock = $io->ask('u', 'sock')[0];
         $this->assertSame(['via' => 'authorize'], $sock['info']);
         $this->assertSame(['from-authorize'], $io->ask('u', 'rooms')[0]);
+        Http::get($s->url('/publish?room=from-authorize&text=to%20the%20room'));
+        $this->assertSame(['to the room'], $io->wait('u', 'message'), 'publish() to a channel: its sockets get "message"');
     }
 
     public function testServerEmitsAndDisconnect(): void
@@ -315,6 +317,14 @@ final class SocketIoTest extends ServerTestCase
         $this->assertSame([SioNode::bin("\x00\x01\x02"), SioNode::bin("\xff")], $io->wait('a', 'bin'),
             'a Binary and a string that is not UTF-8 travel as binary');
         $this->assertSame('false', Http::get($s->url('/emitbin?sid=nobody'))->body, 'toSocket() of an unknown sid');
+
+        // The WebSocket calls on sockets: send() and publish() emit the event "message".
+        $idA = $io->ask('a', 'sock')[0]['id'];
+        $this->assertSame('true', Http::get($s->url("/send?id={$idA}&text=direct"))->body);
+        $this->assertSame(['direct'], $io->wait('a', 'message'));
+        $io->ask('a', 'payload');  // (any event: the documented handler)
+        Http::get($s->url('/publish?room=from-authorize&text=nobody'));
+        $this->assertNull($io->wait('a', 'message', 300), 'publish() reaches members only');
 
         $io->call('disconnect', ['name' => 'b']);
         $this->waitUntil(fn () => preg_match('/event disconnect .*"reason":"client namespace disconnect"/', $s->stdout()) === 1, 5.0, 'onDisconnect with the reason');
