@@ -359,7 +359,12 @@ final class SocketIoTest extends ServerTestCase
 
     public function testOptionsReachTheEngineIoHandshake(): void
     {
-        $s = $this->example(['HS_SIO_PING_INTERVAL_MS' => '1234', 'HS_SIO_PING_TIMEOUT_MS' => '4321', 'HS_SIO_MAX_PAYLOAD' => '5000']);
+        $dist = SioNode::modules() . '/socket.io-client/dist';
+        $s = $this->example(['HS_SIO_PING_INTERVAL_MS' => '1234', 'HS_SIO_PING_TIMEOUT_MS' => '4321', 'HS_SIO_MAX_PAYLOAD' => '5000', 'HS_SIO_CLIENT_DIR' => $dist]);
+        $js = Http::get($s->url('/client/socket.io.min.js'));
+        $this->assertSame(200, $js->status, 'the browser client, served from HS_SIO_CLIENT_DIR');
+        $this->assertSame(file_get_contents("{$dist}/socket.io.min.js"), $js->body);
+        $this->assertSame(404, Http::get($s->url('/client/..%2Fpackage.json'))->status);
         $open = Http::get($s->url('/socket.io/?EIO=4&transport=polling'));
         $this->assertSame(200, $open->status, (string) $open);
         $this->assertStringStartsWith('0{', $open->body);
