@@ -46,6 +46,8 @@
  *   HS_SIO_PING_TIMEOUT_MS=N    Engine.IO ping timeout (default 20000)
  *   HS_SIO_MAX_PAYLOAD=N        largest polling body / WebSocket message (default 1000000)
  *   HS_SIO_CONNECT_TIMEOUT_MS=N time to connect a namespace after the handshake (default 45000)
+ *   HS_SIO_RECOVERY_MS=N        connection state recovery: how long a lost socket waits for its
+ *                               client (default 0: off)
  *   HS_SIO_CLIENT_DIR=dir       serve dir's files under /client/
  *   HS_SIO_PAGE=file.html       serve file.html as /page
  *   HS_REDIS=redis://127.0.0.1:6379   share rooms and emits with the other nodes on that Redis;
@@ -81,6 +83,7 @@ $server->socketioOptions(array_filter([
     'pingTimeout' => (int) $env('HS_SIO_PING_TIMEOUT_MS'),
     'maxHttpBufferSize' => (int) $env('HS_SIO_MAX_PAYLOAD'),
     'connectTimeout' => (int) $env('HS_SIO_CONNECT_TIMEOUT_MS'),
+    'connectionStateRecovery' => (int) $env('HS_SIO_RECOVERY_MS'),
 ]));
 if (($redis = $env('HS_REDIS')) !== null) {
     $server->useRedis($redis, array_filter([

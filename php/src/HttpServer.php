@@ -861,9 +861,12 @@ class HttpServer
      * Socket.IO's names: `path` (default `/socket.io/`), `pingInterval` (ms, default 25000),
      * `pingTimeout` (ms, default 20000), `maxHttpBufferSize` (bytes of a polling body or a
      * websocket message, default 1000000), `connectTimeout` (ms to connect a namespace after
-     * the handshake, default 45000). 0 keeps a default.
+     * the handshake, default 45000), `connectionStateRecovery` (ms, or Socket.IO's
+     * `['maxDisconnectionDuration' => ms]`: how long a socket whose connection was lost waits for
+     * its client to come back with its rooms and what was sent meanwhile; default 0: off). 0
+     * keeps a default.
      *
-     * @param array{path?: string, pingInterval?: int, pingTimeout?: int, maxHttpBufferSize?: int, connectTimeout?: int} $options
+     * @param array{path?: string, pingInterval?: int, pingTimeout?: int, maxHttpBufferSize?: int, connectTimeout?: int, connectionStateRecovery?: int|array{maxDisconnectionDuration?: int}} $options
      *
      * @return self Returns instance of HttpServer.
      * @throws RuntimeException InvalidArgumentException for an unknown option or a bad value;

@@ -375,6 +375,28 @@ final class SocketIoTest extends ServerTestCase
         $this->assertSame('httpsock socketio (PHP)', substr(Http::get($s->url('/'))->body, 0, 23), 'HTTP routes beside Socket.IO');
     }
 
+    public function testConnectionStateRecovery(): void
+    {
+        $s = $this->example(['HS_SIO_RECOVERY_MS' => '5000']);
+        $io = $this->io();
+        $a = $io->connect('a', $s->url(), ['transports' => ['websocket'], 'reconnection' => true, 'reconnectionDelay' => 100]);
+        $io->connect('b', $s->url(), ['transports' => ['websocket']]);
+        $this->assertSame([true], $io->ask('a', 'join', ['red']));
+        $back = $io->ok('drop', ['name' => 'a']);
+        $this->assertTrue($back['recovered'], 'connectionStateRecovery: the socket comes back');
+        $this->assertSame($a['sid'], $back['sid']);
+        $this->assertSame(['red'], $io->ask('a', 'whoami')[0]['rooms'], 'with its rooms');
+        $io->ask('b', 'to', ['red', 'news', 'after']);
+        $this->assertSame(['after'], $io->wait('a', 'news'));
+        $this->assertStringNotContainsString("disconnect {$a['sid']}", $s->stderr(), 'the handlers hear nothing of it');
+
+        $plain = $this->example();
+        $c = $io->connect('c', $plain->url(), ['transports' => ['websocket'], 'reconnection' => true, 'reconnectionDelay' => 100]);
+        $back = $io->ok('drop', ['name' => 'c']);
+        $this->assertFalse($back['recovered'], 'off by default');
+        $this->assertNotSame($c['sid'], $back['sid']);
+    }
+
     // ---- simultaneous mode and Redis -------------------------------------------------------
 
     public function testSimultaneousPollingOnManyConnections(): void

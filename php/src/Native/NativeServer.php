@@ -551,9 +551,10 @@ final class NativeServer
 
     /**
      * Serves Socket.IO (Engine.IO v4) on its path (hs_sio_enable). Options, each optional:
-     * path, pingInterval (ms), pingTimeout (ms), maxHttpBufferSize (bytes), connectTimeout (ms).
+     * path, pingInterval (ms), pingTimeout (ms), maxHttpBufferSize (bytes), connectTimeout (ms),
+     * connectionStateRecovery (ms; 0: off).
      *
-     * @param array{path?: string, pingInterval?: int, pingTimeout?: int, maxHttpBufferSize?: int, connectTimeout?: int} $options
+     * @param array{path?: string, pingInterval?: int, pingTimeout?: int, maxHttpBufferSize?: int, connectTimeout?: int, connectionStateRecovery?: int} $options
      */
     public function sioEnable(array $options): void
     {
@@ -570,6 +571,7 @@ final class NativeServer
         $opts->ping_timeout_ms = $options['pingTimeout'] ?? 0;
         $opts->max_payload = $options['maxHttpBufferSize'] ?? 0;
         $opts->connect_timeout_ms = $options['connectTimeout'] ?? 0;
+        $opts->recovery_ms = $options['connectionStateRecovery'] ?? 0;
         $this->keep[] = $opts;
         Library::check($ffi->hs_sio_enable($this->h(), FFI::addr($opts)), 'socketio()');
     }

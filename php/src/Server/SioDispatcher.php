@@ -35,7 +35,7 @@ final class SioDispatcher
 {
     /** The path patterns of accept() that mean Socket.IO (README: "Socket.IO (PHP)"). */
     private const PATTERN = '~^\^?/socket(?:\.|\\\\\.)io(?![A-Za-z0-9_\-{])~';
-    private const OPTIONS = ['path' => true, 'pingInterval' => true, 'pingTimeout' => true, 'maxHttpBufferSize' => true, 'connectTimeout' => true];
+    private const OPTIONS = ['path' => true, 'pingInterval' => true, 'pingTimeout' => true, 'maxHttpBufferSize' => true, 'connectTimeout' => true, 'connectionStateRecovery' => true];
 
     private ?NativeServer $native = null;
     private ?int $serverPort = null;
@@ -104,6 +104,17 @@ final class SioDispatcher
                 'socketioOptions(): call it before socketio() and before accept() of the Socket.IO path.',
                 StateException::STATUS
             );
+        }
+        if (is_array($options['connectionStateRecovery'] ?? null)) {
+            // Socket.IO's form: ['maxDisconnectionDuration' => ms]
+            $recovery = $options['connectionStateRecovery'];
+            if (array_diff(array_keys($recovery), ['maxDisconnectionDuration', 'skipMiddlewares']) !== []) {
+                throw new InvalidArgumentException(
+                    "socketioOptions(): 'connectionStateRecovery' takes 'maxDisconnectionDuration' (ms).",
+                    InvalidArgumentException::STATUS
+                );
+            }
+            $options['connectionStateRecovery'] = $recovery['maxDisconnectionDuration'] ?? 120000;
         }
         foreach ($options as $key => $value) {
             if (!isset(self::OPTIONS[$key])) {

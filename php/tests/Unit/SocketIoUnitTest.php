@@ -187,8 +187,9 @@ final class SocketIoUnitTest extends TestCase
     public function testOptionsAreCheckedAndFixedOnceEnabled(): void
     {
         $sio = new SioDispatcher(new DebugLog(), new WsDispatcher(new DebugLog()));
-        $sio->setOptions(['pingInterval' => 1000, 'path' => '/io/']);
-        foreach ([['nope' => 1], ['pingTimeout' => -1], ['maxHttpBufferSize' => '5'], ['path' => 'io']] as $bad) {
+        $sio->setOptions(['pingInterval' => 1000, 'path' => '/io/', 'connectionStateRecovery' => ['maxDisconnectionDuration' => 3000]]);
+        $sio->setOptions(['connectionStateRecovery' => 0]);
+        foreach ([['nope' => 1], ['pingTimeout' => -1], ['maxHttpBufferSize' => '5'], ['path' => 'io'], ['connectionStateRecovery' => ['x' => 1]]] as $bad) {
             try {
                 $sio->setOptions($bad);
                 $this->fail('accepted ' . json_encode($bad));
