@@ -428,6 +428,31 @@ final class SocketIoTest extends ServerTestCase
         }
     }
 
+    public function testAckCallbacksRunInTheWorkerThatEmitted(): void
+    {
+        $s = $this->server('socketio', ['workers=2']);
+        $io = $this->io();
+        $c = $io->connect('a', $s->url(), ['transports' => ['websocket']]);
+        $io->ok('reply', ['name' => 'a', 'event' => 'q', 'args' => ['yes', SioNode::bin("\x07")]]);
+        $pids = [];
+        for ($n = 0; $n < 10; $n++) {
+            $r = json_decode(Http::get($s->url('/ask?event=q&n=' . $n . '&sid=' . rawurlencode($c['sid'])))->body, true);
+            $this->assertTrue($r['sent'], "ask {$n}");
+            $line = $s->waitForLine('/^event answer (\{"n":"' . $n . '".*)$/', 5.0);
+            $answer = json_decode($line[1], true);
+            $this->assertSame($r['pid'], $answer['pid'], 'the callback runs in the worker that emitted');
+            $this->assertSame(['yes', ['$bin' => base64_encode("\x07")]], self::binAsDriver($answer['args']));
+            $pids[$r['pid']] = true;
+        }
+        $this->assertCount(2, $pids, 'asked from both workers (the socket lives in one of them)');
+    }
+
+    /** A PHP value printed by the fixture (a Binary json_encode()s as base64) as the driver writes binaries. */
+    private static function binAsDriver(array $args): array
+    {
+        return [$args[0], ['$bin' => $args[1]]];
+    }
+
     public function testTwoNodesThroughRedis(): void
     {
         $this->redis = RedisServer::start();
