@@ -76,6 +76,8 @@ struct Task {
     probe: Option<Link>,
     /// What to answer on the probe (`3probe`).
     probe_out: Vec<Message>,
+    /// The probe was answered and the upgrade (`5`) has not come yet.
+    upgrading: bool,
     out: Vec<Out>,
     /// Polling: frames waiting for a GET, and the GET waiting for frames.
     buffer: Vec<Out>,
@@ -126,6 +128,7 @@ pub async fn run(ctx: Arc<SioContext>, eio: Arc<Eio>, cfg: Arc<SioConfig>, opene
         ws: None,
         probe: None,
         probe_out: Vec::new(),
+        upgrading: false,
         out: Vec::new(),
         buffer: Vec::new(),
         waiting: None,
@@ -272,7 +275,10 @@ impl Task {
                 },
                 frame = next_frame(&mut self.probe) => match frame {
                     Some(Ok(m)) => self.on_probe(m),
-                    _ => self.probe = None,
+                    _ => {
+                        self.probe = None;
+                        self.upgrading = false;
+                    }
                 },
                 _ = &mut timer => self.on_timer(),
             }
@@ -373,6 +379,10 @@ impl Task {
             Cmd::Get(tx) => {
                 if self.ws.is_some() {
                     let _ = tx.send(Answer::error(3));
+                } else if self.upgrading {
+                    // The probe succeeded: a poll that comes now gets a noop at once, so that
+                    // the client's polling pauses and it can send the upgrade (`5`).
+                    let _ = tx.send(self.poll_answer(vec![Out::Text(Bytes::from_static(b"6"))]));
                 } else if self.waiting.is_some() {
                     // Two GETs at once: the client is confused; the session ends.
                     let _ = tx.send(Answer::error(3));
@@ -420,6 +430,7 @@ impl Task {
             Cmd::RemoteGone { relay } => {
                 if self.probe.as_ref().is_some_and(|l| l.is_relay(relay)) {
                     self.probe = None;
+                    self.upgrading = false;
                 } else if self.ws.as_ref().is_some_and(|l| l.is_relay(relay)) {
                     self.end = Some("transport close");
                 }
@@ -476,12 +487,14 @@ impl Task {
         match t.as_str() {
             "2probe" => {
                 self.probe_out.push(Message::Text("3probe".into()));
+                self.upgrading = true;
                 // The pending GET returns, so that the client can pause polling.
                 if let Some(tx) = self.waiting.take() {
                     let _ = tx.send(self.poll_answer(vec![Out::Text(Bytes::from_static(b"6"))]));
                 }
             }
             "5" => {
+                self.upgrading = false;
                 self.ws = self.probe.take();
                 // What waited for a GET goes on the WebSocket now.
                 let waiting = std::mem::take(&mut self.buffer);
