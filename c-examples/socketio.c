@@ -13,6 +13,9 @@
  *   GET  /client/FILE          FILE of the directory HS_SIO_CLIENT_DIR (the browser build of
  *                              socket.io-client: node_modules/socket.io-client/dist), when set
  *   GET  /page                 the HTML file HS_SIO_PAGE, when set
+ *   WS   /ws/{room}            a plain WebSocket client in channel {room}: what it sends is
+ *                              published to the channel (hs_ws_publish), so Socket.IO members
+ *                              of the room get it as the event `message`
  *
  * Namespace "/":
  *   connecting  auth {"token":"bad"} is refused with the message "bad token"; auth
@@ -30,6 +33,9 @@
  *                     `answer` with null when none came in time
  *   bye               the server disconnects the socket ("io server disconnect" for the client)
  *   whoami            ack: {"sid":..,"id":..,"user":..|null,"rooms":[..],"node":..}
+ *   publish R T       hs_ws_publish(R, T): plain WebSocket members get the text T, Socket.IO
+ *                     members the event `message` with T (beyond the suite's shared protocol)
+ *   send T            hs_ws_send(this socket, T): the event `message` with T
  * Namespace "/admin": refused ("Not authorized") unless auth is {"token":"secret"}; `echo` as
  * above. Any other namespace is refused by the engine ("Invalid namespace").
  *
@@ -521,6 +527,21 @@ static void root_event(void *user_data, uint64_t socket_id, const uint8_t *event
         }
     } else if (IS("bye")) {
         warn(hs_ws_close(server, socket_id, 1000, "bye"), "hs_ws_close");
+    } else if (IS("publish")) {
+        static char text[65536];
+        int rc;
+        if (n < 2 || string_value(items[0], room, sizeof room) < 0 ||
+            string_value(items[1], text, sizeof text) < 0)
+            return;
+        rc = hs_ws_publish(server, room, text, strlen(text), 0, 0);
+        warn(rc < 0 ? rc : 0, "hs_ws_publish");
+        ack_true(server, socket_id, ack_id);
+    } else if (IS("send")) {
+        static char text[65536];
+        if (n < 1 || string_value(items[0], text, sizeof text) < 0)
+            return;
+        warn(hs_ws_send(server, socket_id, text, strlen(text), 0), "hs_ws_send");
+        ack_true(server, socket_id, ack_id);
     } else if (IS("whoami")) {
         static char out[131072];
         size_t len = whoami_json(server, socket_id, out, sizeof out);
@@ -626,6 +647,46 @@ static void admin_event(void *user_data, uint64_t socket_id, const uint8_t *even
         warn(hs_sio_emit_to(app->server, socket_id, "echo", args, args_len, attachments,
                             n_attachments, 0, NULL),
              "hs_sio_emit_to");
+}
+
+/* ---- a plain WebSocket route sharing the rooms ----------------------------------------------- */
+
+/* WS /ws/{room}: the client joins channel {room} as it opens. */
+static void ws_open(void *user_data, uint64_t conn_id, const hs_request *req)
+{
+    sio_app *app = user_data;
+    const char *room = hs_request_param_named(req, "room", NULL);
+    if (room != NULL)
+        warn(hs_ws_join(app->server, conn_id, room), "hs_ws_join (/ws)");
+    fprintf(stderr, "socketio: websocket #%" PRIu64 " in %s\n", conn_id, room ? room : "");
+}
+
+/* What a plain WebSocket client sends goes to every member of its room (its first channel). */
+static void ws_message(void *user_data, uint64_t conn_id, const uint8_t *data, size_t len,
+                       int is_binary)
+{
+    sio_app *app = user_data;
+    static uint8_t rec[65536];
+    char room[256];
+    size_t p = 0;
+    uint32_t l;
+    int rc, total = hs_ws_client_record(app->server, conn_id, rec, sizeof rec);
+    if (total < 0 || (size_t)total > sizeof rec)
+        return;
+    p += 4 + le32(rec + p); /* node */
+    p += 1;                 /* has_user */
+    p += 4 + le32(rec + p); /* user id */
+    p += 4 + le32(rec + p); /* user info */
+    if (le32(rec + p) == 0)
+        return; /* in no channel */
+    p += 4;
+    l = le32(rec + p);
+    if (l >= sizeof room)
+        return;
+    memcpy(room, rec + p + 4, l);
+    room[l] = '\0';
+    rc = hs_ws_publish(app->server, room, (const char *)data, len, is_binary, 0);
+    warn(rc < 0 ? rc : 0, "hs_ws_publish (/ws)");
 }
 
 /* ---- HTTP ------------------------------------------------------------------------------------ */
@@ -823,6 +884,7 @@ int main(int argc, char **argv)
     int port = argc > 1 ? parse_port(argv[1]) : 8080;
     const char *address = argc > 2 ? argv[2] : "127.0.0.1";
     hs_sio_handlers root, admin;
+    hs_ws_handlers ws;
     hs_sio_options opts;
     env_settings env;
     sio_app app;
@@ -860,6 +922,11 @@ int main(int argc, char **argv)
     admin.on_disconnect = on_disconnect;
     app.admin = must(hs_sio_namespace(app.server, "/admin", &admin, &app),
                      "hs_sio_namespace /admin");
+
+    memset(&ws, 0, sizeof ws);
+    ws.on_open = ws_open;
+    ws.on_message = ws_message;
+    must(hs_accept(app.server, "/ws/{room}", &ws, &app), "hs_accept /ws/{room}");
 
     must(hs_route(app.server, "GET", "/", on_index, &app), "hs_route /");
     must(hs_route(app.server, "GET", "/members", on_members, &app), "hs_route /members");

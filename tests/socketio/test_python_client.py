@@ -4,6 +4,7 @@ the client (the handler's return value is the ack), binary, a namespace with aut
 
 from __future__ import annotations
 
+import os
 import queue
 
 import pytest
@@ -100,3 +101,33 @@ def refusal(app, transport, namespaces, auth):
     c.disconnect()
     assert len(got) == 1, got
     return got[0]
+
+
+def test_rooms_shared_with_plain_websocket_clients(serve):
+    """A room is a channel: a plain WebSocket client (/ws/mix of the C app) and a Socket.IO
+    socket in it. A Socket.IO emit to the room reaches the socket only; hs_ws_publish reaches
+    both (the socket as the event `message`); what the WebSocket client sends is published, so
+    the socket gets it as `message`; hs_ws_send to the socket is `message` too; /members lists
+    the Socket.IO member only."""
+    if os.environ.get("SIO_APP") == "reference":
+        pytest.skip("the reference server has no plain WebSocket route")
+    from websockets.sync.client import connect as ws_connect
+    srv = serve("c")
+    with ws_connect(f"ws://127.0.0.1:{srv.port}/ws/mix", open_timeout=WAIT) as ws:
+        srv.wait_stderr(r"^socketio: websocket #\d+ in mix$")
+        c = client(srv, "websocket")
+        try:
+            assert c.call("join", "mix", timeout=WAIT) is True
+            assert srv.members("mix") == [c.get_sid()]
+            c.emit("to", ("mix", "news", 1))
+            assert next_event(c, "news") == [1]
+            assert c.call("publish", ("mix", "hello all"), timeout=WAIT) is True
+            assert ws.recv(timeout=WAIT) == "hello all", "the news was not for the plain client"
+            assert next_event(c, "message") == ["hello all"]
+            ws.send("from the websocket")
+            assert ws.recv(timeout=WAIT) == "from the websocket"
+            assert next_event(c, "message") == ["from the websocket"]
+            assert c.call("send", "direct", timeout=WAIT) is True
+            assert next_event(c, "message") == ["direct"]
+        finally:
+            c.disconnect()
