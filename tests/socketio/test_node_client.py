@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import sys
 from pathlib import Path
 
@@ -281,3 +282,26 @@ def test_over_tls(serve, certs, transport):
     assert r["answer"] == [["reply", 5, {"ok": True}]]
     b = run_node("binary", srv.url, ca=certs["ca"], **transports_opt(transport))
     assert b["bigOk"] is True and b["roomBinary"] == [bin_(b"\x07\x07"), {"b": bin_(b"\x08")}]
+
+
+@pytest.mark.parametrize("kind", ["c", "php"])
+def test_graceful_shutdown(serve, kind):
+    """SIGTERM with a websocket and a polling client connected: the server tells both (their
+    sockets end with "server shutting down"), each client sees its disconnect, and the server
+    exits 0 within the grace period."""
+    srv = serve(kind, workers=2 if kind == "php" else 1)
+    clients = [NodeProcess("hold", srv.url, transports=[t], timeout=30000)
+               for t in ("websocket", "polling")]
+    try:
+        sids = [p.wait_for("connected")["id"] for p in clients]
+        srv.proc.send_signal(signal.SIGTERM)
+        for p in clients:
+            reason = p.wait_for("disconnected", timeout=12)["reason"]
+            assert reason in ("transport close", "io server disconnect", "transport error"), reason
+        assert srv.proc.wait(timeout=12) == 0
+        for sid in sids:
+            srv.wait_stderr(rf"^socketio: disconnect {re.escape(sid)} server shutting down$",
+                            timeout=1)
+    finally:
+        for p in clients:
+            p.kill()
