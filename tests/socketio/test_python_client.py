@@ -86,6 +86,13 @@ def test_admin_namespace_and_refusals(app):
         assert c.call("echo", ("adm", 3), namespace="/admin", timeout=WAIT) == ("adm", 3)
     finally:
         c.disconnect()
+    # both namespaces over one polling session
+    c = client(app, "polling", namespaces=["/", "/admin"], auth={"token": "secret"})
+    try:
+        assert c.call("echo", "root", timeout=WAIT) == "root"
+        assert c.call("echo", "adm", namespace="/admin", timeout=WAIT) == "adm"
+    finally:
+        c.disconnect()
     assert refusal(app, "websocket", ["/"], {"token": "bad"}) == {"message": "bad token"}
     assert refusal(app, "polling", ["/admin"], {"token": "nope"}) == {"message": "Not authorized"}
 
