@@ -60,8 +60,9 @@ class Server:
 
     kind "c": c-examples/build/socketio (with SIO_APP=reference in the environment: the same
     protocol on npm socket.io, reference_server.mjs, to check the suite itself); kind "php":
-    php/examples/socketio.php with HS_WORKERS=workers. `env` is added to the environment (HS_SIO_CLIENT_DIR is set to the
-    installed socket.io-client's dist/ unless given). `port` 0 picks a free one."""
+    php/examples/socketio.php with HS_WORKERS=workers. `env` is added to the environment
+    (HS_SIO_CLIENT_DIR is set to the installed socket.io-client's dist/ unless given). `port` 0
+    picks a free one; the first stdout line gives the port and the scheme (http or https)."""
 
     def __init__(self, kind: str, tmp: Path, env: dict[str, str] | None = None, port: int = 0,
                  workers: int = 1, name: str | None = None):

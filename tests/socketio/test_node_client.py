@@ -133,7 +133,8 @@ def test_disconnects(app):
     assert r["clientConnected"] is False
     assert r["after"] == ["alive"]
     app.wait_stderr(rf"^socketio: disconnect {re.escape(r['byeId'])} server namespace disconnect$")
-    app.wait_stderr(rf"^socketio: disconnect {re.escape(r['clientId'])} client namespace disconnect$")
+    app.wait_stderr(
+        rf"^socketio: disconnect {re.escape(r['clientId'])} client namespace disconnect$")
 
 
 @pytest.mark.parametrize("mix", ["split", "upgrade"])
