@@ -389,11 +389,19 @@ const scenarios = {
     await until(() => gx.length >= 1, STEP * 2);
     // and a broadcast from A reaches B's socket
     const hey = collect(x, 'hey');
+    const heySelf = collect(y, 'hey');
     await ack(y, 'broadcast', 'hey', 'all nodes');
     await until(() => hey.length >= 1, STEP * 2);
     await sleep(SETTLE);
     result.got = [...gx];
     result.hey = [...hey];
+    result.heySelf = [...heySelf]; // the sender is left out, on its own node too
+    // and back: x on B emits to the room after y on A joined it
+    const gy = collect(y, 'back');
+    await ack(y, 'join', room);
+    await ack(x, 'to', room, 'back', 'from B');
+    await until(() => gy.length >= 1, STEP * 2);
+    result.back = [...gy];
   },
 
   /** Connects (reconnection on), echoes, prints {"phase":"connected"}; after the server

@@ -31,10 +31,12 @@ def test_polling_sessions_with_two_workers(serve):
     assert b["answer"] == [["reply", 5, {"ok": True}]]
 
 
+@pytest.mark.parametrize("transport", ["upgrade", "polling"])
 @pytest.mark.parametrize("kind", ["c", "php"])
-def test_room_emit_across_nodes(serve, redis, kind):
+def test_room_emit_across_nodes(serve, redis, kind, transport):
     """Nodes A and B on one Redis: a socket on B joins a room; A's /members lists it; a socket
-    on A emits to the room (JSON and binary) and broadcasts: B's socket gets both."""
+    on A emits to the room (JSON and binary) and broadcasts (not to itself): B's socket gets
+    both; then B's socket emits to the room and A's gets it. PHP nodes run 2 workers each."""
     if os.environ.get("SIO_APP") == "reference" and kind == "c":
         pytest.skip("the reference server has no Redis backplane")
     prefix = f"sio{uuid.uuid4().hex[:8]}"
@@ -46,8 +48,11 @@ def test_room_emit_across_nodes(serve, redis, kind):
 
     a = serve(kind, env("a"), workers=workers, name=f"{kind}-node-a")
     b = serve(kind, env("b"), workers=workers, name=f"{kind}-node-b")
-    r = run_node("crossnode", a.url, b.url, room="across")
+    opts = {"transports": ["polling"]} if transport == "polling" else {}
+    r = run_node("crossnode", a.url, b.url, room=f"across-{transport}", **opts)
     assert r["xWhoami"]["node"] == "b" and r["yWhoami"]["node"] == "a"
     assert r["membersOnA"] == [r["xWhoami"]["sid"]]
     assert r["got"] == [["from A", {"n": 1}, bin_(b"\x01\x02\x03")]]
     assert r["hey"] == [["all nodes"]]
+    assert r["heySelf"] == []
+    assert r["back"] == [["from B"]]
