@@ -459,11 +459,12 @@ const scenarios = {
     result.membersAtEnd = await membersUntil(url, room, []);
   },
 
-  /** Connects, prints {"phase":"connected","id":..}, then stays until killed (or timeout);
-   * prints {"phase":"disconnected","reason":..} if the server ends it. */
+  /** Connects (and joins opts.room), prints {"phase":"connected","id":..}, then stays until
+   * killed (or timeout); prints {"phase":"disconnected","reason":..} if the server ends it. */
   async hold() {
     const s = await connect(url);
     s.on('disconnect', (reason) => print({ phase: 'disconnected', reason }));
+    if (opts.room) await ack(s, 'join', opts.room);
     print({ phase: 'connected', id: s.id, transport: transportOf(s) });
     await sleep(LIMIT * 2);
   },

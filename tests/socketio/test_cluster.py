@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from sio_support import bin_, run_node
+from sio_support import NodeProcess, bin_, run_node, wait_until
 
 pytestmark = pytest.mark.usefixtures("node")
 
@@ -56,3 +56,27 @@ def test_room_emit_across_nodes(serve, redis, kind, transport):
     assert r["hey"] == [["all nodes"]]
     assert r["heySelf"] == []
     assert r["back"] == [["from B"]]
+
+
+def test_sockets_of_a_killed_node_leave_its_rooms(serve, redis):
+    """Node B killed (SIGKILL by PID, no goodbye): its socket leaves the room in A's view
+    within the nodes' TTL (1500 ms here), and A goes on serving."""
+    if os.environ.get("SIO_APP") == "reference":
+        pytest.skip("the reference server has no Redis backplane")
+    prefix = f"sio{uuid.uuid4().hex[:8]}"
+
+    def env(name):
+        return {"HS_REDIS": redis.url, "HS_REDIS_PREFIX": prefix, "HS_NODE": name,
+                "HS_REDIS_TTL_MS": "1500"}
+
+    a = serve("c", env("a"), name="c-node-a")
+    b = serve("c", env("b"), name="c-node-b")
+    x = NodeProcess("hold", b.url, transports=["websocket"], room="doomed", timeout=30000)
+    try:
+        sid = x.wait_for("connected")["id"]
+        wait_until(lambda: a.members("doomed") == [sid], 5, "A sees B's socket in the room")
+        b.kill()
+        wait_until(lambda: a.members("doomed") == [], 10, "B's socket gone from A's view")
+    finally:
+        x.kill()
+    assert run_node("idle", a.url, idleMs=0)["echo"] == ["after idle"]
