@@ -48,6 +48,7 @@ cc -O2 -g -std=c99 -Wall -Wextra -Werror -Iinclude bench/rooms_host.c -o target/
   -Ltarget/release -Wl,-rpath,"$PWD/target/release" -lhttpsock
 cc -O2 -g -std=c99 -Wall -Wextra -Werror -Iinclude bench/sio_echo.c -o target/bench/sio_echo \
   -Ltarget/release -Wl,-rpath,"$PWD/target/release" -lhttpsock
+cc -O2 -g -std=c99 -Wall -Wextra -Werror bench/sio_load.c -o target/bench/sio_load
 
 start=$(date +%s)
 python3 bench/bench.py --callgrind "$@"
