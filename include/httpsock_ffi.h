@@ -54,6 +54,12 @@
  *                                        hs_ws_client_record, hs_ws_room_events, hs_redis
  *                                        struct: hs_room_events
  *                                        callbacks: hs_join_cb, hs_presence_cb
+ *   Socket.IO .......................... hs_sio_enable, hs_sio_namespace, hs_admission_refuse,
+ *                                        hs_sio_emit, hs_sio_emit_to, hs_sio_ack, hs_sio_sid,
+ *                                        hs_sio_socket, hs_sio_namespace_of
+ *                                        structs: hs_bytes, hs_sio_options, hs_sio_handlers
+ *                                        callbacks: hs_sio_connect_cb, hs_sio_event_cb,
+ *                                        hs_sio_ack_cb, hs_sio_disconnect_cb
  *   Timers ............................. hs_add_timer, hs_cancel_timer
  *                                        callback: hs_timer_cb
  *   Errors, debug log and version ...... hs_set_debug, hs_set_log, hs_last_error, hs_status_str,
@@ -338,6 +344,82 @@ typedef struct {
   hs_join_cb on_leave;
   hs_presence_cb on_presence;
 } hs_room_events;
+
+// Socket.IO settings; a zero field takes Engine.IO's default.
+typedef struct {
+  // Where Socket.IO is served; NULL: "/socket.io/".
+  const char *path;
+  // How often the server pings (default 25000 ms).
+  uint32_t ping_interval_ms;
+  // How long a pong may take before the session ends with "ping timeout" (default 20000 ms).
+  uint32_t ping_timeout_ms;
+  // Most bytes of a polling request's body or a WebSocket message (default 1000000). A bigger
+  // polling body gets 413 and ends the session; a bigger WebSocket message closes it (1009).
+  uint32_t max_payload;
+  // How long a session may stay without a connected namespace (default 45000 ms).
+  uint32_t connect_timeout_ms;
+} hs_sio_options;
+
+// A client asks to connect the namespace. `socket_id` is the socket's id if it is accepted;
+// `req` the Engine.IO handshake request (headers, cookies, query, peer); `auth` the CONNECT
+// packet's JSON payload (`auth_len` 0 when none); `admission` takes the socket's user
+// (`hs_admission_user`), its rooms (`hs_admission_join`) and a refusal's message
+// (`hs_admission_refuse`). Emits to `socket_id` during the call are sent after the connect
+// answer. Return 1 to accept, 0 to refuse (the client's `connect_error` gets the message, "Not
+// authorized" by default), negative when the host's code failed ("Internal server error").
+// `req`, `auth` and `admission` are valid only during the call.
+typedef int (*hs_sio_connect_cb)(void *user_data,
+                                 uint64_t socket_id,
+                                 const hs_request *req,
+                                 const uint8_t *auth,
+                                 size_t auth_len,
+                                 hs_admission *admission);
+
+// A binary attachment: `len` bytes at `data`, borrowed (valid for the call it is passed to).
+typedef struct {
+  const uint8_t *data;
+  size_t len;
+} hs_bytes;
+
+// An event: `event` (`event_len` bytes of UTF-8, not NUL-terminated), its arguments `args` (a
+// JSON array, `args_len` bytes) and binary `attachments`. `ack_id` >= 0: the client waits for
+// `hs_sio_ack(server, socket_id, ack_id, ...)`, during the call or later; -1: no ack. All
+// pointers are valid only during the call.
+typedef void (*hs_sio_event_cb)(void *user_data,
+                                uint64_t socket_id,
+                                const char *event,
+                                size_t event_len,
+                                const uint8_t *args,
+                                size_t args_len,
+                                const hs_bytes *attachments,
+                                size_t n_attachments,
+                                int64_t ack_id);
+
+// The answer to `hs_sio_emit_to(..., &token)`: the client's arguments (a JSON array) and
+// attachments; `args` NULL when the timeout passed or the socket went away first. Called once
+// per token, in the process that emitted. Pointers valid only during the call.
+typedef void (*hs_sio_ack_cb)(void *user_data,
+                              uint64_t socket_id,
+                              uint64_t token,
+                              const uint8_t *args,
+                              size_t args_len,
+                              const hs_bytes *attachments,
+                              size_t n_attachments);
+
+// The socket is gone. `reason` (NUL-terminated, valid during the call) is Socket.IO's: "client
+// namespace disconnect", "server namespace disconnect", "transport close", "transport error",
+// "ping timeout", "parse error", "server shutting down", "forced close". Its record and head
+// are still readable during the call.
+typedef void (*hs_sio_disconnect_cb)(void *user_data, uint64_t socket_id, const char *reason);
+
+// The callbacks of one namespace; any may be NULL (no connect callback: every client is
+// accepted). Copied by `hs_sio_namespace`.
+typedef struct {
+  hs_sio_connect_cb on_connect;
+  hs_sio_event_cb on_event;
+  hs_sio_ack_cb on_ack;
+  hs_sio_disconnect_cb on_disconnect;
+} hs_sio_handlers;
 
 // A timer callback. Runs on the event-loop thread (a worker with `hs_set_threads`).
 typedef void (*hs_timer_cb)(void *user_data);
@@ -1060,6 +1142,110 @@ int hs_ws_room_events(hs_server *server, const hs_room_events *events, void *use
 // `hs_run`/`hs_poll`. Returns `HS_OK`; `HS_ERR_INVALID` for a bad URL, prefix or TTL;
 // `HS_ERR_IO` with a message naming host and port when Redis cannot be reached.
 int hs_redis(hs_server *server, const char *url, const char *prefix, const char *node, int ttl_ms);
+
+// ==============================================================================================
+// SOCKET.IO
+//
+// hs_sio_enable() serves Socket.IO v5 over Engine.IO v4 under a path (`/socket.io/` by
+// default): long-polling and WebSocket transports, the upgrade between them, heartbeats,
+// namespaces, events with JSON arguments and binary attachments, acknowledgements both ways,
+// rooms. npm `socket.io-client` 4.x and other v5 clients connect unchanged.
+//
+// Each namespace a client connects is a socket: a client of the world like a WebSocket client,
+// with an id (`uint64_t`) valid from its connect callback until its disconnect callback. The
+// WebSocket calls work on it: hs_ws_join()/hs_ws_leave() put it in a room (rooms are
+// channels), hs_ws_send() emits the event "message" to it, hs_ws_close() disconnects it,
+// hs_ws_client_record()/hs_ws_client_head() describe it, hs_ws_count()/hs_ws_clients() count
+// it. Emits reach sockets on every worker and node; a room emit reaches the room's sockets of
+// the namespace only. The WebSocket admission applies to the Engine.IO handshake
+// (hs_ws_set_origins(), hs_ws_authorize(): its user and channels go to every socket of the
+// session). The client-visible socket id (`socket.id`) is hs_sio_sid().
+//
+// Arguments travel as JSON arrays (`[1,"a",{"b":true}]`); a binary argument is a placeholder
+// `{"_placeholder":true,"num":N}` in the array and the bytes are attachment N.
+//
+// Callbacks run on the event-loop thread (a worker thread with hs_set_threads()), like every
+// other callback. The emitting calls are safe from any thread and any callback.
+// ==============================================================================================
+
+// Serves Socket.IO (see the section). `options` NULL takes every default. Calling it again
+// changes the settings for sessions made afterwards. Returns `HS_OK`, or `HS_ERR_INVALID` (a
+// path not beginning with "/").
+int hs_sio_enable(hs_server *server, const hs_sio_options *options);
+
+// Registers namespace `nsp` ("/" is the default namespace, which exists even unregistered: its
+// sockets connect and their events are dropped; "/name" another; no comma or control
+// character), or replaces its callbacks. `handlers` is copied; `user_data` must stay valid
+// until `hs_free`. Returns the namespace's route id (>= 0: the `route` of its sockets'
+// records, the target of `hs_sio_emit`), or a negative status (`HS_ERR_STATE` before
+// `hs_sio_enable`).
+int hs_sio_namespace(hs_server *server,
+                     const char *nsp,
+                     const hs_sio_handlers *handlers,
+                     void *user_data);
+
+// Refuses the connect being decided (from a connect callback): the client's `connect_error`
+// gets `message` (at most 1024 bytes) and, if `data` is not NULL, `data_len` bytes of JSON as
+// its `data`. Return 0 from the callback afterwards.
+int hs_admission_refuse(hs_admission *admission,
+                        const char *message,
+                        const uint8_t *data,
+                        size_t data_len);
+
+// Emits `event` with `args` (a JSON array; NULL/0: no arguments) and `attachments` to every
+// socket of namespace `nsp_route` (`room` NULL) or to the sockets of that namespace in `room`,
+// on every worker and node, except socket `except_id` (0: none). Returns how many sockets of
+// this process got it (>= 0), or `HS_ERR_INVALID` (args not a JSON array, an empty event name),
+// `HS_ERR_NOT_FOUND` (no such namespace).
+int hs_sio_emit(hs_server *server,
+                int nsp_route,
+                const char *room,
+                uint64_t except_id,
+                const char *event,
+                const uint8_t *args,
+                size_t args_len,
+                const hs_bytes *attachments_,
+                size_t n_attachments);
+
+// Emits `event` to one socket, of any worker or node. `ack_token` NULL: no acknowledgement is
+// asked. Otherwise a token is written there and the namespace's `on_ack` is called once with
+// it: with the client's answer, or with NULL args after `ack_timeout_ms` (0: no timeout, until
+// the socket goes away). A timeout is set only from the event-loop thread (a callback):
+// elsewhere it is `HS_ERR_STATE`. Returns `HS_OK`, `HS_ERR_NOT_FOUND` (no such socket),
+// `HS_ERR_INVALID` (bad args, a WebSocket client's id), `HS_ERR_FULL` (its queue is full).
+int hs_sio_emit_to(hs_server *server,
+                   uint64_t socket_id,
+                   const char *event,
+                   const uint8_t *args,
+                   size_t args_len,
+                   const hs_bytes *attachments_,
+                   size_t n_attachments,
+                   uint32_t ack_timeout_ms,
+                   uint64_t *ack_token);
+
+// Acknowledges event `ack_id` of socket `socket_id` (any worker or node) with `args` (a JSON
+// array; NULL/0: none) and `attachments`. Returns `HS_OK`, `HS_ERR_NOT_FOUND`,
+// `HS_ERR_INVALID`.
+int hs_sio_ack(hs_server *server,
+               uint64_t socket_id,
+               int64_t ack_id,
+               const uint8_t *args,
+               size_t args_len,
+               const hs_bytes *attachments_,
+               size_t n_attachments);
+
+// Writes socket `socket_id`'s client-visible id (`socket.id`, 11 characters) into `buf`
+// (NUL-terminated, truncated to `cap`); returns its length, as snprintf does. Any id gives its
+// sid: it does not check that the socket exists.
+int hs_sio_sid(const hs_server *_server, uint64_t socket_id, char *buf, size_t cap);
+
+// The socket id behind a client-visible sid, written to `socket_id`. Returns `HS_OK`, or
+// `HS_ERR_INVALID` for text that is no sid of ours.
+int hs_sio_socket(const hs_server *_server, const char *sid, uint64_t *socket_id);
+
+// Writes the namespace of socket `socket_id` (any worker or node) into `buf` as
+// `hs_sio_sid` does; returns its length, or `HS_ERR_NOT_FOUND`.
+int hs_sio_namespace_of(const hs_server *server, uint64_t socket_id, char *buf, size_t cap);
 
 // ==============================================================================================
 // TIMERS

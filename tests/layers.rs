@@ -19,7 +19,8 @@ const LAYERS: &[(&str, u32)] = &[
     ("http", 3),
     ("ws", 4),
     ("fanout", 5),
-    ("server", 6),
+    ("sio", 6),
+    ("server", 7),
 ];
 
 fn layer(module: &str) -> u32 {

@@ -22,6 +22,7 @@ pub mod http;
 pub mod log;
 pub mod ports;
 pub mod server;
+pub mod sio;
 pub mod timers;
 pub mod transport;
 pub mod ws;

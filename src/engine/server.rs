@@ -16,6 +16,7 @@ use crate::engine::http::router::{Methods, Pattern};
 use crate::engine::http::serve::spawn_connection;
 use crate::engine::http::{ErrorHandler, HttpContext, HttpHandler, ResponseFilter};
 use crate::engine::log::LogSink;
+use crate::engine::sio::{SioConfig, SioContext, SioHandler, SioMount};
 use crate::engine::timers::{TimerFn, Timers};
 use crate::engine::transport::{self, OnAccept};
 use crate::engine::ws::{Authorizer, ClientInfo, Record, RoomEvents, User, WsContext, WsHandler};
@@ -128,6 +129,7 @@ pub struct Server {
     http: Arc<HttpContext>,
     ws: Arc<WsContext>,
     fanout: Arc<Fanout>,
+    sio: Arc<SioContext>,
     timers: Arc<Timers>,
     wake: Wake,
     next_route_id: AtomicU32,
@@ -151,11 +153,19 @@ impl Server {
         // The WebSocket layer takes over upgrade requests (while `set_websocket(true)`).
         let _ = http.upgrade.set(ws.clone());
         let fanout = Fanout::new(base.clone(), ws.hub.clone(), ws.rooms.clone());
+        // Socket.IO answers under its path once enabled (`sio_enable`); its frames from other
+        // processes come through the fanout.
+        let sio = Arc::new(SioContext::new(base.clone(), ws.clone(), fanout.clone()));
+        let _ = http.mount.set(Arc::new(SioMount(sio.clone())));
+        let peer: std::sync::Weak<dyn crate::engine::fanout::Peer> =
+            Arc::downgrade(&(sio.clone() as Arc<dyn crate::engine::fanout::Peer>));
+        fanout.set_peer(peer);
         Ok(Server {
             base,
             http,
             ws,
             fanout,
+            sio,
             cluster_slot: OnceLock::new(),
             redis_joined: AtomicBool::new(false),
             timers: Arc::new(Timers::default()),
@@ -635,6 +645,7 @@ impl Server {
             runtime.spawn(main_task(
                 self.base.clone(),
                 self.ws.clone(),
+                self.sio.clone(),
                 self.fanout.clone(),
                 self.timers.clone(),
                 wake,
@@ -713,6 +724,29 @@ impl Server {
         self.fanout.leave(conn_id, channel)
     }
 
+    // ---- Socket.IO ------------------------------------------------------------------------
+
+    /// Serves Socket.IO with `config`.
+    pub fn sio_enable(&self, config: SioConfig) -> Result<()> {
+        let path_route = self.next_route_id();
+        let default_route = self.next_route_id();
+        self.sio.enable(config, path_route, default_route)
+    }
+
+    /// Registers a namespace; returns its route id.
+    pub fn sio_namespace(&self, name: &str, handler: Arc<dyn SioHandler>) -> Result<u32> {
+        if self.sio.config().is_none() {
+            return Err(Error::state(
+                "Socket.IO is not enabled (hs_sio_enable first)",
+            ));
+        }
+        self.sio.register(name, handler, || self.next_route_id())
+    }
+
+    pub fn sio(&self) -> &Arc<SioContext> {
+        &self.sio
+    }
+
     /// Publishes to a channel everywhere; returns how many members it was sent to.
     pub fn ws_publish(&self, channel: &str, msg: Message, except: Option<u64>) -> Result<usize> {
         self.fanout.publish(channel, msg, except)
@@ -784,6 +818,7 @@ fn ignore_sigpipe() {
 async fn main_task(
     base: Arc<Base>,
     ws: Arc<WsContext>,
+    sio: Arc<SioContext>,
     fanout: Arc<Fanout>,
     timers: Arc<Timers>,
     wake: tokio::net::UnixStream,
@@ -823,6 +858,7 @@ async fn main_task(
     base.log
         .debug(|| format!("shutting down: {} connection(s) open", base.life.active()));
     ws.hub.stop_all();
+    sio.stop_all();
     timers.cancel_all();
     let grace = base.limit(|l| l.shutdown_grace);
     tokio::select! {

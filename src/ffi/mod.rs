@@ -41,6 +41,8 @@ pub mod admission;
 
 pub mod rooms;
 
+pub mod sio;
+
 pub mod timer;
 
 pub mod log;
@@ -55,6 +57,6 @@ pub mod api {
     pub use super::{
         admission::*, answer::*, config::*, hs_admission, hs_request, hs_response, hs_server,
         hs_status, log::*, ports::*, request::*, response::*, rooms::*, route::*, server::*,
-        timer::*, tls::*, workers::*, ws::*,
+        sio::*, timer::*, tls::*, workers::*, ws::*,
     };
 }

@@ -19,6 +19,7 @@ pub mod wire;
 
 use crate::engine::context::Base;
 use crate::engine::error::{Error, Result};
+use crate::engine::ws::outbox::{Outgoing, Packet};
 use crate::engine::ws::rooms::{proc_of, Change, Replica, Rooms, PROC_SHIFT};
 use crate::engine::ws::Hub;
 use bytes::Bytes;
@@ -94,6 +95,13 @@ pub struct Fanout {
     /// This worker replaces one of its slot that died: its node already fired the presence
     /// events of what it catches up on.
     restarted: std::sync::atomic::AtomicBool,
+    /// The layer above that takes Socket.IO's own frames (forwarded polls, acknowledgements).
+    peer: RwLock<Option<std::sync::Weak<dyn Peer>>>,
+}
+
+/// Takes the frames meant for a layer above the fanout (Socket.IO).
+pub trait Peer: Send + Sync {
+    fn frame(&self, origin: u32, frame: Frame);
 }
 
 impl Fanout {
@@ -106,10 +114,88 @@ impl Fanout {
             me: AtomicU32::new(0),
             synced: parking_lot::Mutex::new(std::collections::HashSet::new()),
             restarted: std::sync::atomic::AtomicBool::new(false),
+            peer: RwLock::new(None),
         });
         let weak: std::sync::Weak<dyn Replica> = Arc::downgrade(&(f.clone() as Arc<dyn Replica>));
         f.rooms.set_replica(weak);
         f
+    }
+
+    /// Installs the layer that takes Socket.IO's frames.
+    pub fn set_peer(&self, peer: std::sync::Weak<dyn Peer>) {
+        *self.peer.write() = Some(peer);
+    }
+
+    /// Whether a backplane reaches process `proc`.
+    pub fn reaches(&self, proc: u32) -> bool {
+        let me = self.me();
+        self.backplanes.read().iter().any(|b| b.reaches(me, proc))
+    }
+
+    /// Sends `frame` to process `proc`; `NotFound` when no backplane reaches it.
+    pub fn to_proc_frame(&self, proc: u32, frame: Frame) -> Result<()> {
+        let me = self.me();
+        let planes = self.backplanes.read();
+        match planes.iter().find(|b| b.reaches(me, proc)) {
+            Some(b) => {
+                b.to_proc(proc, wire::encode(me, &frame));
+                Ok(())
+            }
+            None => Err(Error::not_found(format!("no process {proc} is reachable"))),
+        }
+    }
+
+    /// Queues an outgoing item (a Socket.IO packet) for a client, here or elsewhere.
+    pub fn send_out(&self, conn_id: u64, out: Outgoing) -> Result<()> {
+        if self.is_local(conn_id) {
+            return self.hub.send_out(conn_id, out);
+        }
+        self.known(conn_id)?;
+        match out {
+            Outgoing::Packet(packet) => self.to_owner(conn_id, || Frame::SendPacket {
+                id: conn_id,
+                packet,
+            }),
+            Outgoing::Message(msg) => self.to_owner(conn_id, || Frame::Send { id: conn_id, msg }),
+            Outgoing::Close(code, reason) => self.close(conn_id, code, &reason),
+        }
+    }
+
+    /// A Socket.IO packet for every socket of its namespace everywhere, except `except`;
+    /// returns how many of this process's sockets got it.
+    pub fn broadcast_packet(&self, packet: Arc<Packet>, except: Option<u64>) -> usize {
+        if !self.backplanes.read().is_empty() {
+            let frame = Frame::BroadcastPacket {
+                packet: packet.clone(),
+                except,
+            };
+            self.to_all(wire::encode(self.me(), &frame));
+        }
+        let route = packet.route;
+        self.hub
+            .broadcast_out(&Outgoing::Packet(packet), except, Some(route))
+    }
+
+    /// A Socket.IO packet for a channel's sockets of its namespace everywhere, except
+    /// `except`; returns how many of this process's sockets got it.
+    pub fn publish_packet(
+        &self,
+        channel: &str,
+        packet: Arc<Packet>,
+        except: Option<u64>,
+    ) -> Result<usize> {
+        crate::engine::ws::rooms::check_channel(channel)?;
+        if !self.backplanes.read().is_empty() {
+            let frame = Frame::PublishPacket {
+                channel: channel.to_string(),
+                packet: packet.clone(),
+                except,
+            };
+            self.to_all(wire::encode(self.me(), &frame));
+        }
+        Ok(self
+            .rooms
+            .publish_out(channel, &Outgoing::Packet(packet), except))
     }
 
     /// Marks this worker as the replacement of one that died (see `restarted`).
@@ -355,6 +441,28 @@ impl Fanout {
             }
             Frame::LeaveRequest(id, ch) if self.is_local(id) => {
                 let _ = self.rooms.leave(id, &ch);
+            }
+            Frame::SendPacket { id, packet } if self.is_local(id) => {
+                let _ = self.hub.send_out(id, Outgoing::Packet(packet));
+            }
+            Frame::BroadcastPacket { packet, except } => {
+                let route = packet.route;
+                self.hub
+                    .broadcast_out(&Outgoing::Packet(packet), except, Some(route));
+            }
+            Frame::PublishPacket {
+                channel,
+                packet,
+                except,
+            } => {
+                self.rooms
+                    .publish_out(&channel, &Outgoing::Packet(packet), except);
+            }
+            f @ (Frame::SioAnswer { .. } | Frame::SioPoll { .. } | Frame::SioPollAnswer { .. }) => {
+                let peer = self.peer.read().as_ref().and_then(|p| p.upgrade());
+                if let Some(p) = peer {
+                    p.frame(origin, f);
+                }
             }
             Frame::Bye => {
                 self.base

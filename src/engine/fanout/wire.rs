@@ -4,6 +4,7 @@
 //! guessing. Integers are little-endian; `str` is a u16 length and UTF-8 bytes, `bytes` a u32
 //! length and bytes.
 
+use crate::engine::ws::outbox::{Ask, Packet};
 use crate::engine::ws::rooms::Record;
 use crate::engine::ws::rooms::User;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
@@ -60,6 +61,42 @@ pub enum Frame {
     ProcGone(u32),
     /// I am alive (Redis only).
     Heartbeat,
+    /// A Socket.IO packet for a socket of the receiving process.
+    SendPacket {
+        id: u64,
+        packet: Arc<Packet>,
+    },
+    /// A Socket.IO packet for every socket of its namespace, except one.
+    BroadcastPacket {
+        packet: Arc<Packet>,
+        except: Option<u64>,
+    },
+    /// A Socket.IO packet for a channel's sockets of its namespace, except one.
+    PublishPacket {
+        channel: String,
+        packet: Arc<Packet>,
+        except: Option<u64>,
+    },
+    /// The acknowledgement for `token` (asked by the receiver) from socket `id`; None: the
+    /// socket went away first.
+    SioAnswer {
+        token: u64,
+        id: u64,
+        reply: Option<(Bytes, Vec<Bytes>)>,
+    },
+    /// A polling request for an Engine.IO session of the receiving process, reached by another
+    /// worker; answered with `SioPollAnswer` and the same `req`.
+    SioPoll {
+        req: u64,
+        sid: String,
+        post: bool,
+        body: Bytes,
+    },
+    SioPollAnswer {
+        req: u64,
+        status: u16,
+        body: Bytes,
+    },
 }
 
 mod kind {
@@ -79,6 +116,12 @@ mod kind {
     pub const PROC_GONE: u8 = 14;
     pub const HEARTBEAT: u8 = 15;
     pub const STATE_ANSWER: u8 = 16;
+    pub const SEND_PACKET: u8 = 17;
+    pub const BROADCAST_PACKET: u8 = 18;
+    pub const PUBLISH_PACKET: u8 = 19;
+    pub const SIO_ANSWER: u8 = 20;
+    pub const SIO_POLL: u8 = 21;
+    pub const SIO_POLL_ANSWER: u8 = 22;
 }
 
 fn put_str(b: &mut BytesMut, s: &str) {
@@ -107,6 +150,28 @@ fn put_msg(b: &mut BytesMut, msg: &Message) {
             b.put_u8(0);
             put_bytes(b, b"");
         }
+    }
+}
+
+fn put_list(b: &mut BytesMut, list: &[Bytes]) {
+    b.put_u16_le(list.len() as u16);
+    for a in list {
+        put_bytes(b, a);
+    }
+}
+
+fn put_packet(b: &mut BytesMut, p: &Packet) {
+    b.put_u32_le(p.route);
+    put_bytes(b, &p.text);
+    put_list(b, &p.attachments);
+    match &p.ask {
+        Some(a) => {
+            b.put_u8(1);
+            b.put_u64_le(a.token);
+            b.put_u32_le(a.origin);
+            put_bytes(b, &a.data);
+        }
+        None => b.put_u8(0),
     }
 }
 
@@ -151,6 +216,12 @@ pub fn encode(origin: u32, frame: &Frame) -> Bytes {
         Frame::Bye => kind::BYE,
         Frame::ProcGone(_) => kind::PROC_GONE,
         Frame::Heartbeat => kind::HEARTBEAT,
+        Frame::SendPacket { .. } => kind::SEND_PACKET,
+        Frame::BroadcastPacket { .. } => kind::BROADCAST_PACKET,
+        Frame::PublishPacket { .. } => kind::PUBLISH_PACKET,
+        Frame::SioAnswer { .. } => kind::SIO_ANSWER,
+        Frame::SioPoll { .. } => kind::SIO_POLL,
+        Frame::SioPollAnswer { .. } => kind::SIO_POLL_ANSWER,
     };
     b.put_u8(k);
     b.put_u32_le(origin);
@@ -196,6 +267,51 @@ pub fn encode(origin: u32, frame: &Frame) -> Bytes {
         }
         Frame::Bye | Frame::Heartbeat => {}
         Frame::ProcGone(p) => b.put_u32_le(*p),
+        Frame::SendPacket { id, packet } => {
+            b.put_u64_le(*id);
+            put_packet(&mut b, packet);
+        }
+        Frame::BroadcastPacket { packet, except } => {
+            b.put_u64_le(except.unwrap_or(0));
+            put_packet(&mut b, packet);
+        }
+        Frame::PublishPacket {
+            channel,
+            packet,
+            except,
+        } => {
+            put_str(&mut b, channel);
+            b.put_u64_le(except.unwrap_or(0));
+            put_packet(&mut b, packet);
+        }
+        Frame::SioAnswer { token, id, reply } => {
+            b.put_u64_le(*token);
+            b.put_u64_le(*id);
+            match reply {
+                Some((args, atts)) => {
+                    b.put_u8(1);
+                    put_bytes(&mut b, args);
+                    put_list(&mut b, atts);
+                }
+                None => b.put_u8(0),
+            }
+        }
+        Frame::SioPoll {
+            req,
+            sid,
+            post,
+            body,
+        } => {
+            b.put_u64_le(*req);
+            put_str(&mut b, sid);
+            b.put_u8(u8::from(*post));
+            put_bytes(&mut b, body);
+        }
+        Frame::SioPollAnswer { req, status, body } => {
+            b.put_u64_le(*req);
+            b.put_u16_le(*status);
+            put_bytes(&mut b, body);
+        }
     }
     b.freeze()
 }
@@ -294,6 +410,29 @@ impl Reader {
             summary,
         })
     }
+    fn list(&mut self) -> Result<Vec<Bytes>, Bad> {
+        let n = self.u16()?;
+        (0..n).map(|_| self.bytes()).collect()
+    }
+    fn packet(&mut self) -> Result<Arc<Packet>, Bad> {
+        let route = self.u32()?;
+        let text = self.bytes()?;
+        let attachments = self.list()?;
+        let ask = match self.u8()? {
+            0 => None,
+            _ => Some(Ask {
+                token: self.u64()?,
+                origin: self.u32()?,
+                data: self.bytes()?,
+            }),
+        };
+        Ok(Arc::new(Packet {
+            route,
+            text,
+            attachments,
+            ask,
+        }))
+    }
     fn except(&mut self) -> Result<Option<u64>, Bad> {
         Ok(Some(self.u64()?).filter(|e| *e != 0))
     }
@@ -361,6 +500,46 @@ pub fn decode(data: Bytes) -> Result<(u32, Frame), Bad> {
         kind::BYE => Frame::Bye,
         kind::PROC_GONE => Frame::ProcGone(r.u32()?),
         kind::HEARTBEAT => Frame::Heartbeat,
+        kind::SEND_PACKET => Frame::SendPacket {
+            id: r.u64()?,
+            packet: r.packet()?,
+        },
+        kind::BROADCAST_PACKET => {
+            let except = r.except()?;
+            Frame::BroadcastPacket {
+                except,
+                packet: r.packet()?,
+            }
+        }
+        kind::PUBLISH_PACKET => {
+            let channel = r.str()?;
+            let except = r.except()?;
+            Frame::PublishPacket {
+                channel,
+                except,
+                packet: r.packet()?,
+            }
+        }
+        kind::SIO_ANSWER => {
+            let token = r.u64()?;
+            let id = r.u64()?;
+            let reply = match r.u8()? {
+                0 => None,
+                _ => Some((r.bytes()?, r.list()?)),
+            };
+            Frame::SioAnswer { token, id, reply }
+        }
+        kind::SIO_POLL => Frame::SioPoll {
+            req: r.u64()?,
+            sid: r.str()?,
+            post: r.u8()? != 0,
+            body: r.bytes()?,
+        },
+        kind::SIO_POLL_ANSWER => Frame::SioPollAnswer {
+            req: r.u64()?,
+            status: r.u16()?,
+            body: r.bytes()?,
+        },
         _ => return Err(Bad::Malformed),
     };
     Ok((origin, frame))
@@ -415,6 +594,68 @@ mod tests {
             Frame::Bye,
             Frame::ProcGone(12),
             Frame::Heartbeat,
+            Frame::SendPacket {
+                id: 9,
+                packet: Arc::new(Packet {
+                    text: Bytes::from_static(b"451-[\"x\",{\"_placeholder\":true,\"num\":0}]"),
+                    attachments: vec![Bytes::from_static(&[0, 1, 2])],
+                    route: 4,
+                    ask: None,
+                }),
+            },
+            Frame::BroadcastPacket {
+                packet: Arc::new(Packet {
+                    text: Bytes::from_static(b"42[\"a\"]"),
+                    attachments: vec![],
+                    route: 1,
+                    ask: None,
+                }),
+                except: Some(3),
+            },
+            Frame::PublishPacket {
+                channel: "room".into(),
+                packet: Arc::new(Packet {
+                    text: Bytes::from_static(b"42[\"a\"]"),
+                    attachments: vec![],
+                    route: 1,
+                    ask: None,
+                }),
+                except: None,
+            },
+            Frame::SendPacket {
+                id: 8,
+                packet: Arc::new(Packet {
+                    text: Bytes::new(),
+                    attachments: vec![Bytes::from_static(b"bin")],
+                    route: 2,
+                    ask: Some(Ask {
+                        token: 77,
+                        origin: 3,
+                        data: Bytes::from_static(b"[\"q\",1]"),
+                    }),
+                }),
+            },
+            Frame::SioAnswer {
+                token: 77,
+                id: 8,
+                reply: Some((Bytes::from_static(b"[2]"), vec![])),
+            },
+            Frame::SioAnswer {
+                token: 78,
+                id: 8,
+                reply: None,
+            },
+            Frame::SioPoll {
+                req: 5,
+                sid: "abc".into(),
+                post: true,
+                body: Bytes::from_static(b"42[\"x\"]"),
+            },
+            Frame::SioPollAnswer {
+                req: 5,
+                status: 200,
+                body: Bytes::from_static(b"ok"),
+            },
         ];
         for f in frames {
             let (origin, back) = decode(encode(42, &f)).unwrap();

@@ -54,6 +54,20 @@ pub trait Upgrade: Send + Sync {
     ) -> HttpResponse;
 }
 
+/// A protocol served under a path of its own (Socket.IO, installed by its layer): it answers
+/// every request for that path itself, plain requests and upgrades alike.
+pub trait Mount: Send + Sync {
+    /// Whether this request is one for it (cheap: called for every request).
+    fn wants(&self, head: &Parts) -> bool;
+    /// Answers it.
+    fn serve(
+        &self,
+        http: &Arc<HttpContext>,
+        conn: &Conn,
+        req: hyper::Request<Incoming>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = HttpResponse> + Send>>;
+}
+
 /// What the host sets around its handlers: default headers, the error hook, the response filter.
 pub struct Hooks {
     default_headers: RwLock<HeaderMap>,
@@ -128,6 +142,8 @@ pub struct HttpContext {
     pub conns: Arc<Connections>,
     /// The protocol upgrade's owner, installed once by the server.
     pub upgrade: OnceLock<Arc<dyn Upgrade>>,
+    /// The protocol mounted under a path of its own, if any (installed once by the server).
+    pub mount: OnceLock<Arc<dyn Mount>>,
     /// TLS for every listener, once a certificate is configured.
     pub tls: Tls,
     /// HTTP/2 over TLS (ALPN h2), and cleartext HTTP/2 by prior knowledge (h2c).
@@ -144,6 +160,7 @@ impl HttpContext {
             access: Access::default(),
             conns: Arc::new(Connections::default()),
             upgrade: OnceLock::new(),
+            mount: OnceLock::new(),
             tls: Tls::default(),
             http2: AtomicBool::new(true),
             h2c: AtomicBool::new(true),

@@ -19,5 +19,5 @@ pub mod validate;
 
 pub use answers::Answer;
 pub use context::{
-    ErrorHandler, Hooks, HttpContext, HttpHandler, HttpResponse, ResponseFilter, Upgrade,
+    ErrorHandler, Hooks, HttpContext, HttpHandler, HttpResponse, Mount, ResponseFilter, Upgrade,
 };

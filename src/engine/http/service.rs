@@ -83,6 +83,14 @@ pub async fn handle(
         return finish(http, &r, res);
     }
 
+    if let Some(mount) = http.mount.get() {
+        if mount.wants(&parts) {
+            return mount
+                .serve(http, conn, hyper::Request::from_parts(parts, body))
+                .await;
+        }
+    }
+
     if let Some(upgrade) = http.upgrade.get() {
         if upgrade.wants(&parts) {
             return upgrade.upgrade(http, conn, hyper::Request::from_parts(parts, body));
@@ -187,7 +195,15 @@ async fn read_body(
     headers: &HeaderMap,
     body: Incoming,
 ) -> Result<Bytes, Answer> {
-    let max = http.base.limit(|l| l.max_body_bytes);
+    read_limited(headers, body, http.base.limit(|l| l.max_body_bytes)).await
+}
+
+/// Reads a whole body of at most `max` bytes (`PayloadTooLarge` past it).
+pub async fn read_limited(
+    headers: &HeaderMap,
+    body: Incoming,
+    max: usize,
+) -> Result<Bytes, Answer> {
     let declared = headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())

@@ -33,6 +33,27 @@ pub const MAX_CHANNELS_PER_ADMISSION: usize = 100;
 pub const ROUTE_FULL_RETRY_AFTER_S: u32 = 5;
 
 impl Admission {
+    /// Refuses a Socket.IO connect with `message` (at most 1 KiB) and optional JSON `data`.
+    pub fn refuse(&mut self, message: &str, data: Option<&[u8]>) -> Result<()> {
+        if message.len() > 1024 {
+            return Err(Error::invalid("refusal message is longer than 1024 bytes"));
+        }
+        if let Some(d) = data {
+            if d.len() > MAX_USER_INFO_BYTES
+                || serde_json::from_slice::<&serde_json::value::RawValue>(d).is_err()
+            {
+                return Err(Error::invalid(
+                    "refusal data must be JSON of at most 64 KiB",
+                ));
+            }
+        }
+        self.refusal = Some(crate::engine::ws::context::Refusal {
+            message: message.to_string(),
+            data: data.map(<[u8]>::to_vec),
+        });
+        Ok(())
+    }
+
     /// Names the user (replacing one named before). `id`: 1-256 bytes; `info`: at most 64 KiB,
     /// copied.
     pub fn set_user(&mut self, id: &str, info: &[u8]) -> Result<()> {

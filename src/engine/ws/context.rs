@@ -34,6 +34,15 @@ pub struct Admission {
     /// client is registered (then the client list counts it) or the upgrade fails. Released
     /// when the `Admission` is dropped; nothing needs to take it.
     pub reservation: Option<Reservation>,
+    /// A Socket.IO connect the host refused: the message (and JSON data) the client gets.
+    pub refusal: Option<Refusal>,
+}
+
+/// Why a Socket.IO connect was refused, as the client's `connect_error` shows it.
+#[derive(Debug, Default)]
+pub struct Refusal {
+    pub message: String,
+    pub data: Option<Vec<u8>>,
 }
 
 /// The upgrades admitted on limited routes whose clients are not registered yet: (route id,

@@ -190,11 +190,60 @@ pub fn upgrade(
     res
 }
 
+/// A WebSocket handshake checked and answered for a layer that owns its sockets itself (Socket.IO):
+/// the answer to send (101, or 200 on HTTP/2), the upgrade to await, and the agreed
+/// permessage-deflate. No route, admission or session: the caller does those.
+pub struct Handshake {
+    pub response: HttpResponse,
+    pub on_upgrade: hyper::upgrade::OnUpgrade,
+    pub deflate: Option<deflate::Agreed>,
+}
+
+/// Checks a WebSocket handshake (method, key, version; or RFC 8441's CONNECT) and builds its
+/// answer. The error is the answer to refuse with.
+pub fn handshake(ws: &WsContext, req: &mut hyper::Request<Incoming>) -> Result<Handshake, Answer> {
+    let h2 = req.version() == Version::HTTP_2;
+    if !h2 && req.method() != Method::GET {
+        return Err(Answer::UpgradeNeedsGet);
+    }
+    let key = match req.headers().get(SEC_WEBSOCKET_KEY) {
+        _ if h2 => None,
+        Some(k) if valid_key(k.as_bytes()) => Some(k.clone()),
+        _ => return Err(Answer::BadWebSocketKey),
+    };
+    if req
+        .headers()
+        .get(SEC_WEBSOCKET_VERSION)
+        .is_none_or(|v| v != "13")
+    {
+        return Err(Answer::BadWebSocketVersion);
+    }
+    let deflate = ws.deflate.negotiate(req.headers());
+    let on_upgrade = hyper::upgrade::on(&mut *req);
+    let mut response = hyper::Response::new(Full::new(Bytes::new()));
+    if let Some(key) = key {
+        *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+        let h = response.headers_mut();
+        h.insert(UPGRADE, HeaderValue::from_static("websocket"));
+        h.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
+        h.insert(
+            SEC_WEBSOCKET_ACCEPT,
+            HeaderValue::from_str(&derive_accept_key(key.as_bytes())).unwrap(),
+        );
+    }
+    deflate::respond(deflate.clone(), response.headers_mut());
+    Ok(Handshake {
+        response,
+        on_upgrade,
+        deflate,
+    })
+}
+
 /// Counts a WebSocket carried by an HTTP/2 connection while it lives.
-struct Tunnel(Arc<crate::engine::transport::Activity>);
+pub struct Tunnel(Arc<crate::engine::transport::Activity>);
 
 impl Tunnel {
-    fn new(conn: &Conn) -> Tunnel {
+    pub fn new(conn: &Conn) -> Tunnel {
         conn.activity.tunnels.fetch_add(1, Ordering::Relaxed);
         Tunnel(conn.activity.clone())
     }

@@ -93,8 +93,13 @@ impl Hub {
     }
 
     pub fn send(&self, id: u64, msg: Message) -> Result<()> {
+        self.send_out(id, Outgoing::Message(msg))
+    }
+
+    /// Queues `out` for client `id` (a reply when it is the client being delivered to).
+    pub fn send_out(&self, id: u64, out: Outgoing) -> Result<()> {
         if DELIVERING.get().0 == id {
-            return match reply_to_current(id, Outgoing::Message(msg)) {
+            return match reply_to_current(id, out) {
                 Some(false) => Err(Self::full(id)),
                 _ => Ok(()),
             };
@@ -103,13 +108,18 @@ impl Hub {
         let client = clients
             .get(&id)
             .ok_or_else(|| Error::not_found(format!("no WebSocket client with id {id}")))?;
-        match Self::offer(client, Outgoing::Message(msg)) {
+        match Self::offer(client, out) {
             Ok(()) => Ok(()),
             Err(true) => Err(Self::full(id)),
             Err(false) => Err(Error::not_found(format!(
                 "WebSocket client {id} is closing"
             ))),
         }
+    }
+
+    /// The route of client `id` of this process.
+    pub fn route_of(&self, id: u64) -> Option<u32> {
+        self.clients.lock().get(&id).map(|c| c.route_id)
     }
 
     fn full(id: u64) -> Error {
@@ -122,6 +132,11 @@ impl Hub {
     /// Queues `msg` for every client (of `route` when given) except `except`; returns how many
     /// got it.
     pub fn broadcast(&self, msg: Message, except: Option<u64>, route: Option<u32>) -> usize {
+        self.broadcast_out(&Outgoing::Message(msg), except, route)
+    }
+
+    /// As `broadcast`, for any outgoing item.
+    pub fn broadcast_out(&self, out: &Outgoing, except: Option<u64>, route: Option<u32>) -> usize {
         let current = DELIVERING.get().0;
         let clients = self.clients.lock();
         let mut n = 0;
@@ -130,9 +145,9 @@ impl Hub {
                 continue;
             }
             let queued = if *id == current {
-                reply_to_current(*id, Outgoing::Message(msg.clone())) == Some(true)
+                reply_to_current(*id, out.clone()) == Some(true)
             } else {
-                Self::offer(client, Outgoing::Message(msg.clone())).is_ok()
+                Self::offer(client, out.clone()).is_ok()
             };
             if queued {
                 n += 1;

@@ -2,17 +2,47 @@
 //! client's task, and the replies a host gives during a delivery (written by the client's own
 //! task without the queue).
 
+use bytes::Bytes;
 use futures_util::task::AtomicWaker;
 use parking_lot::Mutex;
 use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
 use std::task::Poll;
 use tokio_tungstenite::tungstenite::Message;
 
 /// What other threads hand to a client's task.
+#[derive(Clone)]
 pub enum Outgoing {
     Message(Message),
+    /// A Socket.IO packet already encoded for the receiver's namespace (`sio`, above), shared
+    /// by every receiver of one emit.
+    Packet(Arc<Packet>),
     Close(u16, String),
+}
+
+/// An encoded Socket.IO packet: the Engine.IO message text (`4` and the Socket.IO packet) and
+/// its binary attachments, each sent after it (as binary frames, or `b`+base64 when polling).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Packet {
+    pub text: Bytes,
+    pub attachments: Vec<Bytes>,
+    /// The namespace's route id: only sockets of that namespace take it.
+    pub route: u32,
+    /// An emit that waits for the client's acknowledgement: encoded by the socket's session,
+    /// which gives it an ack id of that socket's (`text` is then empty).
+    pub ask: Option<Ask>,
+}
+
+/// What an emit waiting for an acknowledgement carries to the socket's session.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Ask {
+    /// Names the asking process and its waiting handler (`SioContext::emit_to`).
+    pub token: u64,
+    /// The process that asked (the answer goes back there).
+    pub origin: u32,
+    /// The event's data, `["name",args...]`.
+    pub data: Bytes,
 }
 
 /// Flags other threads raise for a client's task (`KILL`: its send queue overflowed; `STOP`: the
@@ -38,6 +68,11 @@ impl Signal {
 
     pub fn clear(&self, flag: u32) {
         self.flags.fetch_and(!flag, Ordering::AcqRel);
+    }
+
+    /// The raised flags, without waiting.
+    pub fn peek(&self) -> u32 {
+        self.flags.load(Ordering::Acquire)
     }
 
     /// Ready with the raised flags among `mask`.

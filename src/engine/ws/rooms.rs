@@ -113,7 +113,8 @@ struct Channel {
     members: BTreeSet<u64>,
     // In id order: publishing wakes the sessions in the order they were made (the send loop
     // it is measured against does too), which the scheduler and the caches prefer.
-    local: BTreeMap<u64, Arc<Outbox>>,
+    // With each member's route: a Socket.IO packet goes only to sockets of its namespace.
+    local: BTreeMap<u64, (u32, Arc<Outbox>)>,
     /// Presence channels: user id -> (connections in the channel, the user).
     users: HashMap<Arc<str>, (usize, Arc<User>)>,
 }
@@ -296,10 +297,11 @@ impl Rooms {
         m.record.channels.push(name.clone());
         let user = m.record.user.clone();
         let outbox = m.outbox.clone();
+        let route = m.record.route;
         let c = st.channels.entry(name.clone()).or_default();
         c.members.insert(id);
         if let Some(o) = outbox {
-            c.local.insert(id, o);
+            c.local.insert(id, (route, o));
             events.push(Event::Join(id, name.clone()));
         }
         if presence {
@@ -560,20 +562,30 @@ impl Rooms {
     /// Queues `msg` for this process's members of `channel` except `except`; returns how many
     /// got it. The message is built once and shared by every receiver.
     pub fn publish_local(&self, channel: &str, msg: &Message, except: Option<u64>) -> usize {
+        self.publish_out(channel, &Outgoing::Message(msg.clone()), except)
+    }
+
+    /// As `publish_local`, for any outgoing item; a Socket.IO packet goes only to the members
+    /// that are sockets of its namespace.
+    pub fn publish_out(&self, channel: &str, out: &Outgoing, except: Option<u64>) -> usize {
         let current = DELIVERING.get().0;
+        let only = match out {
+            Outgoing::Packet(p) => Some(p.route),
+            _ => None,
+        };
         let st = self.state.lock();
         let Some(c) = st.channels.get(channel) else {
             return 0;
         };
         let mut n = 0;
-        for (id, outbox) in &c.local {
-            if Some(*id) == except {
+        for (id, (route, outbox)) in &c.local {
+            if Some(*id) == except || only.is_some_and(|r| r != *route) {
                 continue;
             }
             let queued = if *id == current {
-                reply_to_current(*id, Outgoing::Message(msg.clone())) == Some(true)
+                reply_to_current(*id, out.clone()) == Some(true)
             } else {
-                outbox.push(Outgoing::Message(msg.clone())).is_ok()
+                outbox.push(out.clone()).is_ok()
             };
             n += usize::from(queued);
         }

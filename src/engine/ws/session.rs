@@ -26,7 +26,7 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
 
 /// The close code for a read error (RFC 6455 §7.4.1), or None when the peer is simply gone.
-fn close_code_for(e: &WsError) -> Option<(u16, &'static str)> {
+pub fn close_code_for(e: &WsError) -> Option<(u16, &'static str)> {
     match e {
         WsError::Capacity(_) => Some((1009, "message too big")),
         WsError::Utf8(_) => Some((1007, "invalid UTF-8")),
@@ -39,7 +39,28 @@ fn close_code_for(e: &WsError) -> Option<(u16, &'static str)> {
     }
 }
 
-type Socket = WebSocketStream<Inflating<TokioIo<hyper::upgrade::Upgraded>>>;
+pub type Socket = WebSocketStream<Inflating<TokioIo<hyper::upgrade::Upgraded>>>;
+
+/// A server-side WebSocket over an upgraded connection, with messages up to `max_message`
+/// bytes, compressed ones inflated under that limit; and the write side of the agreed
+/// permessage-deflate.
+pub async fn open_socket(
+    upgraded: hyper::upgrade::Upgraded,
+    deflate: Option<Agreed>,
+    max_message: usize,
+) -> (Socket, Option<Deflater>) {
+    let config = WebSocketConfig::default()
+        .read_buffer_size(WS_READ_BUFFER)
+        .write_buffer_size(0)
+        .max_message_size(Some(max_message))
+        .max_frame_size(Some(max_message));
+    let io = Inflating::new(
+        TokioIo::new(upgraded),
+        deflate.as_ref().map(|a| a.reader(max_message)),
+    );
+    let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
+    (ws, deflate.map(|a| a.deflater()))
+}
 type Deadline = tokio::time::Instant;
 
 fn close_frame(code: u16, reason: &str) -> CloseFrame {
@@ -144,6 +165,19 @@ impl Session {
                         return Written::Failed;
                     }
                 }
+                Outgoing::Packet(p) => {
+                    // A Socket.IO packet reaches a plain WebSocket client only by a host's
+                    // mistake; it gets the frames a Socket.IO client would.
+                    let frames = std::iter::once(Message::Text(
+                        String::from_utf8_lossy(&p.text).into_owned().into(),
+                    ))
+                    .chain(p.attachments.iter().cloned().map(Message::Binary));
+                    for m in frames {
+                        if self.ws.feed(m).await.is_err() {
+                            return Written::Failed;
+                        }
+                    }
+                }
                 Outgoing::Close(c, r) => {
                     return match self.ws.flush().await {
                         Ok(()) => Written::Close(c, r),
@@ -205,20 +239,12 @@ pub async fn run_client(
         user,
         channels,
         reservation,
+        ..
     } = *admission;
     let id = request.conn_id;
     let limits = base.limits();
-    let config = WebSocketConfig::default()
-        .read_buffer_size(WS_READ_BUFFER)
-        .write_buffer_size(0)
-        .max_message_size(Some(limits.ws_max_message))
-        .max_frame_size(Some(limits.ws_max_message));
     // The compressed messages are inflated under the message limit before tungstenite sees them.
-    let io = Inflating::new(
-        TokioIo::new(upgraded),
-        deflate.map(|a| a.reader(limits.ws_max_message)),
-    );
-    let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
+    let (ws, deflater) = open_socket(upgraded, deflate, limits.ws_max_message).await;
     let outbox = Arc::new(Outbox::new(limits.ws_send_queue));
     let path = String::from_utf8_lossy(request.field(Field::Path)).into_owned();
     // Kept only for a host that reads it (`hs_ws_client_head`): a few hundred bytes per client.
@@ -275,7 +301,7 @@ pub async fn run_client(
         reason: String::new(),
         closing: None,
         outbox,
-        deflater: deflate.map(|a| a.deflater()),
+        deflater,
     };
     let shutdown_grace = limits.shutdown_grace.min(Duration::from_secs(2));
     // Registered in the hub before this check: a shutdown that begins later raises STOP.
