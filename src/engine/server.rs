@@ -815,6 +815,7 @@ fn ignore_sigpipe() {
 /// before anything else happens; the watchdog starts every connection's graceful shutdown),
 /// WebSocket clients close with 1001, timers end; then it waits for the live connections to end,
 /// at most the grace time.
+#[allow(clippy::too_many_arguments)]
 async fn main_task(
     base: Arc<Base>,
     ws: Arc<WsContext>,

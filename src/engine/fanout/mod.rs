@@ -458,7 +458,13 @@ impl Fanout {
                 self.rooms
                     .publish_out(&channel, &Outgoing::Packet(packet), except);
             }
-            f @ (Frame::SioAnswer { .. } | Frame::SioPoll { .. } | Frame::SioPollAnswer { .. }) => {
+            f @ (Frame::SioAnswer { .. }
+            | Frame::SioPoll { .. }
+            | Frame::SioPollAnswer { .. }
+            | Frame::SioRelayOpen { .. }
+            | Frame::SioRelayIn { .. }
+            | Frame::SioRelayOut { .. }
+            | Frame::SioRelayClose { .. }) => {
                 let peer = self.peer.read().as_ref().and_then(|p| p.upgrade());
                 if let Some(p) = peer {
                     p.frame(origin, f);

@@ -97,6 +97,30 @@ pub enum Frame {
         status: u16,
         body: Bytes,
     },
+    /// A WebSocket for a session of the receiving process, held by the sender (the upgrade
+    /// reached another worker): relayed as `relay` from now on.
+    SioRelayOpen {
+        relay: u64,
+        sid: String,
+    },
+    /// A message the relayed WebSocket's client sent (sender: the relaying process).
+    SioRelayIn {
+        relay: u64,
+        sid: String,
+        msg: Message,
+    },
+    /// Messages for the relayed WebSocket's client (sender: the session's process); `close`:
+    /// then close it.
+    SioRelayOut {
+        relay: u64,
+        msgs: Vec<Message>,
+        close: bool,
+    },
+    /// The relayed WebSocket ended (sender: the relaying process).
+    SioRelayClose {
+        relay: u64,
+        sid: String,
+    },
 }
 
 mod kind {
@@ -122,6 +146,10 @@ mod kind {
     pub const SIO_ANSWER: u8 = 20;
     pub const SIO_POLL: u8 = 21;
     pub const SIO_POLL_ANSWER: u8 = 22;
+    pub const SIO_RELAY_OPEN: u8 = 23;
+    pub const SIO_RELAY_IN: u8 = 24;
+    pub const SIO_RELAY_OUT: u8 = 25;
+    pub const SIO_RELAY_CLOSE: u8 = 26;
 }
 
 fn put_str(b: &mut BytesMut, s: &str) {
@@ -222,6 +250,10 @@ pub fn encode(origin: u32, frame: &Frame) -> Bytes {
         Frame::SioAnswer { .. } => kind::SIO_ANSWER,
         Frame::SioPoll { .. } => kind::SIO_POLL,
         Frame::SioPollAnswer { .. } => kind::SIO_POLL_ANSWER,
+        Frame::SioRelayOpen { .. } => kind::SIO_RELAY_OPEN,
+        Frame::SioRelayIn { .. } => kind::SIO_RELAY_IN,
+        Frame::SioRelayOut { .. } => kind::SIO_RELAY_OUT,
+        Frame::SioRelayClose { .. } => kind::SIO_RELAY_CLOSE,
     };
     b.put_u8(k);
     b.put_u32_le(origin);
@@ -311,6 +343,23 @@ pub fn encode(origin: u32, frame: &Frame) -> Bytes {
             b.put_u64_le(*req);
             b.put_u16_le(*status);
             put_bytes(&mut b, body);
+        }
+        Frame::SioRelayOpen { relay, sid } | Frame::SioRelayClose { relay, sid } => {
+            b.put_u64_le(*relay);
+            put_str(&mut b, sid);
+        }
+        Frame::SioRelayIn { relay, sid, msg } => {
+            b.put_u64_le(*relay);
+            put_str(&mut b, sid);
+            put_msg(&mut b, msg);
+        }
+        Frame::SioRelayOut { relay, msgs, close } => {
+            b.put_u64_le(*relay);
+            b.put_u8(u8::from(*close));
+            b.put_u16_le(msgs.len() as u16);
+            for m in msgs {
+                put_msg(&mut b, m);
+            }
         }
     }
     b.freeze()
@@ -540,6 +589,26 @@ pub fn decode(data: Bytes) -> Result<(u32, Frame), Bad> {
             status: r.u16()?,
             body: r.bytes()?,
         },
+        kind::SIO_RELAY_OPEN => Frame::SioRelayOpen {
+            relay: r.u64()?,
+            sid: r.str()?,
+        },
+        kind::SIO_RELAY_CLOSE => Frame::SioRelayClose {
+            relay: r.u64()?,
+            sid: r.str()?,
+        },
+        kind::SIO_RELAY_IN => Frame::SioRelayIn {
+            relay: r.u64()?,
+            sid: r.str()?,
+            msg: r.msg()?,
+        },
+        kind::SIO_RELAY_OUT => {
+            let relay = r.u64()?;
+            let close = r.u8()? != 0;
+            let n = r.u16()?;
+            let msgs = (0..n).map(|_| r.msg()).collect::<Result<Vec<_>, Bad>>()?;
+            Frame::SioRelayOut { relay, msgs, close }
+        }
         _ => return Err(Bad::Malformed),
     };
     Ok((origin, frame))
@@ -655,6 +724,27 @@ mod tests {
                 req: 5,
                 status: 200,
                 body: Bytes::from_static(b"ok"),
+            },
+            Frame::SioRelayOpen {
+                relay: 4,
+                sid: "s".into(),
+            },
+            Frame::SioRelayIn {
+                relay: 4,
+                sid: "s".into(),
+                msg: Message::Binary(Bytes::from_static(b"\x00")),
+            },
+            Frame::SioRelayOut {
+                relay: 4,
+                msgs: vec![
+                    Message::Text("3probe".into()),
+                    Message::Binary(Bytes::from_static(b"b")),
+                ],
+                close: true,
+            },
+            Frame::SioRelayClose {
+                relay: 4,
+                sid: "s".into(),
             },
         ];
         for f in frames {

@@ -5,7 +5,7 @@
 //! adds what they leave out (CONNECT answers with data, the Engine.IO message prefix).
 
 use crate::engine::error::{Error, Result};
-use crate::engine::sio::context::Namespace;
+use crate::engine::sio::namespace::Namespace;
 use crate::engine::ws::outbox::Packet;
 use base64::Engine as _;
 use bytes::Bytes;

@@ -7,10 +7,10 @@ use crate::engine::context::{host_call, Base};
 use crate::engine::error::{Error, Result};
 use crate::engine::fanout::wire::Frame;
 use crate::engine::fanout::Fanout;
-use crate::engine::http::request::Request;
 use crate::engine::sio::codec;
-use crate::engine::sio::session::{Answer, Eio};
-use crate::engine::ws::context::{Admission, Verdict, WsContext};
+use crate::engine::sio::eio::{Answer, Cmd, Eio};
+use crate::engine::sio::namespace::{Namespace, SioConfig, SioHandler};
+use crate::engine::ws::context::WsContext;
 use crate::engine::ws::outbox::{Ask, Outgoing, Packet};
 use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
@@ -18,70 +18,6 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// Socket.IO events of one namespace (the host's side). Every call runs on the event-loop
-/// thread (a worker thread with opted-in threads), one at a time.
-pub trait SioHandler: Send + Sync {
-    /// A client asks to connect the namespace: accept (filling `admission`: user, rooms) or
-    /// refuse (`admission.refusal` is the message). `req` is the Engine.IO handshake request;
-    /// `auth` the CONNECT packet's JSON payload (empty when none).
-    fn on_connect(
-        &self,
-        socket_id: u64,
-        req: &Request,
-        auth: &[u8],
-        admission: &mut Admission,
-    ) -> Verdict;
-    /// An event: its name, its arguments as a JSON array (binary ones as placeholders) and the
-    /// attachments; `ack` when the client waits for an acknowledgement (`SioContext::ack`).
-    fn on_event(
-        &self,
-        socket_id: u64,
-        event: &str,
-        args: &[u8],
-        attachments: &[Bytes],
-        ack: Option<i64>,
-    );
-    /// The answer to an `emit_to` with a token: the client's arguments, or None when it timed
-    /// out or the socket went away.
-    fn on_ack(&self, socket_id: u64, token: u64, reply: Option<(&[u8], &[Bytes])>);
-    /// The socket is gone, for `reason` (Socket.IO's words).
-    fn on_disconnect(&self, socket_id: u64, reason: &str);
-}
-
-/// A namespace: its name ("/" or "/chat"), its route id (the `route` of its sockets in the
-/// world) and the host's handler (None: the default namespace nobody registered; its sockets
-/// connect and their events are dropped).
-pub struct Namespace {
-    pub name: Box<str>,
-    pub route: u32,
-    pub handler: Option<Arc<dyn SioHandler>>,
-}
-
-/// The settings (Engine.IO's defaults).
-#[derive(Clone, Debug)]
-pub struct SioConfig {
-    /// Where it is served, with a trailing slash ("/socket.io/").
-    pub path: Box<str>,
-    pub ping_interval: Duration,
-    pub ping_timeout: Duration,
-    /// Most bytes of one polling request's body or one WebSocket message.
-    pub max_payload: usize,
-    /// How long a session may live without a connected namespace.
-    pub connect_timeout: Duration,
-}
-
-impl Default for SioConfig {
-    fn default() -> SioConfig {
-        SioConfig {
-            path: "/socket.io/".into(),
-            ping_interval: Duration::from_millis(25_000),
-            ping_timeout: Duration::from_millis(20_000),
-            max_payload: 1_000_000,
-            connect_timeout: Duration::from_millis(45_000),
-        }
-    }
-}
 
 /// An acknowledgement this process waits for: which socket, and the namespace whose handler
 /// hears the answer.
@@ -105,6 +41,9 @@ pub struct SioContext {
     /// Polling requests forwarded to the worker owning their session, by request number.
     pub(crate) forwarded: Mutex<HashMap<u64, tokio::sync::oneshot::Sender<Answer>>>,
     next_forward: AtomicU64,
+    /// WebSockets this process relays for sessions of other workers, by relay number: where
+    /// the session's messages for the client are left.
+    pub(crate) relays: Mutex<HashMap<u64, Arc<crate::engine::ws::outbox::Outbox>>>,
 }
 
 impl SioContext {
@@ -121,6 +60,7 @@ impl SioContext {
             next_token: AtomicU64::new(1),
             forwarded: Mutex::new(HashMap::new()),
             next_forward: AtomicU64::new(1),
+            relays: Mutex::new(HashMap::new()),
         }
     }
 
@@ -343,10 +283,21 @@ impl SioContext {
     /// At shutdown: every session ends (its sockets hear "server shutting down").
     pub fn stop_all(&self) {
         for eio in self.sessions.lock().values() {
-            eio.push(crate::engine::sio::session::Cmd::Kill(
-                "server shutting down",
-            ));
+            eio.push(Cmd::Kill("server shutting down"));
         }
+    }
+
+    /// Messages for a WebSocket relayed by process `proc` (then closes it with `close`).
+    pub(crate) fn relay_out(
+        &self,
+        proc: u32,
+        relay: u64,
+        msgs: Vec<tokio_tungstenite::tungstenite::Message>,
+        close: bool,
+    ) {
+        let _ = self
+            .fanout
+            .to_proc_frame(proc, Frame::SioRelayOut { relay, msgs, close });
     }
 
     pub(crate) fn forward_number(&self) -> u64 {

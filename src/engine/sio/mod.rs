@@ -10,8 +10,11 @@
 
 pub mod codec;
 pub mod context;
+pub mod eio;
+pub mod namespace;
 pub mod serve;
 pub mod session;
 
-pub use context::{Namespace, SioConfig, SioContext, SioHandler};
+pub use context::SioContext;
+pub use namespace::{Namespace, SioConfig, SioHandler};
 pub use serve::SioMount;

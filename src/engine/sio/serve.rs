@@ -11,13 +11,17 @@ use crate::engine::http::response::Response;
 use crate::engine::http::service::{finish, read_limited};
 use crate::engine::http::{HttpContext, HttpResponse, Mount};
 use crate::engine::sio::codec;
-use crate::engine::sio::context::{SioConfig, SioContext};
-use crate::engine::sio::session::{open_packet, run, Answer, Cmd, Eio, Opened};
+use crate::engine::sio::context::SioContext;
+use crate::engine::sio::eio::{Answer, Cmd, Eio};
+use crate::engine::sio::namespace::SioConfig;
+use crate::engine::sio::session::{open_packet, run, Opened};
 use crate::engine::ws::admission::admit;
 use crate::engine::ws::handshake::{handshake, is_h2_websocket, is_upgrade, Tunnel};
+use crate::engine::ws::outbox::{Outbox, Outgoing, DATA, KILL};
 use crate::engine::ws::rooms::proc_of;
 use crate::engine::ws::session::open_socket;
 use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
 use hyper::http::request::Parts;
@@ -27,6 +31,7 @@ use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tokio::sync::oneshot;
+use tokio_tungstenite::tungstenite::Message;
 
 /// Socket.IO mounted on the HTTP layer.
 pub struct SioMount(pub Arc<SioContext>);
@@ -129,11 +134,12 @@ async fn serve(
     };
     let session = ctx.sessions.lock().get(sid.as_str()).cloned();
     let Some(eio) = session else {
-        if !is_ws {
-            if let Some(owner) = codec::session_number(&sid).map(proc_of) {
-                if owner != ctx.fanout.me() && ctx.fanout.reaches(owner) {
-                    return forward(ctx, &http, &conn, cfg, req, sid, owner).await;
+        if let Some(owner) = codec::session_number(&sid).map(proc_of) {
+            if owner != ctx.fanout.me() && ctx.fanout.reaches(owner) {
+                if is_ws {
+                    return relay(ctx, &http, &conn, cfg, req, sid, owner);
                 }
+                return forward(ctx, &http, &conn, cfg, req, sid, owner).await;
             }
         }
         return respond(&http, &bare(req), Answer::error(1));
@@ -162,7 +168,7 @@ async fn serve(
     }
     let (parts, body) = req.into_parts();
     let answer = match parts.method {
-        Method::GET => ask(&eio, |tx| Cmd::Get(tx)).await,
+        Method::GET => ask(&eio, Cmd::Get).await,
         Method::POST => match read_limited(&parts.headers, body, cfg.max_payload).await {
             Ok(body) => ask(&eio, |tx| Cmd::Post(body, tx)).await,
             Err(_) => {
@@ -351,6 +357,86 @@ async fn forward(
     respond(http, &Request::bare(parts, conn), answer)
 }
 
+/// A WebSocket upgrade for a session of another worker: answered here, and relayed — what the
+/// client sends goes to the session's worker, what that worker sends comes back to be written.
+fn relay(
+    ctx: Arc<SioContext>,
+    http: &Arc<HttpContext>,
+    conn: &Conn,
+    cfg: Arc<SioConfig>,
+    mut req: hyper::Request<Incoming>,
+    sid: String,
+    owner: u32,
+) -> HttpResponse {
+    let hs = match handshake(&ctx.ws, &mut req) {
+        Ok(h) => h,
+        Err(_) => {
+            let (parts, _) = req.into_parts();
+            return respond(http, &Request::bare(parts, conn), Answer::error(3));
+        }
+    };
+    let tunnel = (req.version() == hyper::Version::HTTP_2).then(|| Tunnel::new(conn));
+    let guard = crate::engine::context::ActiveGuard::new(&ctx.base);
+    tokio::spawn(async move {
+        let _guard = guard;
+        let _tunnel = tunnel;
+        let Ok(up) = hs.on_upgrade.await else {
+            return;
+        };
+        let (mut socket, mut deflater) = open_socket(up, hs.deflate, cfg.max_payload).await;
+        let number = ctx.forward_number();
+        let outbox = Arc::new(Outbox::new(ctx.base.limits().ws_send_queue));
+        ctx.relays.lock().insert(number, outbox.clone());
+        let open = Frame::SioRelayOpen {
+            relay: number,
+            sid: sid.clone(),
+        };
+        if ctx.fanout.to_proc_frame(owner, open).is_ok() {
+            loop {
+                tokio::select! {
+                    biased;
+                    _ = std::future::poll_fn(|cx| outbox.signal.poll(cx, DATA | KILL)) => {
+                        let mut done = outbox.signal.peek() & KILL != 0;
+                        for out in outbox.take(64) {
+                            match out {
+                                Outgoing::Message(m) => {
+                                    let m = match deflater.as_mut() {
+                                        Some(d) => d.encode(m),
+                                        None => m,
+                                    };
+                                    done |= socket.feed(m).await.is_err();
+                                }
+                                _ => done = true,
+                            }
+                        }
+                        done |= socket.flush().await.is_err();
+                        if done {
+                            break;
+                        }
+                    }
+                    m = socket.next() => match m {
+                        Some(Ok(msg @ (Message::Text(_) | Message::Binary(_)))) => {
+                            let f = Frame::SioRelayIn { relay: number, sid: sid.clone(), msg };
+                            if ctx.fanout.to_proc_frame(owner, f).is_err() {
+                                break;
+                            }
+                        }
+                        Some(Ok(_)) => {}
+                        _ => break,
+                    },
+                }
+            }
+        }
+        outbox.close();
+        ctx.relays.lock().remove(&number);
+        let _ = socket.close(None).await;
+        let _ = ctx
+            .fanout
+            .to_proc_frame(owner, Frame::SioRelayClose { relay: number, sid });
+    });
+    hs.response
+}
+
 /// Socket.IO's frames from other processes.
 impl Peer for SioContext {
     fn frame(&self, origin: u32, frame: Frame) {
@@ -393,10 +479,40 @@ impl Peer for SioContext {
                     let a = if post {
                         ask(&eio, |tx| Cmd::Post(body, tx)).await
                     } else {
-                        ask(&eio, |tx| Cmd::Get(tx)).await
+                        ask(&eio, Cmd::Get).await
                     };
                     reply(a);
                 });
+            }
+            Frame::SioRelayOpen { relay, sid } => match self.sessions.lock().get(sid.as_str()) {
+                Some(eio) => {
+                    eio.push(Cmd::Remote {
+                        proc: origin,
+                        relay,
+                    });
+                }
+                None => self.relay_out(origin, relay, Vec::new(), true),
+            },
+            Frame::SioRelayIn { relay, sid, msg } => {
+                if let Some(eio) = self.sessions.lock().get(sid.as_str()) {
+                    eio.push(Cmd::RemoteIn { relay, msg });
+                }
+            }
+            Frame::SioRelayClose { relay, sid } => {
+                if let Some(eio) = self.sessions.lock().get(sid.as_str()) {
+                    eio.push(Cmd::RemoteGone { relay });
+                }
+            }
+            Frame::SioRelayOut { relay, msgs, close } => {
+                let Some(outbox) = self.relays.lock().get(&relay).cloned() else {
+                    return;
+                };
+                for m in msgs {
+                    let _ = outbox.push(Outgoing::Message(m));
+                }
+                if close {
+                    let _ = outbox.push(Outgoing::Close(1000, String::new()));
+                }
             }
             _ => {}
         }

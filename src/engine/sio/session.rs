@@ -7,97 +7,27 @@
 use crate::engine::context::{host_call, ActiveGuard};
 use crate::engine::http::request::{Field, Request};
 use crate::engine::sio::codec;
-use crate::engine::sio::context::{Namespace, SioConfig, SioContext};
+use crate::engine::sio::context::SioContext;
+use crate::engine::sio::eio::{Answer, Cmd, Eio};
+use crate::engine::sio::namespace::{Namespace, SioConfig};
 use crate::engine::ws::context::{Admission, Verdict};
 use crate::engine::ws::deflate::Deflater;
 use crate::engine::ws::hub::{Client, Hub};
-use crate::engine::ws::outbox::{Outbox, Outgoing, Signal, DATA, DELIVERING, KILL, REPLIES, STOP};
+use crate::engine::ws::outbox::{Outbox, Outgoing, DATA, DELIVERING, KILL, REPLIES, STOP};
 use crate::engine::ws::rooms::{Record, Rooms, User};
 use crate::engine::ws::session::Socket;
 use bytes::Bytes;
 use engineioxide_core::{Packet as EioPacket, ProtocolVersion, Str};
 use futures_util::{SinkExt, StreamExt};
-use parking_lot::Mutex;
 use socketioxide_core::packet::{Packet as SioPacket, PacketData};
 use socketioxide_core::parser::{Parse, ParseConfig, ParseError, ParserState};
 use socketioxide_core::Value;
 use socketioxide_parser_common::CommonParser;
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
-
-/// The answer to a polling request (built by the session, written by the HTTP side, possibly
-/// on another worker).
-#[derive(Debug)]
-pub struct Answer {
-    pub status: u16,
-    pub body: Bytes,
-}
-
-impl Answer {
-    pub fn error(code: u8) -> Answer {
-        let (status, body) = codec::http_error(code);
-        Answer { status, body }
-    }
-}
-
-/// What the HTTP side hands a session.
-pub enum Cmd {
-    /// A polling GET: answered with what waits, or when something comes.
-    Get(oneshot::Sender<Answer>),
-    /// A polling POST's body (packets).
-    Post(Bytes, oneshot::Sender<Answer>),
-    /// A WebSocket for this session (the upgrade's probe).
-    Ws(Box<(Socket, Option<Deflater>)>),
-    /// The POST was over the payload limit: close.
-    Kill(&'static str),
-}
-
-/// A session as the HTTP side sees it: where to leave commands.
-pub struct Eio {
-    pub sid: Box<str>,
-    inbox: Mutex<VecDeque<Cmd>>,
-    closed: AtomicBool,
-    signal: Signal,
-}
-
-impl Eio {
-    pub fn new(sid: Box<str>) -> Eio {
-        Eio {
-            sid,
-            inbox: Mutex::new(VecDeque::new()),
-            closed: AtomicBool::new(false),
-            signal: Signal::default(),
-        }
-    }
-
-    /// Leaves a command; false when the session has ended.
-    pub fn push(&self, cmd: Cmd) -> bool {
-        let mut q = self.inbox.lock();
-        if self.closed.load(Ordering::Relaxed) {
-            return false;
-        }
-        q.push_back(cmd);
-        drop(q);
-        self.signal.raise(DATA);
-        true
-    }
-
-    fn take(&self) -> VecDeque<Cmd> {
-        self.signal.clear(DATA);
-        std::mem::take(&mut *self.inbox.lock())
-    }
-
-    fn close(&self) {
-        let mut q = self.inbox.lock();
-        self.closed.store(true, Ordering::Relaxed);
-        q.clear();
-    }
-}
 
 /// What a new session starts from.
 pub struct Opened {
@@ -122,6 +52,18 @@ struct Ws {
     deflater: Option<Deflater>,
 }
 
+/// A WebSocket transport: ours, or held by another worker that relays it.
+enum Link {
+    Local(Box<Ws>),
+    Remote { proc: u32, relay: u64 },
+}
+
+impl Link {
+    fn is_relay(&self, r: u64) -> bool {
+        matches!(self, Link::Remote { relay, .. } if *relay == r)
+    }
+}
+
 /// A connected namespace.
 struct Sock {
     id: u64,
@@ -141,8 +83,10 @@ struct Task {
     user: Option<User>,
     channels: Vec<String>,
     head: Option<Box<[u8]>>,
-    ws: Option<Ws>,
-    probe: Option<Ws>,
+    ws: Option<Link>,
+    probe: Option<Link>,
+    /// What to answer on the probe (`3probe`).
+    probe_out: Vec<Message>,
     out: Vec<Out>,
     /// Polling: frames waiting for a GET, and the GET waiting for frames.
     buffer: Vec<Out>,
@@ -190,6 +134,7 @@ pub async fn run(ctx: Arc<SioContext>, eio: Arc<Eio>, cfg: Arc<SioConfig>, opene
         head,
         ws: None,
         probe: None,
+        probe_out: Vec::new(),
         out: Vec::new(),
         buffer: Vec::new(),
         waiting: None,
@@ -207,7 +152,7 @@ pub async fn run(ctx: Arc<SioContext>, eio: Arc<Eio>, cfg: Arc<SioConfig>, opene
         cfg,
     };
     if let Some((socket, deflater)) = ws {
-        t.ws = Some(Ws { socket, deflater });
+        t.ws = Some(Link::Local(Box::new(Ws { socket, deflater })));
         t.out.push(Out::Text(open_packet(&eio.sid, &t.cfg, false)));
         t.flush().await;
     }
@@ -233,11 +178,11 @@ fn poll_flags(cx: &mut std::task::Context<'_>, eio: &Eio, sockets: &[Sock]) -> P
 }
 
 async fn next_frame(
-    ws: &mut Option<Ws>,
+    ws: &mut Option<Link>,
 ) -> Option<Result<Message, tokio_tungstenite::tungstenite::Error>> {
     match ws {
-        Some(w) => w.socket.next().await,
-        None => std::future::pending().await,
+        Some(Link::Local(w)) => w.socket.next().await,
+        _ => std::future::pending().await,
     }
 }
 
@@ -264,7 +209,7 @@ impl Task {
                     None => self.end = Some("transport close"),
                 },
                 frame = next_frame(&mut self.probe) => match frame {
-                    Some(Ok(m)) => self.on_probe(m).await,
+                    Some(Ok(m)) => self.on_probe(m),
                     _ => self.probe = None,
                 },
                 _ = &mut timer => self.on_timer(),
@@ -361,10 +306,31 @@ impl Task {
             Cmd::Ws(ws) => {
                 let (socket, deflater) = *ws;
                 if self.ws.is_none() && self.probe.is_none() {
-                    self.probe = Some(Ws { socket, deflater });
+                    self.probe = Some(Link::Local(Box::new(Ws { socket, deflater })));
                 }
             }
             Cmd::Kill(why) => self.end = Some(why),
+            Cmd::Remote { proc, relay } => {
+                if self.ws.is_none() && self.probe.is_none() {
+                    self.probe = Some(Link::Remote { proc, relay });
+                } else {
+                    self.ctx.relay_out(proc, relay, Vec::new(), true);
+                }
+            }
+            Cmd::RemoteIn { relay, msg } => {
+                if self.probe.as_ref().is_some_and(|l| l.is_relay(relay)) {
+                    self.on_probe(msg);
+                } else if self.ws.as_ref().is_some_and(|l| l.is_relay(relay)) {
+                    self.on_ws_message(msg);
+                }
+            }
+            Cmd::RemoteGone { relay } => {
+                if self.probe.as_ref().is_some_and(|l| l.is_relay(relay)) {
+                    self.probe = None;
+                } else if self.ws.as_ref().is_some_and(|l| l.is_relay(relay)) {
+                    self.end = Some("transport close");
+                }
+            }
         }
     }
 
@@ -412,16 +378,11 @@ impl Task {
     }
 
     /// A frame on the WebSocket being probed (RFC: `2probe` → `3probe`, then `5` upgrades).
-    async fn on_probe(&mut self, m: Message) {
+    fn on_probe(&mut self, m: Message) {
         let Message::Text(t) = m else { return };
         match t.as_str() {
             "2probe" => {
-                if let Some(p) = self.probe.as_mut() {
-                    if p.socket.send(Message::Text("3probe".into())).await.is_err() {
-                        self.probe = None;
-                        return;
-                    }
-                }
+                self.probe_out.push(Message::Text("3probe".into()));
                 // The pending GET returns, so that the client can pause polling.
                 if let Some(tx) = self.waiting.take() {
                     let _ = tx.send(self.poll_answer(vec![Out::Text(Bytes::from_static(b"6"))]));
@@ -765,22 +726,49 @@ impl Task {
         }
     }
 
-    /// Writes what was produced: on the WebSocket, or for the next GET.
+    /// Writes what was produced: on the WebSocket (ours or relayed), or for the next GET.
     async fn flush(&mut self) {
-        if self.out.is_empty() {
+        if !self.probe_out.is_empty() {
+            let msgs = std::mem::take(&mut self.probe_out);
+            match self.probe.as_mut() {
+                Some(Link::Local(w)) => {
+                    for m in msgs {
+                        if w.socket.feed(m).await.is_err() {
+                            self.probe = None;
+                            break;
+                        }
+                    }
+                    if let Some(Link::Local(w)) = self.probe.as_mut() {
+                        if w.socket.flush().await.is_err() {
+                            self.probe = None;
+                        }
+                    }
+                }
+                Some(Link::Remote { proc, relay }) => {
+                    self.ctx.relay_out(*proc, *relay, msgs, false)
+                }
+                None => {}
+            }
+        }
+        if self.out.is_empty() && (self.buffer.is_empty() || self.waiting.is_none()) {
             return;
         }
         let out = std::mem::take(&mut self.out);
+        if self.ws.is_none() {
+            self.buffer.extend(out);
+            if let Some(tx) = self.waiting.take() {
+                let frames = std::mem::take(&mut self.buffer);
+                let _ = tx.send(self.poll_answer(frames));
+            }
+            return;
+        }
+        let frames = out.into_iter().filter_map(|f| match f {
+            Out::Text(t) => Utf8Bytes::try_from(t).ok().map(Message::Text),
+            Out::Binary(b) => Some(Message::Binary(b)),
+        });
         match self.ws.as_mut() {
-            Some(w) => {
-                for f in out {
-                    let m = match f {
-                        Out::Text(t) => match Utf8Bytes::try_from(t) {
-                            Ok(t) => Message::Text(t),
-                            Err(_) => continue,
-                        },
-                        Out::Binary(b) => Message::Binary(b),
-                    };
+            Some(Link::Local(w)) => {
+                for m in frames {
                     let m = match w.deflater.as_mut() {
                         Some(d) => d.encode(m),
                         None => m,
@@ -794,13 +782,10 @@ impl Task {
                     self.end.get_or_insert("transport error");
                 }
             }
-            None => {
-                self.buffer.extend(out);
-                if let Some(tx) = self.waiting.take() {
-                    let frames = std::mem::take(&mut self.buffer);
-                    let _ = tx.send(self.poll_answer(frames));
-                }
+            Some(Link::Remote { proc, relay }) => {
+                self.ctx.relay_out(*proc, *relay, frames.collect(), false);
             }
+            None => {}
         }
     }
 
@@ -825,21 +810,26 @@ impl Task {
             };
             let _ = tx.send(self.poll_answer(frames));
         }
-        if let Some(w) = self.ws.as_mut() {
-            let code = if reason == "server shutting down" {
-                1001
-            } else {
-                1000
-            };
-            let frame = tokio_tungstenite::tungstenite::protocol::CloseFrame {
-                code: code.into(),
-                reason: "".into(),
-            };
-            let _ = tokio::time::timeout(
-                std::time::Duration::from_secs(1),
-                w.socket.close(Some(frame)),
-            )
-            .await;
+        let code: u16 = if reason == "server shutting down" {
+            1001
+        } else {
+            1000
+        };
+        for link in [self.probe.take(), self.ws.take()].into_iter().flatten() {
+            match link {
+                Link::Local(mut w) => {
+                    let frame = tokio_tungstenite::tungstenite::protocol::CloseFrame {
+                        code: code.into(),
+                        reason: "".into(),
+                    };
+                    let _ = tokio::time::timeout(
+                        std::time::Duration::from_secs(1),
+                        w.socket.close(Some(frame)),
+                    )
+                    .await;
+                }
+                Link::Remote { proc, relay } => self.ctx.relay_out(proc, relay, Vec::new(), true),
+            }
         }
         self.ctx
             .base

@@ -231,7 +231,7 @@ pub fn handshake(ws: &WsContext, req: &mut hyper::Request<Incoming>) -> Result<H
             HeaderValue::from_str(&derive_accept_key(key.as_bytes())).unwrap(),
         );
     }
-    deflate::respond(deflate.clone(), response.headers_mut());
+    deflate::respond(deflate, response.headers_mut());
     Ok(Handshake {
         response,
         on_upgrade,
