@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# make bench: builds everything the benchmarks need, runs bench/bench.py (about 8 minutes:
+# make bench: builds everything the benchmarks need, runs bench/bench.py (about 9 minutes:
 # 3 interleaved rounds of every workload and host, then a callgrind profile) and writes
 # BENCHMARKS.md and bench/cpu_per_request.svg. Extra arguments go to bench.py
 # (e.g. bench/run.sh --quick for a one-round harness check, --only hello,varied).
