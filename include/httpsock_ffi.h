@@ -381,13 +381,14 @@ typedef struct {
   size_t len;
 } hs_bytes;
 
-// An event: `event` (`event_len` bytes of UTF-8, not NUL-terminated), its arguments `args` (a
+// An event: `event` (`event_len` bytes of UTF-8, not NUL-terminated: bytes, so that a host
+// like PHP FFI does not read it as a C string), its arguments `args` (a
 // JSON array, `args_len` bytes) and binary `attachments`. `ack_id` >= 0: the client waits for
 // `hs_sio_ack(server, socket_id, ack_id, ...)`, during the call or later; -1: no ack. All
 // pointers are valid only during the call.
 typedef void (*hs_sio_event_cb)(void *user_data,
                                 uint64_t socket_id,
-                                const char *event,
+                                const uint8_t *event,
                                 size_t event_len,
                                 const uint8_t *args,
                                 size_t args_len,

@@ -148,6 +148,9 @@ impl Server {
     pub fn new(address: &str, port: u16) -> Result<Server> {
         let (host, port) = transport::parse_address(address, Some(port))?;
         let base = Arc::new(Base::default());
+        // Ids start at the clock, as a cluster's do: a server restarted does not hand out its
+        // predecessor's ids again (a client reconnecting gets a new one).
+        base.start_ids_at(crate::engine::fanout::first_id_now(0));
         let http = Arc::new(HttpContext::new(base.clone()));
         let ws = Arc::new(WsContext::new(base.clone()));
         // The WebSocket layer takes over upgrade requests (while `set_websocket(true)`).

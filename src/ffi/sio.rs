@@ -77,7 +77,8 @@ pub type hs_sio_connect_cb = Option<
     ) -> c_int,
 >;
 
-/// An event: `event` (`event_len` bytes of UTF-8, not NUL-terminated), its arguments `args` (a
+/// An event: `event` (`event_len` bytes of UTF-8, not NUL-terminated: bytes, so that a host
+/// like PHP FFI does not read it as a C string), its arguments `args` (a
 /// JSON array, `args_len` bytes) and binary `attachments`. `ack_id` >= 0: the client waits for
 /// `hs_sio_ack(server, socket_id, ack_id, ...)`, during the call or later; -1: no ack. All
 /// pointers are valid only during the call.
@@ -86,7 +87,7 @@ pub type hs_sio_event_cb = Option<
     unsafe extern "C-unwind" fn(
         user_data: *mut c_void,
         socket_id: u64,
-        event: *const c_char,
+        event: *const u8,
         event_len: usize,
         args: *const u8,
         args_len: usize,
@@ -193,7 +194,7 @@ impl SioHandler for CSio {
                 f(
                     self.user_data.0,
                     socket_id,
-                    event.as_ptr().cast(),
+                    event.as_ptr(),
                     event.len(),
                     args.as_ptr(),
                     args.len(),

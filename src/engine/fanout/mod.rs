@@ -81,6 +81,18 @@ pub trait Backplane: Send + Sync {
     fn stop(&self, _frame: Bytes) {}
 }
 
+/// The first connection id of process `me` started now: its counter starts at the clock
+/// (milliseconds, modulo 2^34: it wraps every 199 days and leaves 2^34 ids before it could reach
+/// the process bits), not at 0, so that a process restarted under the same number does not hand
+/// out its predecessor's ids again unless that one made more connections than milliseconds
+/// passed since it started.
+pub fn first_id_now(me: u32) -> u64 {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    ((me as u64) << PROC_SHIFT) + (ms & ((1 << 34) - 1)) + 1
+}
+
 /// Local delivery plus the backplanes the server joined.
 pub struct Fanout {
     pub base: Arc<Base>,
@@ -217,15 +229,7 @@ impl Fanout {
 
     pub fn set_me(&self, me: u32) {
         self.me.store(me, Ordering::Relaxed);
-        // The counter starts at the clock (milliseconds, modulo 2^34: it wraps every 199 days
-        // and leaves 2^34 ids before it could reach the process bits), not at 0: a worker or a
-        // node restarted under the same number does not hand out its predecessor's ids again
-        // unless that one made more connections than milliseconds passed since it started.
-        let ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
-        self.base
-            .start_ids_at(((me as u64) << PROC_SHIFT) + (ms & ((1 << 34) - 1)) + 1);
+        self.base.start_ids_at(first_id_now(me));
         self.rooms
             .set_fires_presence(slot_of_proc(me).is_none_or(|s| s == 0));
     }

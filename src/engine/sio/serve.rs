@@ -33,6 +33,11 @@ use std::sync::Arc;
 use tokio::sync::oneshot;
 use tokio_tungstenite::tungstenite::Message;
 
+/// A Socket.IO WebSocket's write buffer: the answers to the frames of one read leave in one
+/// write (an echo with acks costs a syscall per read, not per packet). Grows only as far as
+/// one turn's frames need.
+const WRITE_BUFFER: usize = 64 * 1024;
+
 /// Socket.IO mounted on the HTTP layer.
 pub struct SioMount(pub Arc<SioContext>);
 
@@ -157,7 +162,7 @@ async fn serve(
             let _tunnel = tunnel;
             match hs.on_upgrade.await {
                 Ok(up) => {
-                    let ws = open_socket(up, hs.deflate, max).await;
+                    let ws = open_socket(up, hs.deflate, max, WRITE_BUFFER).await;
                     // A session that ended meanwhile drops the socket (closing it).
                     eio.push(Cmd::Ws(Box::new(ws)));
                 }
@@ -281,7 +286,7 @@ fn open_session(
             tokio::spawn(async move {
                 match hs.on_upgrade.await {
                     Ok(up) => {
-                        let ws = open_socket(up, hs.deflate, max).await;
+                        let ws = open_socket(up, hs.deflate, max, WRITE_BUFFER).await;
                         let opened = Opened {
                             request,
                             admission,
@@ -383,7 +388,8 @@ fn relay(
         let Ok(up) = hs.on_upgrade.await else {
             return;
         };
-        let (mut socket, mut deflater) = open_socket(up, hs.deflate, cfg.max_payload).await;
+        let (mut socket, mut deflater) =
+            open_socket(up, hs.deflate, cfg.max_payload, WRITE_BUFFER).await;
         let number = ctx.forward_number();
         let outbox = Arc::new(Outbox::new(ctx.base.limits().ws_send_queue));
         ctx.relays.lock().insert(number, outbox.clone());

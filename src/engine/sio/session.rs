@@ -15,7 +15,7 @@ use crate::engine::ws::deflate::Deflater;
 use crate::engine::ws::hub::{Client, Hub};
 use crate::engine::ws::outbox::{Outbox, Outgoing, DATA, DELIVERING, KILL, REPLIES, STOP};
 use crate::engine::ws::rooms::{Record, Rooms, User};
-use crate::engine::ws::session::Socket;
+use crate::engine::ws::session::{close_code_for, Socket};
 use bytes::Bytes;
 use engineioxide_core::{Packet as EioPacket, ProtocolVersion, Str};
 use futures_util::{SinkExt, StreamExt};
@@ -100,6 +100,8 @@ struct Task {
     connect_due: Option<Instant>,
     /// Why the session ends, once it does.
     end: Option<&'static str>,
+    /// The close code and reason of a WebSocket that failed (1009 for a message too big).
+    close_with: Option<(u16, &'static str)>,
 }
 
 /// The open packet.
@@ -149,6 +151,7 @@ pub async fn run(ctx: Arc<SioContext>, eio: Arc<Eio>, cfg: Arc<SioConfig>, opene
         pong_due: None,
         connect_due: Some(now + cfg.connect_timeout),
         end: None,
+        close_with: None,
         cfg,
     };
     if let Some((socket, deflater)) = ws {
@@ -201,10 +204,24 @@ impl Task {
                     self.on_flags();
                 }
                 frame = next_frame(&mut self.ws) => match frame {
-                    Some(Ok(m)) => self.on_ws_message(m),
+                    Some(Ok(m)) => {
+                        self.on_ws_message(m);
+                        // The frames already read go in the same turn: their answers leave
+                        // in one write.
+                        self.more_frames();
+                    }
                     Some(Err(e)) => {
                         self.ctx.base.log.debug(|| format!("sio {}: websocket: {e}", self.eio.sid));
-                        self.end = Some("transport error");
+                        // A connection that just ended is "transport close"; a frame the
+                        // WebSocket refused (too big, bad UTF-8, a protocol error) is an error,
+                        // and the close says which.
+                        match close_code_for(&e) {
+                            Some(code) => {
+                                self.close_with = Some(code);
+                                self.end = Some("transport error");
+                            }
+                            None => self.end = Some("transport close"),
+                        }
                     }
                     None => self.end = Some("transport close"),
                 },
@@ -215,6 +232,37 @@ impl Task {
                 _ = &mut timer => self.on_timer(),
             }
             self.flush().await;
+        }
+    }
+
+    /// Handles the frames the WebSocket has already read (up to 64), without waiting.
+    fn more_frames(&mut self) {
+        use futures_util::FutureExt;
+        for _ in 0..64 {
+            if self.end.is_some() {
+                return;
+            }
+            let Some(Link::Local(w)) = self.ws.as_mut() else {
+                return;
+            };
+            match w.socket.next().now_or_never() {
+                Some(Some(Ok(m))) => self.on_ws_message(m),
+                Some(Some(Err(e))) => {
+                    match close_code_for(&e) {
+                        Some(code) => {
+                            self.close_with = Some(code);
+                            self.end = Some("transport error");
+                        }
+                        None => self.end = Some("transport close"),
+                    }
+                    return;
+                }
+                Some(None) => {
+                    self.end = Some("transport close");
+                    return;
+                }
+                None => return,
+            }
         }
     }
 
@@ -493,11 +541,36 @@ impl Task {
             channels: self.channels.clone(),
             ..Admission::default()
         };
+        // The socket's record as it would be, readable (`hs_ws_client_record`) while the host
+        // decides.
+        let mut summary = Vec::new();
+        if ws.rooms.is_shared() {
+            self.request.write_summary_head(&mut summary);
+            summary.pop();
+        }
+        let mut record = Record {
+            id,
+            route: ns.route,
+            node: ws.rooms.node(),
+            user: self.user.clone().map(Arc::new),
+            channels: self
+                .channels
+                .iter()
+                .map(|c| Arc::from(c.as_str()))
+                .collect(),
+            summary: if summary.is_empty() {
+                crate::engine::ws::rooms::empty_summary()
+            } else {
+                Arc::from(summary)
+            },
+        };
         let verdict = match &ns.handler {
             Some(h) => {
                 DELIVERING.set((id, outbox.limit));
-                let v = host_call(|| h.on_connect(id, &self.request, auth, &mut admission))
-                    .unwrap_or(Verdict::Failed);
+                let v = Rooms::closing(Some(record.clone()), || {
+                    host_call(|| h.on_connect(id, &self.request, auth, &mut admission))
+                })
+                .unwrap_or(Verdict::Failed);
                 DELIVERING.set((0, 0));
                 v
             }
@@ -522,23 +595,8 @@ impl Task {
             )));
             return;
         }
-        let mut summary = Vec::new();
-        if ws.rooms.is_shared() {
-            self.request.write_summary_head(&mut summary);
-            summary.pop();
-        }
-        let record = Record {
-            id,
-            route: ns.route,
-            node: ws.rooms.node(),
-            user: admission.user.map(Arc::new),
-            channels: Vec::new(),
-            summary: if summary.is_empty() {
-                crate::engine::ws::rooms::empty_summary()
-            } else {
-                Arc::from(summary)
-            },
-        };
+        record.user = admission.user.map(Arc::new);
+        record.channels = Vec::new();
         let joined = ws.rooms.open(record, outbox.clone(), &admission.channels);
         self.out.push(Out::Text(codec::connect_ok(name, &sid)));
         self.connect_due = None;
@@ -810,17 +868,17 @@ impl Task {
             };
             let _ = tx.send(self.poll_answer(frames));
         }
-        let code: u16 = if reason == "server shutting down" {
-            1001
-        } else {
-            1000
+        let (code, why) = match self.close_with {
+            Some(c) => c,
+            None if reason == "server shutting down" => (1001, ""),
+            None => (1000, ""),
         };
         for link in [self.probe.take(), self.ws.take()].into_iter().flatten() {
             match link {
                 Link::Local(mut w) => {
                     let frame = tokio_tungstenite::tungstenite::protocol::CloseFrame {
                         code: code.into(),
-                        reason: "".into(),
+                        reason: why.into(),
                     };
                     let _ = tokio::time::timeout(
                         std::time::Duration::from_secs(1),

@@ -430,7 +430,8 @@ impl Rooms {
     }
 
     /// Runs `f` (the host's close callback) with a closed client's record still readable
-    /// through `record` on this thread.
+    /// through `record` on this thread (also a Socket.IO socket's record while its connect is
+    /// decided, before it is in the world).
     pub fn closing<R>(record: Option<Record>, f: impl FnOnce() -> R) -> R {
         let previous = CLOSING.replace(record);
         let r = f();

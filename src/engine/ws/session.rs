@@ -43,15 +43,17 @@ pub type Socket = WebSocketStream<Inflating<TokioIo<hyper::upgrade::Upgraded>>>;
 
 /// A server-side WebSocket over an upgraded connection, with messages up to `max_message`
 /// bytes, compressed ones inflated under that limit; and the write side of the agreed
-/// permessage-deflate.
+/// permessage-deflate. `write_buffer` 0: each frame is written as it is fed; more: frames
+/// wait (up to that many bytes) for the flush, to leave in one write.
 pub async fn open_socket(
     upgraded: hyper::upgrade::Upgraded,
     deflate: Option<Agreed>,
     max_message: usize,
+    write_buffer: usize,
 ) -> (Socket, Option<Deflater>) {
     let config = WebSocketConfig::default()
         .read_buffer_size(WS_READ_BUFFER)
-        .write_buffer_size(0)
+        .write_buffer_size(write_buffer)
         .max_message_size(Some(max_message))
         .max_frame_size(Some(max_message));
     let io = Inflating::new(
@@ -244,7 +246,7 @@ pub async fn run_client(
     let id = request.conn_id;
     let limits = base.limits();
     // The compressed messages are inflated under the message limit before tungstenite sees them.
-    let (ws, deflater) = open_socket(upgraded, deflate, limits.ws_max_message).await;
+    let (ws, deflater) = open_socket(upgraded, deflate, limits.ws_max_message, 0).await;
     let outbox = Arc::new(Outbox::new(limits.ws_send_queue));
     let path = String::from_utf8_lossy(request.field(Field::Path)).into_owned();
     // Kept only for a host that reads it (`hs_ws_client_head`): a few hundred bytes per client.
