@@ -16,7 +16,7 @@
 
 static hs_server *server;
 
-static void on_event(void *user_data, uint64_t socket_id, const char *event, size_t event_len,
+static void on_event(void *user_data, uint64_t socket_id, const uint8_t *event, size_t event_len,
                      const uint8_t *args, size_t args_len, const hs_bytes *attachments,
                      size_t n_attachments, int64_t ack_id)
 {
