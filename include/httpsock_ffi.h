@@ -358,6 +358,14 @@ typedef struct {
   uint32_t max_payload;
   // How long a session may stay without a connected namespace (default 45000 ms).
   uint32_t connect_timeout_ms;
+  // Connection state recovery (Socket.IO 4.6+ clients): how long a socket whose connection
+  // was lost ("transport close", "transport error", "ping timeout") is kept, in its rooms
+  // and with what is sent to it queued, for its client to reconnect and get it back (same
+  // id, rooms and user, then what it missed; `socket.recovered` is true on the client). Its
+  // disconnect callback runs only when the time is over without a reconnect, and the connect
+  // callback does not run for a recovery. 0: off (the default, as in Socket.IO). Within one
+  // process: a reconnect that reaches another worker gets a new socket.
+  uint32_t recovery_ms;
 } hs_sio_options;
 
 // A client asks to connect the namespace. `socket_id` is the socket's id if it is accepted;

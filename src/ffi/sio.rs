@@ -55,6 +55,14 @@ pub struct hs_sio_options {
     pub max_payload: u32,
     /// How long a session may stay without a connected namespace (default 45000 ms).
     pub connect_timeout_ms: u32,
+    /// Connection state recovery (Socket.IO 4.6+ clients): how long a socket whose connection
+    /// was lost ("transport close", "transport error", "ping timeout") is kept, in its rooms
+    /// and with what is sent to it queued, for its client to reconnect and get it back (same
+    /// id, rooms and user, then what it missed; `socket.recovered` is true on the client). Its
+    /// disconnect callback runs only when the time is over without a reconnect, and the connect
+    /// callback does not run for a recovery. 0: off (the default, as in Socket.IO). Within one
+    /// process: a reconnect that reaches another worker gets a new socket.
+    pub recovery_ms: u32,
 }
 
 /// A client asks to connect the namespace. `socket_id` is the socket's id if it is accepted;
@@ -280,6 +288,7 @@ pub extern "C" fn hs_sio_enable(server: *mut hs_server, options: *const hs_sio_o
             cfg.ping_interval = ms(o.ping_interval_ms, cfg.ping_interval);
             cfg.ping_timeout = ms(o.ping_timeout_ms, cfg.ping_timeout);
             cfg.connect_timeout = ms(o.connect_timeout_ms, cfg.connect_timeout);
+            cfg.recovery = (o.recovery_ms > 0).then(|| Duration::from_millis(o.recovery_ms.into()));
             if o.max_payload > 0 {
                 cfg.max_payload = o.max_payload as usize;
             }

@@ -180,12 +180,16 @@ fn nsp_prefix(out: &mut String, name: &str) {
     }
 }
 
-/// The CONNECT answer: the socket's sid.
-pub fn connect_ok(name: &str, sid: &str) -> Bytes {
+/// The CONNECT answer: the socket's sid (and its private id, with connection state recovery).
+pub fn connect_ok(name: &str, sid: &str, pid: Option<&str>) -> Bytes {
     let mut out = String::from("40");
     nsp_prefix(&mut out, name);
     out.push_str("{\"sid\":\"");
     out.push_str(sid);
+    if let Some(pid) = pid {
+        out.push_str("\",\"pid\":\"");
+        out.push_str(pid);
+    }
     out.push_str("\"}");
     Bytes::from(out)
 }
@@ -291,7 +295,11 @@ mod tests {
             &ack_packet(&ns("/"), b"[true]", vec![], 3).text[..],
             b"433[true]"
         );
-        assert_eq!(&connect_ok("/", "abc")[..], br#"40{"sid":"abc"}"#);
+        assert_eq!(&connect_ok("/", "abc", None)[..], br#"40{"sid":"abc"}"#);
+        assert_eq!(
+            &connect_ok("/n", "abc", Some("p"))[..],
+            br#"40/n,{"sid":"abc","pid":"p"}"#
+        );
         assert_eq!(
             &connect_error("/a", "no \"way\"", Some(br#"{"x":1}"#))[..],
             br#"44/a,{"message":"no \"way\"","data":{"x":1}}"#

@@ -44,6 +44,8 @@ pub struct SioContext {
     /// WebSockets this process relays for sessions of other workers, by relay number: where
     /// the session's messages for the client are left.
     pub(crate) relays: Mutex<HashMap<u64, Arc<crate::engine::ws::outbox::Outbox>>>,
+    /// Sockets whose transport was lost, kept for connection state recovery, by private id.
+    pub(crate) parked: Mutex<HashMap<Box<str>, crate::engine::sio::eio::Sock>>,
 }
 
 impl SioContext {
@@ -61,6 +63,7 @@ impl SioContext {
             forwarded: Mutex::new(HashMap::new()),
             next_forward: AtomicU64::new(1),
             relays: Mutex::new(HashMap::new()),
+            parked: Mutex::new(HashMap::new()),
         }
     }
 

@@ -3,13 +3,16 @@
 //! session's task (`session`) takes them.
 
 use crate::engine::sio::codec;
+use crate::engine::sio::namespace::Namespace;
 use crate::engine::ws::deflate::Deflater;
+use crate::engine::ws::outbox::Outbox;
 use crate::engine::ws::outbox::{Signal, DATA};
 use crate::engine::ws::session::Socket;
 use bytes::Bytes;
 use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use tokio::sync::oneshot;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -87,4 +90,17 @@ impl Eio {
         self.closed.store(true, Ordering::Relaxed);
         q.clear();
     }
+}
+
+/// A connected namespace of a session (or one kept for connection state recovery).
+pub struct Sock {
+    pub id: u64,
+    pub sid: String,
+    pub ns: Arc<Namespace>,
+    pub outbox: Arc<Outbox>,
+    pub next_ack: i64,
+    /// Emits waiting for this client's acknowledgement: (ack id, token, asking process).
+    pub asked: Vec<(i64, u64, u32)>,
+    /// Its private id for connection state recovery (when that is on).
+    pub pid: Option<Box<str>>,
 }

@@ -57,6 +57,9 @@ pub struct SioConfig {
     pub max_payload: usize,
     /// How long a session may live without a connected namespace.
     pub connect_timeout: Duration,
+    /// Connection state recovery: how long a socket whose transport was lost is kept for its
+    /// client to come back (None: off, as in Socket.IO).
+    pub recovery: Option<Duration>,
 }
 
 impl Default for SioConfig {
@@ -67,6 +70,7 @@ impl Default for SioConfig {
             ping_timeout: Duration::from_millis(20_000),
             max_payload: 1_000_000,
             connect_timeout: Duration::from_millis(45_000),
+            recovery: None,
         }
     }
 }

@@ -8,8 +8,8 @@ use crate::engine::context::{host_call, ActiveGuard};
 use crate::engine::http::request::{Field, Request};
 use crate::engine::sio::codec;
 use crate::engine::sio::context::SioContext;
-use crate::engine::sio::eio::{Answer, Cmd, Eio};
-use crate::engine::sio::namespace::{Namespace, SioConfig};
+use crate::engine::sio::eio::{Answer, Cmd, Eio, Sock};
+use crate::engine::sio::namespace::SioConfig;
 use crate::engine::ws::context::{Admission, Verdict};
 use crate::engine::ws::deflate::Deflater;
 use crate::engine::ws::hub::{Client, Hub};
@@ -64,17 +64,6 @@ impl Link {
     }
 }
 
-/// A connected namespace.
-struct Sock {
-    id: u64,
-    sid: String,
-    ns: Arc<Namespace>,
-    outbox: Arc<Outbox>,
-    next_ack: i64,
-    /// Emits waiting for this client's acknowledgement: (ack id, token, asking process).
-    asked: Vec<(i64, u64, u32)>,
-}
-
 struct Task {
     ctx: Arc<SioContext>,
     eio: Arc<Eio>,
@@ -87,6 +76,8 @@ struct Task {
     probe: Option<Link>,
     /// What to answer on the probe (`3probe`).
     probe_out: Vec<Message>,
+    /// The probe was answered and the upgrade (`5`) has not come yet.
+    upgrading: bool,
     out: Vec<Out>,
     /// Polling: frames waiting for a GET, and the GET waiting for frames.
     buffer: Vec<Out>,
@@ -137,6 +128,7 @@ pub async fn run(ctx: Arc<SioContext>, eio: Arc<Eio>, cfg: Arc<SioConfig>, opene
         ws: None,
         probe: None,
         probe_out: Vec::new(),
+        upgrading: false,
         out: Vec::new(),
         buffer: Vec::new(),
         waiting: None,
@@ -164,6 +156,62 @@ pub async fn run(ctx: Arc<SioContext>, eio: Arc<Eio>, cfg: Arc<SioConfig>, opene
     }
     t.run().await;
     t.finish().await;
+}
+
+/// Takes a socket out: the world, its rooms, the hub; its asks are answered with nothing; the
+/// host hears why.
+fn retire(ctx: &SioContext, s: Sock, reason: &str) {
+    let ws = &ctx.ws;
+    s.outbox.close();
+    let client = ws.hub.remove(s.id);
+    for (_, token, origin) in s.asked {
+        ctx.route_answer(origin, token, s.id, None);
+    }
+    let id = s.id;
+    ctx.base
+        .log
+        .debug(|| format!("sio socket {id} ({}): {reason}", s.sid));
+    let head = client.and_then(|c| c.head);
+    let rooms = &ws.rooms;
+    Hub::closing(id, head, || {
+        rooms.leave_all(id);
+        let record = rooms.close(id);
+        Rooms::closing(record, || {
+            if let Some(h) = &s.ns.handler {
+                let _ = host_call(|| h.on_disconnect(id, reason));
+            }
+        });
+    });
+}
+
+/// Keeps a socket whose transport was lost for `window`, in the world with its outbox filling,
+/// for a reconnecting session that shows its `pid` (connection state recovery). Past the
+/// window it is retired with `reason`.
+fn park(ctx: &Arc<SioContext>, s: Sock, reason: &'static str, window: std::time::Duration) {
+    let Some(pid) = s.pid.clone() else {
+        return retire(ctx, s, reason);
+    };
+    let id = s.id;
+    ctx.base
+        .log
+        .debug(|| format!("sio socket {id}: {reason}; kept for recovery"));
+    ctx.parked.lock().insert(pid.clone(), s);
+    let weak = Arc::downgrade(ctx);
+    tokio::spawn(async move {
+        tokio::time::sleep(window).await;
+        if let Some(ctx) = weak.upgrade() {
+            let expired = ctx.parked.lock().remove(&pid);
+            if let Some(s) = expired {
+                retire(&ctx, s, reason);
+            }
+        }
+    });
+}
+
+/// The `pid` in a CONNECT's auth payload, if any.
+fn recovery_pid(auth: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(auth).ok()?;
+    v.get("pid")?.as_str().map(str::to_string)
 }
 
 /// Ready when the session has commands or one of its sockets has something (data, a kill, a
@@ -227,7 +275,10 @@ impl Task {
                 },
                 frame = next_frame(&mut self.probe) => match frame {
                     Some(Ok(m)) => self.on_probe(m),
-                    _ => self.probe = None,
+                    _ => {
+                        self.probe = None;
+                        self.upgrading = false;
+                    }
                 },
                 _ = &mut timer => self.on_timer(),
             }
@@ -328,6 +379,10 @@ impl Task {
             Cmd::Get(tx) => {
                 if self.ws.is_some() {
                     let _ = tx.send(Answer::error(3));
+                } else if self.upgrading {
+                    // The probe succeeded: a poll that comes now gets a noop at once, so that
+                    // the client's polling pauses and it can send the upgrade (`5`).
+                    let _ = tx.send(self.poll_answer(vec![Out::Text(Bytes::from_static(b"6"))]));
                 } else if self.waiting.is_some() {
                     // Two GETs at once: the client is confused; the session ends.
                     let _ = tx.send(Answer::error(3));
@@ -375,6 +430,7 @@ impl Task {
             Cmd::RemoteGone { relay } => {
                 if self.probe.as_ref().is_some_and(|l| l.is_relay(relay)) {
                     self.probe = None;
+                    self.upgrading = false;
                 } else if self.ws.as_ref().is_some_and(|l| l.is_relay(relay)) {
                     self.end = Some("transport close");
                 }
@@ -431,12 +487,14 @@ impl Task {
         match t.as_str() {
             "2probe" => {
                 self.probe_out.push(Message::Text("3probe".into()));
+                self.upgrading = true;
                 // The pending GET returns, so that the client can pause polling.
                 if let Some(tx) = self.waiting.take() {
                     let _ = tx.send(self.poll_answer(vec![Out::Text(Bytes::from_static(b"6"))]));
                 }
             }
             "5" => {
+                self.upgrading = false;
                 self.ws = self.probe.take();
                 // What waited for a GET goes on the WebSocket now.
                 let waiting = std::mem::take(&mut self.buffer);
@@ -516,6 +574,9 @@ impl Task {
             return;
         };
         if self.find(name).is_some() {
+            return;
+        }
+        if self.cfg.recovery.is_some() && self.restore(name, auth) {
             return;
         }
         let ctx = self.ctx.clone();
@@ -598,7 +659,12 @@ impl Task {
         record.user = admission.user.map(Arc::new);
         record.channels = Vec::new();
         let joined = ws.rooms.open(record, outbox.clone(), &admission.channels);
-        self.out.push(Out::Text(codec::connect_ok(name, &sid)));
+        let pid: Option<Box<str>> = self
+            .cfg
+            .recovery
+            .map(|_| engineioxide_core::Sid::new().as_str().into());
+        self.out
+            .push(Out::Text(codec::connect_ok(name, &sid, pid.as_deref())));
         self.connect_due = None;
         self.sockets.push(Sock {
             id,
@@ -607,11 +673,48 @@ impl Task {
             outbox,
             next_ack: 0,
             asked: Vec::new(),
+            pid,
         });
         for r in replies.into_iter().flatten() {
             self.deliver(id, r);
         }
         ws.rooms.fire_pending(joined);
+    }
+
+    /// A reconnecting client shows the `pid` of a socket kept for recovery: it gets that socket
+    /// back (same id and sid, rooms, user) and what was sent to it meanwhile. The connect
+    /// callback does not run again. False: nothing to recover.
+    fn restore(&mut self, name: &str, auth: &[u8]) -> bool {
+        let Some(pid) = recovery_pid(auth) else {
+            return false;
+        };
+        let found = {
+            let mut parked = self.ctx.parked.lock();
+            match parked.get(pid.as_str()) {
+                Some(s) if &*s.ns.name == name => parked.remove(pid.as_str()),
+                _ => None,
+            }
+        };
+        let Some(s) = found else {
+            return false;
+        };
+        if s.outbox.signal.peek() & KILL != 0 {
+            // Its queue overflowed while it was away: what it missed is lost; a new socket.
+            retire(&self.ctx, s, "forced close");
+            return false;
+        }
+        let id = s.id;
+        self.ctx
+            .base
+            .log
+            .debug(|| format!("sio socket {id}: recovered by session {}", self.eio.sid));
+        self.out
+            .push(Out::Text(codec::connect_ok(name, &s.sid, s.pid.as_deref())));
+        self.connect_due = None;
+        self.sockets.push(s);
+        let i = self.sockets.len() - 1;
+        self.drain(i);
+        true
     }
 
     fn event(&mut self, i: usize, v: Value, ack: Option<i64>) {
@@ -738,28 +841,7 @@ impl Task {
     /// nothing; the host hears why.
     fn remove(&mut self, i: usize, reason: &str) {
         let s = self.sockets.remove(i);
-        let ws = &self.ctx.ws;
-        s.outbox.close();
-        let client = ws.hub.remove(s.id);
-        for (_, token, origin) in s.asked {
-            self.ctx.route_answer(origin, token, s.id, None);
-        }
-        let id = s.id;
-        self.ctx
-            .base
-            .log
-            .debug(|| format!("sio socket {id} ({}): {reason}", s.sid));
-        let head = client.and_then(|c| c.head);
-        let rooms = &ws.rooms;
-        Hub::closing(id, head, || {
-            rooms.leave_all(id);
-            let record = rooms.close(id);
-            Rooms::closing(record, || {
-                if let Some(h) = &s.ns.handler {
-                    let _ = host_call(|| h.on_disconnect(id, reason));
-                }
-            });
-        });
+        retire(&self.ctx, s, reason);
     }
 
     fn poll_answer(&self, frames: Vec<Out>) -> Answer {
@@ -852,9 +934,16 @@ impl Task {
         let reason = self.end.unwrap_or("transport close");
         self.eio.close();
         self.ctx.sessions.lock().remove(&self.eio.sid);
-        while !self.sockets.is_empty() {
-            let last = self.sockets.len() - 1;
-            self.remove(last, reason);
+        // A lost transport may come back (connection state recovery): its sockets wait.
+        let lost = matches!(
+            reason,
+            "transport close" | "transport error" | "ping timeout"
+        );
+        for s in std::mem::take(&mut self.sockets).into_iter().rev() {
+            match self.cfg.recovery {
+                Some(window) if lost => park(&self.ctx, s, reason, window),
+                _ => retire(&self.ctx, s, reason),
+            }
         }
         let tell = matches!(
             reason,
