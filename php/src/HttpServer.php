@@ -23,7 +23,9 @@ use HttpSock\Server\Loop;
 use HttpSock\Server\Tls;
 use HttpSock\Server\WorkerPool;
 use HttpSock\Server\WorkerSlot;
+use HttpSock\Server\SioDispatcher;
 use HttpSock\Server\WsDispatcher;
+use HttpSock\SocketIo\SocketNamespace;
 
 /**
  * Luminova's HttpServer API, served by libhttpsock: a keep-alive HTTP/1.1 (and HTTP/2, TLS) and RFC 6455
@@ -32,8 +34,9 @@ use HttpSock\Server\WsDispatcher;
  * This class is the API; the work is done by small internal classes: Server\Config (the
  * configuration, replayed onto every fresh native server: each worker of simultaneous mode,
  * start() after shutdown()), Server\Loop (the event loop and signals), Server\WorkerPool
- * (simultaneous mode), Server\HttpDispatcher and Server\WsDispatcher (the callbacks), and
- * Native\NativeServer (the only code that talks to the engine).
+ * (simultaneous mode), Server\HttpDispatcher, Server\WsDispatcher and Server\SioDispatcher (the
+ * callbacks: HTTP, WebSocket, Socket.IO), and Native\NativeServer (the only code that talks to the
+ * engine). Socket.IO's public objects are in SocketIo\ (socketio()).
  *
  * @method void put(string $pattern, Closure $response) Define a route for PUT requests.
  * @method void patch(string $pattern, Closure $response) Define a route for PATCH requests.
@@ -82,6 +85,7 @@ class HttpServer
     private readonly Config $config;
     private readonly HttpDispatcher $http;
     private readonly WsDispatcher $ws;
+    private readonly SioDispatcher $sio;
     private readonly Authorizer $authorizer;
     /** Whether the steps that register authorize()'s hook and the room events are recorded. */
     private bool $authorizeStep = false;
@@ -118,6 +122,9 @@ class HttpServer
         $this->log = new DebugLog();
         $this->http = new HttpDispatcher($this->log);
         $this->ws = new WsDispatcher($this->log);
+        $this->sio = new SioDispatcher($this->log, $this->ws);
+        $sio = $this->sio;
+        $this->ws->setForgetHook(static fn (int $id) => $sio->forget($id));
         $this->authorizer = new Authorizer($this->log);
         $this->clients = new ClientList();
         $this->pool = new WorkerPool($this->log);
@@ -493,6 +500,7 @@ class HttpServer
         $this->boundPort = $native->port();
         $this->http->setServerPort($this->boundPort);
         $this->ws->setServerPort($this->boundPort);
+        $this->sio->setServerPort($this->boundPort);
         $this->authorizer->setServerPort($this->boundPort);
         $this->registerExitHook();
         return $this;
@@ -591,6 +599,17 @@ class HttpServer
      * channels, node and binary. A string it returns is sent back to that client in the frame
      * type of the message (an array: as JSON text).
      *
+     * Socket.IO: a pattern that begins with `/socket.io` (the dot escaped or not, an optional
+     * `^`) not followed by a letter, digit, `_`, `-` or `{` — `/socket.io(?:/.*)?`,
+     * `/socket.io/.*`, `/socket.io` — serves Socket.IO clients on `/socket.io/` (Engine.IO v4,
+     * polling and websocket) instead of a WebSocket route: the callback is called for every
+     * event of the default namespace `/` that socketio('/')->on() does not handle, with
+     * `$message` the event's first argument as text (JSON when it is not a string) and
+     * `$payload` holding id, sid, namespace, event, args, ack, address, port, uri, path, query,
+     * headers, secure, user, info, channels, node. A value it returns (not null) is the
+     * acknowledgement when the client waits for one (else it is emitted back to that socket as
+     * the same event); README, "Socket.IO (PHP)".
+     *
      * @param string $pattern URI pattern (e.g, `/ws(?:/.*)?`, `/chat/{room}`).
      * @param Closure $response The message callback.
      * @param int $maxClients The most clients this route holds at once, counted over every
@@ -607,6 +626,16 @@ class HttpServer
                 "accept({$pattern}): \$maxClients is a number of clients (0: no limit); got {$maxClients}.",
                 InvalidArgumentException::STATUS
             );
+        }
+        if (SioDispatcher::isSocketIoPattern($pattern)) {
+            if ($maxClients !== 0) {
+                throw new InvalidArgumentException(
+                    "accept({$pattern}): a client limit is for WebSocket routes; this pattern is the Socket.IO endpoint.",
+                    InvalidArgumentException::STATUS
+                );
+            }
+            $this->socketio('/')->setDocumentedHandler($response);
+            return;
         }
         $this->listenToRooms();
         $ws = $this->ws;
@@ -786,6 +815,69 @@ class HttpServer
         return $this->ws->clients();
     }
 
+    // ---- additions: Socket.IO -----------------------------------------------------------------
+
+    /**
+     * A Socket.IO namespace (`/` the default one; Socket.IO's `io.of($namespace)`), served on
+     * `/socket.io/` (Engine.IO v4: polling, websocket and the upgrade between them), with its
+     * handlers and emits: `on($event, fn (array $socket, mixed ...$args))` (its return value is
+     * the acknowledgement), `onConnect(fn (array $socket))` (may refuse), `onDisconnect(fn (array
+     * $socket, string $reason))`, `emit()`, `to($room)->emit()`, `except($sid)->emit()`,
+     * `toSocket($sid)->emit()`, `join()`, `leave()`, `disconnect()`, `sockets()`, `members()`.
+     * The same object every call for one name. Rooms are this server's channels; emits reach
+     * the sockets of every worker and node (useRedis()). The global authorize() and
+     * setOrigins() decide the Engine.IO handshake. A client that asks for a namespace never
+     * registered gets "Invalid namespace" (the default `/` always exists).
+     *
+     * @param string $namespace `/` or `/name` (Socket.IO's namespaces).
+     *
+     * @throws RuntimeException InvalidArgumentException for a namespace that does not start
+     *         with `/`.
+     */
+    public function socketio(string $namespace = '/'): SocketNamespace
+    {
+        $found = $this->sio->find($namespace);
+        if ($found !== null) {
+            return $found;
+        }
+        if (!str_starts_with($namespace, '/') || preg_match('/[\x00-\x20,]/', $namespace) === 1) {
+            throw new InvalidArgumentException(
+                "socketio(\"{$namespace}\"): a namespace starts with '/' and has no spaces, commas or control characters.",
+                InvalidArgumentException::STATUS
+            );
+        }
+        $sio = $this->sio;
+        $this->listenToRooms(); // the rooms' join/leave events keep the sockets' arrays current
+        if ($sio->markEnabled()) {
+            $this->configure(static fn (NativeServer $n) => $sio->enable($n));
+        }
+        $nsp = $sio->create($namespace);
+        $this->configure(static fn (NativeServer $n) => $sio->register($n, $nsp));
+        return $nsp;
+    }
+
+    /**
+     * Socket.IO's server options (before socketio() and accept() of the Socket.IO path), with
+     * Socket.IO's names: `path` (default `/socket.io/`), `pingInterval` (ms, default 25000),
+     * `pingTimeout` (ms, default 20000), `maxHttpBufferSize` (bytes of a polling body or a
+     * websocket message, default 1000000), `connectTimeout` (ms to connect a namespace after
+     * the handshake, default 45000), `connectionStateRecovery` (ms, or Socket.IO's
+     * `['maxDisconnectionDuration' => ms]`: how long a socket whose connection was lost waits for
+     * its client to come back with its rooms and what was sent meanwhile; default 0: off). 0
+     * keeps a default.
+     *
+     * @param array{path?: string, pingInterval?: int, pingTimeout?: int, maxHttpBufferSize?: int, connectTimeout?: int, connectionStateRecovery?: int|array{maxDisconnectionDuration?: int}} $options
+     *
+     * @return self Returns instance of HttpServer.
+     * @throws RuntimeException InvalidArgumentException for an unknown option or a bad value;
+     *         StateException once Socket.IO is on.
+     */
+    public function socketioOptions(array $options): self
+    {
+        $this->sio->setOptions($options);
+        return $this;
+    }
+
     // ---- additions: upgrade authorization, channels, presence, Redis ------------------------
 
     /**
@@ -852,6 +944,7 @@ class HttpServer
     {
         $this->live('join()')->wsJoin($clientId, $channel);
         $this->ws->forget($clientId);
+        $this->sio->forget($clientId);
     }
 
     /**
@@ -864,6 +957,7 @@ class HttpServer
     {
         $this->live('leave()')->wsLeave($clientId, $channel);
         $this->ws->forget($clientId);
+        $this->sio->forget($clientId);
     }
 
     /**
@@ -1104,6 +1198,7 @@ class HttpServer
         );
         $this->http->reset();
         $this->ws->attach($native);
+        $this->sio->attach($native);
         return $native;
     }
 
@@ -1178,6 +1273,7 @@ class HttpServer
         $this->native = null;
         $this->started = false;
         $this->ws->attach(null);
+        $this->sio->attach(null);
         $native?->free();
     }
 

@@ -6,6 +6,7 @@ namespace HttpSock\Tests;
 use HttpSock\Tests\Support\Http;
 use HttpSock\Tests\Support\ServerProcess;
 use HttpSock\Tests\Support\ServerTestCase;
+use HttpSock\Tests\Support\SioNode;
 use HttpSock\Tests\Support\WsClient;
 use HttpSock\Tests\Support\WsHandshakeFailed;
 
@@ -308,12 +309,23 @@ final class DocExamplesTest extends ServerTestCase
         }
     }
 
+    /** The documented /socket.io handler serves a real Socket.IO client (issue 12). */
     public function testSocketIo(): void
     {
+        if (($why = SioNode::missing()) !== null) {
+            $this->markTestSkipped($why);
+        }
         $s = $this->doc('socketio');
-        $c = WsClient::connect($s->wsUrl('/socket.io/?EIO=4&transport=websocket'));
-        $c->sendText('40');
-        $this->waitUntil(fn () => str_contains($s->stderr(), '[debug] WebSocket Message: 40'), 3.0, 'the logged message');
-        $c->close();
+        $io = new SioNode();
+        try {
+            $c = $io->connect('a', $s->url());
+            $io->emit('a', 'chat', ['hello-io', ['n' => 1]]);
+            $this->waitUntil(fn () => str_contains($s->stderr(), '[debug] WebSocket Message: hello-io'), 3.0, 'the logged message');
+            $this->assertStringContainsString('"sid":"' . $c['sid'] . '"', $s->stderr(), 'the payload names the socket');
+            $this->assertStringContainsString('"event":"chat"', $s->stderr());
+            $this->assertSame([], $io->ask('a', 'chat', ['with ack']), 'the handler returns nothing: an empty ack');
+        } finally {
+            $io->close();
+        }
     }
 }

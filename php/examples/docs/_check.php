@@ -279,9 +279,15 @@ $checks = [
         );
     }],
     'socketio' => ['check' => function (Example $x) use ($expect) {
-        $err = wsSend($x->port, '/socket.io/?EIO=4&transport=websocket', 'hello-io');
+        // A Socket.IO client in its simplest form: Engine.IO long-polling by hand. The handshake,
+        // then one POST carrying CONNECT to "/" and the event message("hello-io").
+        $open = http($x->port, 'GET', '/socket.io/?EIO=4&transport=polling');
+        $sid = preg_match('/"sid":"([^"]+)"/', $open['body'], $m) === 1 ? $m[1] : null;
+        $post = $sid === null ? null : http($x->port, 'POST', '/socket.io/?EIO=4&transport=polling&sid=' . rawurlencode($sid),
+            "40\x1e42[\"message\",\"hello-io\"]", ['Content-Type' => 'text/plain;charset=UTF-8']);
         return array_merge(
-            $expect($err === null, "WebSocket /socket.io/: {$err}"),
+            $expect($open['status'] === 200 && $sid !== null, "the Engine.IO handshake: {$open['status']} {$open['body']}"),
+            $expect(($post['status'] ?? 0) === 200, 'the POST of CONNECT and the event: ' . json_encode($post)),
             $expect(eventually(fn () => str_contains($x->stderr(), 'WebSocket Message: hello-io')), 'message logged'),
         );
     }],

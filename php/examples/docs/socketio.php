@@ -1,7 +1,10 @@
 <?php
 
 /**
- * Socket.io path: accept WebSocket clients on /socket.io.
+ * Socket.io path: serve Socket.IO clients on /socket.io/ (Engine.IO v4: long-polling, WebSocket
+ * and the upgrade; README, "Socket.IO (PHP)"). Every event of the default namespace calls the
+ * handler: $message is the event's first argument as text, $payload holds id, sid, namespace,
+ * event, args, ack, address, headers, user, channels...
  *
  * From luminova-httpserver.md, "WebSocket Protocol Handling / Socket.io Handler"
  * (with websocket(true) from "Enabling WebSocket Support", which the section requires).
@@ -9,7 +12,8 @@
  * "[added]".
  *
  * Usage: php php/examples/docs/socketio.php [PORT]   (default 8080; 0: any free port)
- * Try: websocat ws://127.0.0.1:PORT/socket.io/   then type a line (logged to STDERR).
+ * Try (Node, npm i socket.io-client): node -e "require('socket.io-client').io('http://127.0.0.1:PORT')
+ *      .emit('chat', 'hi')"   (the event is logged to STDERR).
  */
 
 require __DIR__ . '/../../autoload.php'; // [added]

@@ -54,6 +54,12 @@ final class NativeServer
     /** A buffer for hs_ws_client_record and hs_ws_presence, grown likewise. */
     private ?CData $recordBuffer = null;
     private int $recordCapacity = 0;
+    /** A buffer for Socket.IO arguments (hs_sio_emit, hs_sio_ack), grown likewise. */
+    private ?CData $argsBuffer = null;
+    private int $argsCapacity = 0;
+    /** @var list<CData> The attachments of the last Socket.IO emit or ack. */
+    private array $attachmentBuffers = [];
+    private ?CData $sidBuffer = null;
 
     /**
      * @param Closure(string $head, string $body): mixed $onRequest Answers a matched HTTP request.
@@ -495,18 +501,22 @@ final class NativeServer
     }
 
     /**
-     * The WebSocket client ids of every worker and node (the engine's world view).
+     * The WebSocket client ids of every worker and node (the engine's world view); of one route
+     * (a Socket.IO namespace's route: its sockets) when `$route` >= 0.
      *
      * @return list<int>
      */
-    public function wsClients(): array
+    public function wsClients(int $route = -1): array
     {
         if ($this->handle === null) {
             return [];
         }
         for ($cap = 64;;) {
             $ids = $this->ffi->new("uint64_t[{$cap}]");
-            $total = $this->ffi->hs_ws_clients($this->handle, -1, $ids, $cap);
+            $total = $this->ffi->hs_ws_clients($this->handle, $route, $ids, $cap);
+            if ($total < 0) {
+                return [];
+            }
             if ($total <= $cap) {
                 $out = [];
                 for ($i = 0; $i < $total; $i++) {
@@ -535,6 +545,233 @@ final class NativeServer
             $len = $this->ffi->hs_ws_client_head($this->handle, $id, $this->headBuffer, $this->headCapacity);
         }
         return $len < 0 ? null : ($len === 0 ? '' : FFI::string($this->headBuffer, $len));
+    }
+
+    // ---- Socket.IO ------------------------------------------------------------------------------
+
+    /**
+     * Serves Socket.IO (Engine.IO v4) on its path (hs_sio_enable). Options, each optional:
+     * path, pingInterval (ms), pingTimeout (ms), maxHttpBufferSize (bytes), connectTimeout (ms),
+     * connectionStateRecovery (ms; 0: off).
+     *
+     * @param array{path?: string, pingInterval?: int, pingTimeout?: int, maxHttpBufferSize?: int, connectTimeout?: int, connectionStateRecovery?: int} $options
+     */
+    public function sioEnable(array $options): void
+    {
+        $ffi = $this->ffi;
+        $opts = $ffi->new('hs_sio_options');
+        if (isset($options['path'])) {
+            $path = $options['path'];
+            $buffer = $ffi->new('char[' . (strlen($path) + 1) . ']');
+            FFI::memcpy($buffer, $path, strlen($path));
+            $this->keep[] = $buffer;
+            $opts->path = $ffi->cast('const char *', $buffer);
+        }
+        $opts->ping_interval_ms = $options['pingInterval'] ?? 0;
+        $opts->ping_timeout_ms = $options['pingTimeout'] ?? 0;
+        $opts->max_payload = $options['maxHttpBufferSize'] ?? 0;
+        $opts->connect_timeout_ms = $options['connectTimeout'] ?? 0;
+        $opts->recovery_ms = $options['connectionStateRecovery'] ?? 0;
+        $this->keep[] = $opts;
+        Library::check($ffi->hs_sio_enable($this->h(), FFI::addr($opts)), 'socketio()');
+    }
+
+    /**
+     * Registers Socket.IO namespace `$name` with its own four trampolines (the namespace is
+     * bound in the closures: no lookup per event). Returns its route id.
+     *
+     * - `$connect(int $id, string $head, string $auth)`: true (accept), an {@see Admission}
+     *   (accept with a user and rooms), a {@see \HttpSock\SocketIo\Refusal} or false (refuse);
+     *   a throw: the engine's "Internal server error" and `$onFailure` is told.
+     * - `$event(int $id, string $event, string $argsJson, list<string> $attachments, int $ackId)`.
+     * - `$ack(int $id, int $token, ?string $argsJson, list<string> $attachments)` (null: no answer).
+     * - `$disconnect(int $id, string $reason)`.
+     */
+    public function sioNamespace(string $name, Closure $connect, Closure $event, Closure $ack, Closure $disconnect, Closure $onFailure): int
+    {
+        $ffi = $this->ffi;
+        Library::check($ffi->hs_ws_keep_heads($this->h(), 1), 'socketio()');
+        $handlers = $ffi->new('hs_sio_handlers');
+        $onConnect = static function ($userData, $id, $req, $auth, $authLen, $admission) use ($connect, $onFailure, $ffi): int {
+            try {
+                $len = $ffi->new('size_t');
+                $head = FFI::string($ffi->hs_request_packed($req, FFI::addr($len)), $len->cdata);
+                $verdict = $connect((int) $id, $head, $authLen > 0 ? FFI::string($auth, $authLen) : '');
+                if ($verdict === true) {
+                    return 1;
+                }
+                if ($verdict instanceof Admission) {
+                    if ($verdict->user !== null) {
+                        $info = self::copy($ffi, $verdict->info);
+                        Library::check(
+                            $ffi->hs_admission_user($admission, $verdict->user, $info, strlen($verdict->info)),
+                            'onConnect(): the user'
+                        );
+                    }
+                    foreach ($verdict->channels as $channel) {
+                        Library::check($ffi->hs_admission_join($admission, $channel), "onConnect(): joining \"{$channel}\"");
+                    }
+                    return 1;
+                }
+                if ($verdict instanceof \HttpSock\SocketIo\Refusal) {
+                    $data = $verdict->data === null ? '' : json_encode($verdict->data, \HttpSock\SocketIo\Codec::JSON_FLAGS | JSON_THROW_ON_ERROR);
+                    Library::check(
+                        $ffi->hs_admission_refuse($admission, $verdict->message, $data === '' ? null : self::copy($ffi, $data), strlen($data)),
+                        'onConnect(): the refusal'
+                    );
+                }
+                return 0;
+            } catch (\Throwable $e) {
+                try {
+                    $onFailure($e);
+                } catch (\Throwable $e2) {
+                    self::lastResort($e2);
+                }
+                return -1;
+            }
+        };
+        $onEvent = static function ($userData, $id, $name, $nameLen, $args, $argsLen, $atts, $n, $ackId) use ($event): void {
+            try {
+                $attachments = [];
+                for ($i = 0; $i < $n; $i++) {
+                    $b = $atts[$i];
+                    $attachments[] = $b->len > 0 ? FFI::string($b->data, $b->len) : '';
+                }
+                // `const char *event` (not NUL-terminated): PHP hands a `const char *` argument
+                // over as a string read up to a NUL, so only its first $nameLen bytes count.
+                $event((int) $id, is_string($name) ? substr($name, 0, $nameLen) : FFI::string($name, $nameLen), $argsLen > 0 ? FFI::string($args, $argsLen) : '', $attachments, (int) $ackId);
+            } catch (\Throwable $e) {
+                self::lastResort($e);
+            }
+        };
+        $onAck = static function ($userData, $id, $token, $args, $argsLen, $atts, $n) use ($ack): void {
+            try {
+                $attachments = [];
+                for ($i = 0; $i < $n; $i++) {
+                    $b = $atts[$i];
+                    $attachments[] = $b->len > 0 ? FFI::string($b->data, $b->len) : '';
+                }
+                $ack((int) $id, (int) $token, $args === null ? null : ($argsLen > 0 ? FFI::string($args, $argsLen) : ''), $attachments);
+            } catch (\Throwable $e) {
+                self::lastResort($e);
+            }
+        };
+        $onDisconnect = static function ($userData, $id, $reason) use ($disconnect): void {
+            try {
+                $disconnect((int) $id, $reason === null ? '' : (string) $reason);
+            } catch (\Throwable $e) {
+                self::lastResort($e);
+            }
+        };
+        $handlers->on_connect = $onConnect;
+        $handlers->on_event = $onEvent;
+        $handlers->on_ack = $onAck;
+        $handlers->on_disconnect = $onDisconnect;
+        array_push($this->keep, $onConnect, $onEvent, $onAck, $onDisconnect, $handlers);
+        return Library::check(
+            $ffi->hs_sio_namespace($this->h(), $name, FFI::addr($handlers), null),
+            "socketio(\"{$name}\")"
+        );
+    }
+
+    /**
+     * Emits to every socket of namespace route `$route`, or to those in `$room`, on every
+     * worker and node, except socket `$except` (0: none). Returns how many sockets of this
+     * process got it.
+     *
+     * @param list<string> $attachments
+     */
+    public function sioEmit(int $route, ?string $room, int $except, string $event, string $json, array $attachments): int
+    {
+        $h = $this->h();
+        [$atts, $n] = $this->attachments($attachments);
+        return Library::check(
+            $this->ffi->hs_sio_emit($h, $route, $room, $except, $event, $this->args($json), strlen($json), $atts, $n),
+            "emit(\"{$event}\")"
+        );
+    }
+
+    /**
+     * Emits to one socket (of any worker or node). With `$wantAck`, returns the token its
+     * namespace's ack callback will be called with (once: the answer, or null after
+     * `$timeoutMs`; 0 = until the socket goes); else 0. A negative status when the socket is
+     * unknown.
+     *
+     * @param list<string> $attachments
+     */
+    public function sioEmitTo(int $id, string $event, string $json, array $attachments, bool $wantAck = false, int $timeoutMs = 0): int
+    {
+        if ($this->handle === null) {
+            return -2;
+        }
+        [$atts, $n] = $this->attachments($attachments);
+        $token = $wantAck ? $this->ffi->new('uint64_t') : null;
+        $rc = $this->ffi->hs_sio_emit_to(
+            $this->handle, $id, $event, $this->args($json), strlen($json), $atts, $n,
+            $timeoutMs, $token === null ? null : FFI::addr($token)
+        );
+        if ($rc < 0) {
+            return $rc;
+        }
+        return $token === null ? 0 : (int) $token->cdata;
+    }
+
+    /**
+     * Acknowledges event `$ackId` of socket `$id` with these arguments; 0 or a negative status.
+     *
+     * @param list<string> $attachments
+     */
+    public function sioAck(int $id, int $ackId, string $json, array $attachments): int
+    {
+        if ($this->handle === null) {
+            return -2;
+        }
+        [$atts, $n] = $this->attachments($attachments);
+        return $this->ffi->hs_sio_ack($this->handle, $id, $ackId, $this->args($json), strlen($json), $atts, $n);
+    }
+
+    /** A socket's Socket.IO id (the client's `socket.id`), or null when the socket is unknown. */
+    public function sioSid(int $id): ?string
+    {
+        if ($this->handle === null) {
+            return null;
+        }
+        $this->sidBuffer ??= $this->ffi->new('char[64]');
+        $len = $this->ffi->hs_sio_sid($this->handle, $id, $this->sidBuffer, 64);
+        if ($len >= 64) {
+            $cap = $len + 1;
+            $buffer = $this->ffi->new("char[{$cap}]");
+            $len = $this->ffi->hs_sio_sid($this->handle, $id, $buffer, $cap);
+            return $len < 0 ? null : FFI::string($buffer, $len);
+        }
+        return $len < 0 ? null : FFI::string($this->sidBuffer, $len);
+    }
+
+    /** The socket a Socket.IO id names, or null when it names none. */
+    public function sioSocket(string $sid): ?int
+    {
+        if ($this->handle === null) {
+            return null;
+        }
+        $out = $this->ffi->new('uint64_t');
+        $rc = $this->ffi->hs_sio_socket($this->handle, $sid, FFI::addr($out));
+        return $rc < 0 ? null : (int) $out->cdata;
+    }
+
+    /** The namespace of a socket, or null when the socket is unknown. */
+    public function sioNamespaceOf(int $id): ?string
+    {
+        if ($this->handle === null) {
+            return null;
+        }
+        $buffer = $this->ffi->new('char[256]');
+        $len = $this->ffi->hs_sio_namespace_of($this->handle, $id, $buffer, 256);
+        if ($len >= 256) {
+            $cap = $len + 1;
+            $buffer = $this->ffi->new("char[{$cap}]");
+            $len = $this->ffi->hs_sio_namespace_of($this->handle, $id, $buffer, $cap);
+        }
+        return $len < 0 ? null : FFI::string($buffer, $len);
     }
 
     // ---- channels and presence ---------------------------------------------------------------
@@ -745,6 +982,47 @@ final class NativeServer
     }
 
     // ---- internals --------------------------------------------------------------------------
+
+    /**
+     * JSON argument text as the engine takes it (`const uint8_t *`): copied into a buffer
+     * reused from call to call (the engine copies it during the call).
+     */
+    private function args(string $json): CData
+    {
+        $n = strlen($json);
+        if ($this->argsBuffer === null || $n > $this->argsCapacity) {
+            $this->argsCapacity = max(1024, $n);
+            $this->argsBuffer = $this->ffi->new("uint8_t[{$this->argsCapacity}]");
+        }
+        if ($n > 0) {
+            FFI::memcpy($this->argsBuffer, $json, $n);
+        }
+        return $this->argsBuffer;
+    }
+
+    /**
+     * Binary attachments as an `hs_bytes` array (and its length), or [null, 0]. The byte
+     * buffers are kept by the array's owner object until the next call.
+     *
+     * @param list<string> $attachments
+     * @return array{0: CData|null, 1: int}
+     */
+    private function attachments(array $attachments): array
+    {
+        $n = count($attachments);
+        if ($n === 0) {
+            return [null, 0];
+        }
+        $list = $this->ffi->new("hs_bytes[{$n}]");
+        $this->attachmentBuffers = [];
+        foreach ($attachments as $i => $bytes) {
+            $buffer = $this->bytes($bytes);
+            $this->attachmentBuffers[] = $buffer;
+            $list[$i]->data = $this->ffi->cast('const uint8_t *', $buffer);
+            $list[$i]->len = strlen($bytes);
+        }
+        return [$list, $n];
+    }
 
     /** Grows the record buffer to hold `$len` bytes; true (for a retry loop). */
     private function growRecordBuffer(int $len): bool

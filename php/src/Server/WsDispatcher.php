@@ -39,6 +39,8 @@ final class WsDispatcher
     private ?Closure $joinHandler = null;
     private ?Closure $leaveHandler = null;
     private ?Closure $presenceHandler = null;
+    /** Told when a client's channels change (Socket.IO's cached sockets: SioDispatcher::forget). */
+    private ?Closure $forgetHook = null;
     private ?int $serverPort = null;
 
     public function __construct(private readonly DebugLog $log)
@@ -80,6 +82,12 @@ final class WsDispatcher
     public function setPresenceHandler(Closure $handler): void
     {
         $this->presenceHandler = $handler;
+    }
+
+    /** `$hook(int $id)` is called when a client's channels change (join and leave events). */
+    public function setForgetHook(Closure $hook): void
+    {
+        $this->forgetHook = $hook;
     }
 
     /**
@@ -222,6 +230,9 @@ final class WsDispatcher
     private function joined(int $id, string $channel): void
     {
         unset($this->textPayload[$id], $this->binaryPayload[$id]);
+        if ($this->forgetHook !== null) {
+            ($this->forgetHook)($id);
+        }
         if ($this->joinHandler === null) {
             return;
         }
@@ -235,6 +246,9 @@ final class WsDispatcher
     private function left(int $id, string $channel): void
     {
         unset($this->textPayload[$id], $this->binaryPayload[$id]);
+        if ($this->forgetHook !== null) {
+            ($this->forgetHook)($id);
+        }
         if ($this->leaveHandler === null) {
             return;
         }
