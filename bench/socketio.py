@@ -96,7 +96,7 @@ def check_deps(key):
 # the load clients of (17): key -> (label, command)
 CLIENTS = {
     "js": ("socket.io-client 4.8 (bench/socketio/load.js)", ["node", LOAD]),
-    "c": ("bench/sio_load.c (light client check)", [C_LOAD]),
+    "c": ("bench/sio_load.c (light C client)", [C_LOAD]),
 }
 
 
