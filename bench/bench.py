@@ -33,6 +33,7 @@ import time
 
 import bench_tls  # the issue-10 rows: TLS, HTTP/2, WebSocket compression (bench/bench_tls.py)
 import rooms  # the issue-11 rows: channels, presence, Redis backplane (bench/rooms.py)
+import socketio as sio_bench  # the issue-12 rows: Socket.IO vs Node.js (bench/socketio.py)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, "bench")
@@ -553,6 +554,7 @@ def report(R):
             targets.append((name, "n/a", "not measured", ""))
     targets.extend(bench_tls.targets(sys.modules[__name__], R))
     targets.extend(rooms.targets(sys.modules[__name__], R))
+    targets.extend(sio_bench.targets(sys.modules[__name__], R))
     P("## Targets")
     P("")
     P("Status from the medians of this run. The last column is the same ratio in callgrind "
@@ -724,6 +726,7 @@ def report(R):
 
     bench_tls.report(sys.modules[__name__], R, P)
     rooms.report(sys.modules[__name__], R, P)
+    sio_bench.report(sys.modules[__name__], R, P)
 
     P("## What is not measured")
     P("")
@@ -770,7 +773,8 @@ def main():
     ap.add_argument("--duration", type=float, default=2)
     ap.add_argument("--warmup", type=float, default=1)
     ap.add_argument("--only", default="", help="comma list: hello,varied,post,close,c10k,"
-                    "echo,idle,tls,h2streams,handshake,deflate,deflate_idle,rooms,callgrind")
+                    "echo,idle,tls,h2streams,handshake,deflate,deflate_idle,rooms,socketio,"
+                    "callgrind")
     ap.add_argument("--quick", action="store_true", help="1 round, 1 s runs (harness check)")
     ap.add_argument("--callgrind", action="store_true", help="also the callgrind profile")
     ap.add_argument("--report-only")
@@ -824,6 +828,7 @@ def main():
                           f"{res['p99_us']} us", flush=True)
         bench_tls.run_round(sys.modules[__name__], a, R, r, want, attempt)
         rooms.run_round(sys.modules[__name__], a, R, r, want, attempt)
+        sio_bench.run_round(sys.modules[__name__], a, R, r, want, attempt)
         if want("idle"):
             for h in WS_HOSTS:
                 for n in IDLE_SIZES:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# make bench: builds everything the benchmarks need, runs bench/bench.py (about 7 minutes:
+# make bench: builds everything the benchmarks need, runs bench/bench.py (about 9 minutes:
 # 3 interleaved rounds of every workload and host, then a callgrind profile) and writes
 # BENCHMARKS.md and bench/cpu_per_request.svg. Extra arguments go to bench.py
 # (e.g. bench/run.sh --quick for a one-round harness check, --only hello,varied).
@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 missing=""
 for pair in wrk:wrk taskset:util-linux valgrind:valgrind cc:gcc php:php-cli h2load:nghttp2-client \
-            openssl:openssl redis-server:redis-server; do
+            openssl:openssl redis-server:redis-server node:nodejs npm:npm; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || missing="$missing ${pair#*:}"
 done
 if [ -n "$missing" ]; then
@@ -23,6 +23,13 @@ fi
 if ! python3 -c 'import websockets.asyncio.client' >/dev/null 2>&1; then
   python3 -m pip install -q --disable-pip-version-check 'websockets>=13' \
     || python3 -m pip install -q --disable-pip-version-check --break-system-packages 'websockets>=13'
+fi
+
+# bench/socketio.py (issue 12): the reference Node.js server and the load client, npm socket.io and
+# socket.io-client 4.8 at the versions of bench/socketio/package-lock.json.
+if [ ! -d bench/socketio/node_modules/socket.io-client ] \
+   || [ bench/socketio/package-lock.json -nt bench/socketio/node_modules/.package-lock.json ]; then
+  npm ci --prefix bench/socketio --no-audit --no-fund
 fi
 
 # 10 000 connections: wrk and ws_load need that many descriptors, and so do the servers.
@@ -39,6 +46,9 @@ cc -O2 -g -std=c99 -Wall -Wextra -Werror -Iinclude bench/ws_bcast.c -o target/be
   -Ltarget/release -Wl,-rpath,"$PWD/target/release" -lhttpsock
 cc -O2 -g -std=c99 -Wall -Wextra -Werror -Iinclude bench/rooms_host.c -o target/bench/rooms_host \
   -Ltarget/release -Wl,-rpath,"$PWD/target/release" -lhttpsock
+cc -O2 -g -std=c99 -Wall -Wextra -Werror -Iinclude bench/sio_echo.c -o target/bench/sio_echo \
+  -Ltarget/release -Wl,-rpath,"$PWD/target/release" -lhttpsock
+cc -O2 -g -std=c99 -Wall -Wextra -Werror bench/sio_load.c -o target/bench/sio_load
 
 start=$(date +%s)
 python3 bench/bench.py --callgrind "$@"
