@@ -84,6 +84,9 @@ int main(void)
         (any_fn)&hs_ws_room_events, (any_fn)&hs_redis, (any_fn)&hs_cluster_restarted,
         (any_fn)&hs_ws_set_origins, (any_fn)&hs_ws_route_limit, (any_fn)&hs_ws_authorize,
         (any_fn)&hs_admission_user, (any_fn)&hs_admission_join,
+        (any_fn)&hs_sio_enable, (any_fn)&hs_sio_namespace, (any_fn)&hs_admission_refuse,
+        (any_fn)&hs_sio_emit, (any_fn)&hs_sio_emit_to, (any_fn)&hs_sio_ack, (any_fn)&hs_sio_sid,
+        (any_fn)&hs_sio_socket, (any_fn)&hs_sio_namespace_of,
     };
     size_t i, missing = 0;
     for (i = 0; i < sizeof fns / sizeof fns[0]; i++)
