@@ -114,6 +114,27 @@ pub struct Request {
     scratch: RefCell<Vec<Box<[u8]>>>,
 }
 
+/// Copies what of `head` may point into the connection's read buffer (hyper parses the URI,
+/// header names and values as slices of it): a head kept after its request, for a connection's
+/// life, would keep that whole buffer (16 KiB) alive; the copies keep their own bytes only.
+pub fn detach_head(head: &mut Parts) {
+    if let Ok(uri) = hyper::Uri::try_from(head.uri.to_string()) {
+        head.uri = uri;
+    }
+    let old = std::mem::take(&mut head.headers);
+    let mut headers = hyper::HeaderMap::with_capacity(old.len());
+    for (name, value) in old.iter() {
+        let (Ok(n), Ok(v)) = (
+            hyper::header::HeaderName::from_bytes(name.as_str().as_bytes()),
+            hyper::header::HeaderValue::from_bytes(value.as_bytes()),
+        ) else {
+            continue;
+        };
+        headers.append(n, v);
+    }
+    head.headers = headers;
+}
+
 impl Request {
     pub fn new(
         head: Parts,

@@ -6,7 +6,7 @@
 
 use crate::engine::fanout::wire::Frame;
 use crate::engine::fanout::Peer;
-use crate::engine::http::request::{Conn, Matched, Request};
+use crate::engine::http::request::{detach_head, Conn, Matched, Request};
 use crate::engine::http::response::Response;
 use crate::engine::http::service::{finish, read_limited};
 use crate::engine::http::{HttpContext, HttpResponse, Mount};
@@ -224,7 +224,10 @@ fn open_session(
     } else {
         None
     };
-    let (parts, _) = req.into_parts();
+    let (mut parts, _) = req.into_parts();
+    // Kept for the session's life (namespace connects read it): without its references into
+    // the connection's read buffer.
+    detach_head(&mut parts);
     let number = ctx.base.next_conn_id();
     let own = Conn {
         id: number,
@@ -275,7 +278,7 @@ fn open_session(
                 ws: None,
                 tunnel: None,
             };
-            tokio::spawn(run(ctx, eio, cfg, opened));
+            tokio::spawn(run(ctx, eio, cfg, Box::new(opened)));
             res
         }
         Some(hs) => {
@@ -294,7 +297,8 @@ fn open_session(
                             ws: Some(ws),
                             tunnel,
                         };
-                        run(ctx, eio, cfg, opened).await
+                        // A task of its own: this one's state (the upgrade's) is freed now.
+                        tokio::spawn(run(ctx, eio, cfg, Box::new(opened)));
                     }
                     Err(e) => {
                         ctx.sessions.lock().remove(&eio.sid);

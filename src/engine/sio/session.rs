@@ -107,48 +107,15 @@ pub fn open_packet(sid: &str, cfg: &SioConfig, upgrades: bool) -> Bytes {
 }
 
 /// Runs a session until it ends.
-pub async fn run(ctx: Arc<SioContext>, eio: Arc<Eio>, cfg: Arc<SioConfig>, opened: Opened) {
+pub async fn run(ctx: Arc<SioContext>, eio: Arc<Eio>, cfg: Arc<SioConfig>, opened: Box<Opened>) {
     let _guard = ActiveGuard::new(&ctx.base);
-    let Opened {
-        request,
-        admission,
-        head,
-        ws,
-        tunnel,
-    } = opened;
+    // The task's state is boxed, made by a plain function: the future keeps a pointer, not the
+    // state beside the arguments it was made from (an idle session's memory).
+    let (mut t, tunnel) = Task::new(&ctx, eio, cfg, opened);
     let _tunnel = tunnel;
-    let now = Instant::now();
-    let mut t = Task {
-        ctx: ctx.clone(),
-        eio: eio.clone(),
-        request,
-        user: admission.user,
-        channels: admission.channels,
-        head,
-        ws: None,
-        probe: None,
-        probe_out: Vec::new(),
-        upgrading: false,
-        out: Vec::new(),
-        buffer: Vec::new(),
-        waiting: None,
-        sockets: Vec::new(),
-        parser: ParserState::default(),
-        limits: ParseConfig {
-            max_incoming_binary_buf_size: cfg.max_payload,
-            max_incoming_binaries: 1000,
-            packet_completion_timeout: cfg.ping_interval + cfg.ping_timeout,
-        },
-        ping_due: now + cfg.ping_interval,
-        pong_due: None,
-        connect_due: Some(now + cfg.connect_timeout),
-        end: None,
-        close_with: None,
-        cfg,
-    };
-    if let Some((socket, deflater)) = ws {
-        t.ws = Some(Link::Local(Box::new(Ws { socket, deflater })));
-        t.out.push(Out::Text(open_packet(&eio.sid, &t.cfg, false)));
+    if t.ws.is_some() {
+        t.out
+            .push(Out::Text(open_packet(&t.eio.sid, &t.cfg, false)));
         t.flush().await;
     }
     if ctx.base.life.is_stopping() {
@@ -156,6 +123,55 @@ pub async fn run(ctx: Arc<SioContext>, eio: Arc<Eio>, cfg: Arc<SioConfig>, opene
     }
     t.run().await;
     t.finish().await;
+}
+
+type Tunnel = Option<crate::engine::ws::handshake::Tunnel>;
+
+impl Task {
+    fn new(
+        ctx: &Arc<SioContext>,
+        eio: Arc<Eio>,
+        cfg: Arc<SioConfig>,
+        opened: Box<Opened>,
+    ) -> (Box<Task>, Tunnel) {
+        let Opened {
+            request,
+            admission,
+            head,
+            ws,
+            tunnel,
+        } = *opened;
+        let now = Instant::now();
+        let t = Box::new(Task {
+            ctx: ctx.clone(),
+            eio,
+            request,
+            user: admission.user,
+            channels: admission.channels,
+            head,
+            ws: ws.map(|(socket, deflater)| Link::Local(Box::new(Ws { socket, deflater }))),
+            probe: None,
+            probe_out: Vec::new(),
+            upgrading: false,
+            out: Vec::new(),
+            buffer: Vec::new(),
+            waiting: None,
+            sockets: Vec::new(),
+            parser: ParserState::default(),
+            limits: ParseConfig {
+                max_incoming_binary_buf_size: cfg.max_payload,
+                max_incoming_binaries: 1000,
+                packet_completion_timeout: cfg.ping_interval + cfg.ping_timeout,
+            },
+            ping_due: now + cfg.ping_interval,
+            pong_due: None,
+            connect_due: Some(now + cfg.connect_timeout),
+            end: None,
+            close_with: None,
+            cfg,
+        });
+        (t, tunnel)
+    }
 }
 
 /// Takes a socket out: the world, its rooms, the hub; its asks are answered with nothing; the
