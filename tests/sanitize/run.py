@@ -13,6 +13,9 @@ Programs (each its own Valgrind run, its own log in the output directory):
   rooms             rooms.c: a token refused with 401, messages published to a channel's two
                     members, a presence channel with two tabs of one user, members and presence
                     over HTTP, an anonymous echo, a client open at shutdown; SIGTERM
+  socketio          socketio.c with python-socketio clients: polling upgraded to WebSocket and
+                    WebSocket only, events with acks, binary, a room, a server-to-client ack, a
+                    refused connect, an unknown session (400), a client open at shutdown; SIGTERM
   hello_tls         hello over TLS (certificates from tests/tls/certs.py, a client CA optional):
                     curl over HTTP/1.1 and HTTP/2 (routes, POST, 404, 413, 431), a client
                     certificate, an untrusted client, plain HTTP and garbage on the TLS port, a
@@ -645,6 +648,51 @@ def drive_rooms(srv: Served) -> str:
     return f"{sent} messages published to 2 members, presence, a 401, 5 clients"
 
 
+def drive_socketio(srv: Served) -> str:
+    import socketio
+    import urllib.error
+    import urllib.request
+    try:
+        urllib.request.urlopen(srv.base + "/socket.io/?EIO=4&transport=polling&sid=nope",
+                               timeout=CLIENT_TIMEOUT)
+        raise Failed("an unknown session was answered")
+    except urllib.error.HTTPError as e:
+        expect(e.code == 400, f"unknown sid: {e.code}")
+    bad = socketio.Client(reconnection=False)
+    try:
+        bad.connect(srv.base, auth={"token": "bad"}, wait_timeout=CLIENT_TIMEOUT)
+        raise Failed("a bad token was admitted")
+    except socketio.exceptions.ConnectionError:
+        pass
+    calls = 0
+    for transports in (["polling", "websocket"], ["websocket"]):
+        c = socketio.Client(reconnection=False)
+        asked = []
+        c.on("question", lambda *a: asked.append(a) or "yes")
+        got = []
+        c.on("news", lambda *a: got.append(a))
+        c.connect(srv.base, transports=transports, wait_timeout=CLIENT_TIMEOUT)
+        for i in range(5):
+            r = c.call("echo", (i, "two", {"three": [3]}), timeout=CLIENT_TIMEOUT)
+            expect(r == (i, "two", {"three": [3]}), f"echo ack {r!r}")
+            calls += 1
+        r = c.call("echo", b"\x00\x01" * 500, timeout=CLIENT_TIMEOUT)
+        expect(r == b"\x00\x01" * 500, "binary echo")
+        expect(c.call("join", "red", timeout=CLIENT_TIMEOUT) is True, "join")
+        c.emit("to", ("red", "news", "hello"))
+        c.emit("ask", ("question", 1))
+        deadline = time.monotonic() + CLIENT_TIMEOUT
+        while (not got or not asked) and time.monotonic() < deadline:
+            c.sleep(0.05)
+        expect(got == [("hello",)], f"room emit {got!r}")
+        expect(asked == [(1,)], f"server ask {asked!r}")
+        c.disconnect()
+    keep = socketio.Client(reconnection=False)
+    keep.connect(srv.base, transports=["websocket"], wait_timeout=CLIENT_TIMEOUT)
+    srv.clients.callback(keep.disconnect)
+    return f"{calls} acked events on 2 transports, binary, a room, an ask, a refusal, a 400"
+
+
 @dataclass
 class ServerCase:
     name: str
@@ -665,6 +713,7 @@ SERVER_CASES = [
                after_stop=after_stop_close_1001),
     ServerCase("chat", "chat", drive_chat, signal.SIGINT, after_stop=after_stop_close_1001),
     ServerCase("rooms", "rooms", drive_rooms, signal.SIGTERM, after_stop=after_stop_close_1001),
+    ServerCase("socketio", "socketio", drive_socketio, signal.SIGTERM),
     # fork() needs no --trace-children (no exec): Valgrind follows the children and writes a log
     # per process (%p in --log-file). --child-silent-after-fork=no is the default: kept explicit.
     ServerCase("fork_after_start", "fork_after_start", drive_fork, signal.SIGTERM,
