@@ -29,6 +29,14 @@ impl Answer {
         let (status, body) = codec::http_error(code);
         Answer { status, body }
     }
+
+    /// A polling body over the payload limit (the session ends).
+    pub fn too_large() -> Answer {
+        Answer {
+            status: 413,
+            body: Bytes::from_static(b"{\"code\":3,\"message\":\"Payload too large\"}"),
+        }
+    }
 }
 
 /// What the HTTP side hands a session.

@@ -178,10 +178,7 @@ async fn serve(
             Ok(body) => ask(&eio, |tx| Cmd::Post(body, tx)).await,
             Err(_) => {
                 eio.push(Cmd::Kill("transport error"));
-                Answer {
-                    status: 413,
-                    body: Bytes::from_static(b"{\"code\":3,\"message\":\"Payload too large\"}"),
-                }
+                Answer::too_large()
             }
         },
         _ => Answer::error(3),
@@ -330,13 +327,7 @@ async fn forward(
     let body = if post {
         match read_limited(&parts.headers, body, cfg.max_payload).await {
             Ok(b) => b,
-            Err(_) => {
-                let a = Answer {
-                    status: 413,
-                    body: Bytes::from_static(b"{\"code\":3,\"message\":\"Payload too large\"}"),
-                };
-                return respond(http, &Request::bare(parts, conn), a);
-            }
+            Err(_) => return respond(http, &Request::bare(parts, conn), Answer::too_large()),
         }
     } else {
         Bytes::new()

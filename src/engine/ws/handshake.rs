@@ -87,30 +87,22 @@ pub fn upgrade(
     let Some((route_id, handler, caps, names)) = found else {
         return refuse(req, None, "no accept route");
     };
-    if !h2 && req.method() != Method::GET {
-        let res = Answer::UpgradeNeedsGet.response();
-        return refuse(req, Some(res), "not GET");
-    }
-    let key = match req.headers().get(SEC_WEBSOCKET_KEY) {
-        _ if h2 => None,
-        Some(k) if valid_key(k.as_bytes()) => Some(k.clone()),
-        _ => {
-            let res = Answer::BadWebSocketKey.response();
-            return refuse(req, Some(res), "bad Sec-WebSocket-Key");
+    let hs = match handshake(ws, &mut req) {
+        Ok(hs) => hs,
+        Err(answer) => {
+            let mut res = answer.response();
+            let why = match answer {
+                Answer::UpgradeNeedsGet => "not GET",
+                Answer::BadWebSocketKey => "bad Sec-WebSocket-Key",
+                _ => {
+                    res.headers
+                        .push((SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13")));
+                    "Sec-WebSocket-Version is not 13"
+                }
+            };
+            return refuse(req, Some(res), why);
         }
     };
-    if req
-        .headers()
-        .get(SEC_WEBSOCKET_VERSION)
-        .is_none_or(|v| v != "13")
-    {
-        let mut res = Answer::BadWebSocketVersion.response();
-        res.headers
-            .push((SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13")));
-        return refuse(req, Some(res), "Sec-WebSocket-Version is not 13");
-    }
-    let deflate = ws.deflate.negotiate(req.headers());
-    let on_upgrade = hyper::upgrade::on(&mut req);
     let (parts, _) = req.into_parts();
     let matched = Matched {
         normalized: Some(path.clone().into_boxed_str()),
@@ -159,12 +151,12 @@ pub fn upgrade(
     tokio::spawn(async move {
         let _guard = guard;
         let _tunnel = tunnel;
-        match on_upgrade.await {
+        match hs.on_upgrade.await {
             Ok(upgraded) => {
                 let opening = Opening {
                     request,
                     handler,
-                    deflate,
+                    deflate: hs.deflate,
                     admission,
                 };
                 run_client(base, hub, rooms, keep_head, upgraded, opening).await
@@ -175,19 +167,7 @@ pub fn upgrade(
         }
     });
 
-    let mut res = hyper::Response::new(Full::new(Bytes::new()));
-    if let Some(key) = key {
-        *res.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-        let h = res.headers_mut();
-        h.insert(UPGRADE, HeaderValue::from_static("websocket"));
-        h.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
-        h.insert(
-            SEC_WEBSOCKET_ACCEPT,
-            HeaderValue::from_str(&derive_accept_key(key.as_bytes())).unwrap(),
-        );
-    }
-    deflate::respond(deflate, res.headers_mut());
-    res
+    hs.response
 }
 
 /// A WebSocket handshake checked and answered for a layer that owns its sockets itself (Socket.IO):
