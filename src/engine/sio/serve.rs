@@ -16,7 +16,7 @@ use crate::engine::sio::eio::{Answer, Cmd, Eio};
 use crate::engine::sio::namespace::SioConfig;
 use crate::engine::sio::session::{open_packet, run, Opened};
 use crate::engine::ws::admission::admit;
-use crate::engine::ws::handshake::{handshake, is_h2_websocket, is_upgrade, Tunnel};
+use crate::engine::ws::handshake::{handshake, is_h2_connect, is_upgrade, Tunnel};
 use crate::engine::ws::outbox::{Outbox, Outgoing, DATA, KILL};
 use crate::engine::ws::rooms::proc_of;
 use crate::engine::ws::session::open_socket;
@@ -106,7 +106,7 @@ async fn serve(
     ctx: Arc<SioContext>,
     http: Arc<HttpContext>,
     conn: Conn,
-    mut req: hyper::Request<Incoming>,
+    req: hyper::Request<Incoming>,
 ) -> HttpResponse {
     let Some(cfg) = ctx.config() else {
         let (parts, _) = req.into_parts();
@@ -115,12 +115,7 @@ async fn serve(
     };
     let q = req.uri().query().unwrap_or("").to_string();
     let q = query(&q);
-    let is_ws = is_upgrade(req.headers()) || {
-        let (parts, body) = req.into_parts();
-        let h2 = is_h2_websocket(&parts);
-        req = hyper::Request::from_parts(parts, body);
-        h2
-    };
+    let is_ws = is_upgrade(req.headers()) || is_h2_connect(&req);
     let bare = |req: hyper::Request<Incoming>| Request::bare(req.into_parts().0, &conn);
     if q.eio != Some("4") {
         return respond(&http, &bare(req), Answer::error(5));
@@ -442,10 +437,9 @@ fn relay(
 impl Peer for SioContext {
     fn frame(&self, origin: u32, frame: Frame) {
         match frame {
-            Frame::SioAnswer { token, reply, .. } => match &reply {
-                Some((a, b)) => self.answered(token, Some((a, b))),
-                None => self.answered(token, None),
-            },
+            Frame::SioAnswer { token, id, reply } => {
+                self.route_answer(self.fanout.me(), token, id, reply)
+            }
             Frame::SioPollAnswer { req, status, body } => {
                 if let Some(tx) = self.forwarded.lock().remove(&req) {
                     let _ = tx.send(Answer { status, body });

@@ -12,10 +12,10 @@ use crate::engine::sio::eio::{Answer, Cmd, Eio, Sock};
 use crate::engine::sio::namespace::SioConfig;
 use crate::engine::ws::context::{Admission, Verdict};
 use crate::engine::ws::deflate::Deflater;
-use crate::engine::ws::hub::{Client, Hub};
+use crate::engine::ws::hub::Client;
 use crate::engine::ws::outbox::{Outbox, Outgoing, DATA, DELIVERING, KILL, REPLIES, STOP};
 use crate::engine::ws::rooms::{Record, Rooms, User};
-use crate::engine::ws::session::{close_code_for, Socket};
+use crate::engine::ws::session::{close_code_for, leave_world, Socket};
 use bytes::Bytes;
 use engineioxide_core::{Packet as EioPacket, ProtocolVersion, Str};
 use futures_util::{SinkExt, StreamExt};
@@ -177,26 +177,17 @@ impl Task {
 /// Takes a socket out: the world, its rooms, the hub; its asks are answered with nothing; the
 /// host hears why.
 fn retire(ctx: &SioContext, s: Sock, reason: &str) {
-    let ws = &ctx.ws;
-    s.outbox.close();
-    let client = ws.hub.remove(s.id);
-    for (_, token, origin) in s.asked {
-        ctx.route_answer(origin, token, s.id, None);
+    for (_, token, origin) in &s.asked {
+        ctx.route_answer(*origin, *token, s.id, None);
     }
     let id = s.id;
     ctx.base
         .log
         .debug(|| format!("sio socket {id} ({}): {reason}", s.sid));
-    let head = client.and_then(|c| c.head);
-    let rooms = &ws.rooms;
-    Hub::closing(id, head, || {
-        rooms.leave_all(id);
-        let record = rooms.close(id);
-        Rooms::closing(record, || {
-            if let Some(h) = &s.ns.handler {
-                let _ = host_call(|| h.on_disconnect(id, reason));
-            }
-        });
+    leave_world(&ctx.ws.hub, &ctx.ws.rooms, id, &s.outbox, || {
+        if let Some(h) = &s.ns.handler {
+            h.on_disconnect(id, reason)
+        }
     });
 }
 
@@ -274,19 +265,7 @@ impl Task {
                         // in one write.
                         self.more_frames();
                     }
-                    Some(Err(e)) => {
-                        self.ctx.base.log.debug(|| format!("sio {}: websocket: {e}", self.eio.sid));
-                        // A connection that just ended is "transport close"; a frame the
-                        // WebSocket refused (too big, bad UTF-8, a protocol error) is an error,
-                        // and the close says which.
-                        match close_code_for(&e) {
-                            Some(code) => {
-                                self.close_with = Some(code);
-                                self.end = Some("transport error");
-                            }
-                            None => self.end = Some("transport close"),
-                        }
-                    }
+                    Some(Err(e)) => self.on_ws_error(&e),
                     None => self.end = Some("transport close"),
                 },
                 frame = next_frame(&mut self.probe) => match frame {
@@ -302,6 +281,22 @@ impl Task {
         }
     }
 
+    /// The WebSocket failed: a connection that just ended is "transport close"; a frame it
+    /// refused (too big, bad UTF-8, a protocol error) is an error, and the close says which.
+    fn on_ws_error(&mut self, e: &tokio_tungstenite::tungstenite::Error) {
+        self.ctx
+            .base
+            .log
+            .debug(|| format!("sio {}: websocket: {e}", self.eio.sid));
+        match close_code_for(e) {
+            Some(code) => {
+                self.close_with = Some(code);
+                self.end = Some("transport error");
+            }
+            None => self.end = Some("transport close"),
+        }
+    }
+
     /// Handles the frames the WebSocket has already read (up to 64), without waiting.
     fn more_frames(&mut self) {
         use futures_util::FutureExt;
@@ -314,16 +309,7 @@ impl Task {
             };
             match w.socket.next().now_or_never() {
                 Some(Some(Ok(m))) => self.on_ws_message(m),
-                Some(Some(Err(e))) => {
-                    match close_code_for(&e) {
-                        Some(code) => {
-                            self.close_with = Some(code);
-                            self.end = Some("transport error");
-                        }
-                        None => self.end = Some("transport close"),
-                    }
-                    return;
-                }
+                Some(Some(Err(e))) => return self.on_ws_error(&e),
                 Some(None) => {
                     self.end = Some("transport close");
                     return;

@@ -41,10 +41,18 @@ pub fn is_upgrade(headers: &hyper::HeaderMap) -> bool {
 
 /// An HTTP/2 extended CONNECT for a WebSocket (RFC 8441 §4).
 pub fn is_h2_websocket(head: &Parts) -> bool {
-    head.version == Version::HTTP_2
-        && head.method == Method::CONNECT
-        && head
-            .extensions
+    h2_websocket(head.version, &head.method, &head.extensions)
+}
+
+/// As `is_h2_websocket`, on a whole request.
+pub fn is_h2_connect<B>(req: &hyper::Request<B>) -> bool {
+    h2_websocket(req.version(), req.method(), req.extensions())
+}
+
+fn h2_websocket(version: Version, method: &Method, ext: &hyper::http::Extensions) -> bool {
+    version == Version::HTTP_2
+        && method == Method::CONNECT
+        && ext
             .get::<hyper::ext::Protocol>()
             .is_some_and(|p| p.as_str().eq_ignore_ascii_case("websocket"))
 }

@@ -167,19 +167,8 @@ impl Session {
                         return Written::Failed;
                     }
                 }
-                Outgoing::Packet(p) => {
-                    // A Socket.IO packet reaches a plain WebSocket client only by a host's
-                    // mistake; it gets the frames a Socket.IO client would.
-                    let frames = std::iter::once(Message::Text(
-                        String::from_utf8_lossy(&p.text).into_owned().into(),
-                    ))
-                    .chain(p.attachments.iter().cloned().map(Message::Binary));
-                    for m in frames {
-                        if self.ws.feed(m).await.is_err() {
-                            return Written::Failed;
-                        }
-                    }
-                }
+                // Socket.IO packets go to sockets of their namespace only (every emit checks).
+                Outgoing::Packet(_) => {}
                 Outgoing::Close(c, r) => {
                     return match self.ws.flush().await {
                         Ok(()) => Written::Close(c, r),
@@ -424,18 +413,23 @@ pub async fn run_client(
             }
         }
     }
-    s.outbox.close();
-    let client = hub.remove(id);
     base.log.debug(|| format!("ws {id}: closed ({})", s.code));
-    let head = client.and_then(|c| c.head);
-    // The host may still read the client's request (`Hub::head`) during its close callback.
+    leave_world(&hub, &rooms, id, &s.outbox, || {
+        handler.on_close(id, s.code, &s.reason)
+    });
+}
+
+/// A client of this process (WebSocket client or Socket.IO socket) is gone: its outbox takes
+/// nothing more, it leaves the hub, its channels (leave events) and the world, then `on_close`
+/// (the host's callback) runs with its request head and record still readable on this thread.
+pub fn leave_world(hub: &Hub, rooms: &Rooms, id: u64, outbox: &Outbox, on_close: impl FnOnce()) {
+    outbox.close();
+    let head = hub.remove(id).and_then(|c| c.head);
     Hub::closing(id, head, || {
-        // It leaves its channels (leave events) and the world, then its close callback runs
-        // with its record still readable on this thread.
         rooms.leave_all(id);
         let record = rooms.close(id);
         Rooms::closing(record, || {
-            let _ = host_call(|| handler.on_close(id, s.code, &s.reason));
+            let _ = host_call(on_close);
         });
     });
 }
