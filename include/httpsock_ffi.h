@@ -23,9 +23,12 @@
  *   Threads, processes and signals ..... hs_set_threads, hs_handle_signals, hs_set_reuse_port,
  *                                        hs_listener_fd, hs_adopt_listener, hs_cluster_join,
  *                                        hs_cluster_restarted
- *   HTTP routes and hooks .............. hs_route, hs_route_packed, hs_on_error, hs_on_response
+ *   HTTP routes and hooks .............. hs_route, hs_route_packed, hs_route_fast,
+ *                                        hs_fast_response, hs_on_error, hs_on_response
+ *                                        enum: hs_fast_reply
+ *                                        struct: hs_fast_buffers
  *                                        callbacks: hs_handler, hs_packed_handler,
- *                                        hs_error_handler, hs_response_filter
+ *                                        hs_error_handler, hs_response_filter, hs_fast_handler
  *   The request ........................ hs_request_method, hs_request_path, hs_request_query,
  *                                        hs_request_uri, hs_request_version, hs_request_is_secure,
  *                                        hs_request_header, hs_request_header_count,
@@ -213,6 +216,26 @@ typedef enum {
   HS_LIMIT_H2_MAX_STREAMS = 10,
 } hs_limit;
 
+// What a fast handler (`hs_fast_handler`) answered: the low 3 bits of its return value. The
+// other bits: status (or, for `HS_FAST_ANSWER`, the `hs_answer` kind) in bits 3-12, the
+// header block's length in bits 13-36, the body's length in bits 37-62 (see `hs_fast_reply`).
+typedef enum {
+  // Nothing set: the engine's default answer (Luminova's 200 "Hello world!").
+  HS_FAST_NONE = 0,
+  // Status, header lines (`reply_headers`, "Name: value\r\n" each) and body (`reply_body`).
+  HS_FAST_RESPOND = 1,
+  // A whole raw HTTP response in `reply_body` (as `hs_response_set_raw`).
+  HS_FAST_RAW = 2,
+  // The engine's answer of the `hs_answer` kind in the status bits (as `hs_response_answer`).
+  HS_FAST_ANSWER = 3,
+  // The handler failed: 500 through the error hook (as `hs_response_fail`); the reason, if
+  // any, in `reply_body` (body length bits).
+  HS_FAST_FAIL = 4,
+  // The handler answered through `hs_fast_response()`'s handle itself (a reply too big for
+  // the buffers).
+  HS_FAST_DONE = 5,
+} hs_fast_reply;
+
 // Opaque handle given to an authorizer (`hs_authorize_handler`): what an accepted upgrade
 // brings to its client (the user, the channels to join), filled with `hs_admission_user` and
 // `hs_admission_join`. Valid only during that callback.
@@ -252,6 +275,40 @@ typedef void (*hs_packed_handler)(void *user_data,
                                   const uint8_t *body,
                                   size_t body_len,
                                   hs_response *res);
+
+// Buffers a host lends for its `hs_route_fast` routes, so that a request and its reply cross
+// the boundary without a pointer argument or a second call: the engine writes the request into
+// `head` and `body`; the handler writes its reply into `reply_headers` and `reply_body` and
+// describes it in its return value. The host allocates the struct and the four buffers, and
+// keeps them valid and in place until `hs_free` (as `user_data`); `busy` starts at 0 and is the
+// engine's (set while a fast handler uses the buffers). Share one set between routes.
+typedef struct {
+  uint8_t *head;
+  size_t head_cap;
+  uint8_t *body;
+  size_t body_cap;
+  uint8_t *reply_headers;
+  size_t reply_headers_cap;
+  uint8_t *reply_body;
+  size_t reply_body_cap;
+  uint32_t busy;
+} hs_fast_buffers;
+
+// A fast handler (`hs_route_fast`): the request is in the route's `hs_fast_buffers`: `head`
+// holds first the decoded captures (each followed by a NUL; `captures` = their byte count |
+// their number << 32), then the packed head (`hs_request_packed`'s format); `head_len` counts
+// both; `body` holds `body_len` bytes. `route` is the route id. `query` and `headers` say where
+// those two fields are in `head` (start | length << 32), so that they can be read without
+// splitting the head. Returns an `hs_fast_reply` kind
+// | status << 3 | header length << 13 | body length << 37, the reply in the buffers. Runs as
+// `hs_handler` does (same thread rules); the buffers belong to it only during the call.
+typedef int64_t (*hs_fast_handler)(void *user_data,
+                                   int64_t route,
+                                   int64_t head_len,
+                                   int64_t captures,
+                                   int64_t body_len,
+                                   int64_t query,
+                                   int64_t headers);
 
 // Shapes an error answer (kinds `HS_ANSWER_NOT_FOUND` to `HS_ANSWER_PAYLOAD_TOO_LARGE`). `res`
 // starts empty; if the callback sets nothing, the engine's answer of that kind is sent. `req`
@@ -736,6 +793,24 @@ int hs_route_packed(hs_server *server,
                     const char *pattern,
                     hs_packed_handler handler,
                     void *user_data);
+
+// As `hs_route_packed`, with a fast handler that gets the request in `buffers` and returns its
+// reply in them (`hs_fast_handler`): no pointer argument, no second call. `slow` serves the
+// requests that do not fit the buffers (and any that arrives while they are in use, on
+// another thread of `hs_set_threads`). `buffers` and `user_data` must stay valid until
+// `hs_free`. Returns the route id (>= 0) or a negative status.
+int hs_route_fast(hs_server *server,
+                  const char *methods,
+                  const char *pattern,
+                  hs_fast_buffers *buffers,
+                  hs_fast_handler fast,
+                  hs_packed_handler slow,
+                  void *user_data);
+
+// The response handle of the fast call running on this thread, for a fast handler whose reply
+// does not fit its buffers: answer through it (`hs_respond`, ...) and return `HS_FAST_DONE`.
+// Valid until the handler returns. NULL (`HS_ERR_STATE`) outside a fast handler.
+hs_response *hs_fast_response(void);
 
 // Sets (or with NULL removes) the error hook, which shapes the engine's error answers (see
 // `hs_error_handler`). `user_data` is passed back to it and must stay valid until `hs_free`.

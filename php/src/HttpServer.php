@@ -740,7 +740,7 @@ class HttpServer
     {
         $methods = strtoupper($methods);
         $http = $this->http;
-        $this->configure(static fn (NativeServer $n) => $http->addRoute($n->route($methods, $pattern), $response));
+        $this->configure(static fn (NativeServer $n) => $http->addRoute($n->route($methods, $pattern, $response), $response));
     }
 
     /**

@@ -6,7 +6,7 @@
 //! caught (a 500) instead of aborting. Registration copies the strings; `user_data` is passed
 //! back untouched and must stay valid until hs_free().
 
-use super::answer::{answer_of, hs_answer};
+use super::answer::{answer_arg, answer_of, hs_answer};
 use super::convert::{bytes_ptr, text, UserData};
 use super::guard::{guard, ok};
 use super::handles::{borrow, hs_request, hs_response, hs_server, lend, lend_mut};
@@ -120,6 +120,194 @@ impl HttpHandler for CPackedHandler {
     }
 }
 
+/// What a fast handler (`hs_fast_handler`) answered: the low 3 bits of its return value. The
+/// other bits: status (or, for `HS_FAST_ANSWER`, the `hs_answer` kind) in bits 3-12, the
+/// header block's length in bits 13-36, the body's length in bits 37-62 (see `hs_fast_reply`).
+#[repr(C)]
+#[allow(non_camel_case_types, clippy::enum_variant_names)]
+pub enum hs_fast_reply {
+    /// Nothing set: the engine's default answer (Luminova's 200 "Hello world!").
+    HS_FAST_NONE = 0,
+    /// Status, header lines (`reply_headers`, "Name: value\r\n" each) and body (`reply_body`).
+    HS_FAST_RESPOND = 1,
+    /// A whole raw HTTP response in `reply_body` (as `hs_response_set_raw`).
+    HS_FAST_RAW = 2,
+    /// The engine's answer of the `hs_answer` kind in the status bits (as `hs_response_answer`).
+    HS_FAST_ANSWER = 3,
+    /// The handler failed: 500 through the error hook (as `hs_response_fail`); the reason, if
+    /// any, in `reply_body` (body length bits).
+    HS_FAST_FAIL = 4,
+    /// The handler answered through `hs_fast_response()`'s handle itself (a reply too big for
+    /// the buffers).
+    HS_FAST_DONE = 5,
+}
+
+/// Buffers a host lends for its `hs_route_fast` routes, so that a request and its reply cross
+/// the boundary without a pointer argument or a second call: the engine writes the request into
+/// `head` and `body`; the handler writes its reply into `reply_headers` and `reply_body` and
+/// describes it in its return value. The host allocates the struct and the four buffers, and
+/// keeps them valid and in place until `hs_free` (as `user_data`); `busy` starts at 0 and is the
+/// engine's (set while a fast handler uses the buffers). Share one set between routes.
+#[repr(C)]
+#[allow(non_camel_case_types)]
+pub struct hs_fast_buffers {
+    pub head: *mut u8,
+    pub head_cap: usize,
+    pub body: *mut u8,
+    pub body_cap: usize,
+    pub reply_headers: *mut u8,
+    pub reply_headers_cap: usize,
+    pub reply_body: *mut u8,
+    pub reply_body_cap: usize,
+    pub busy: u32,
+}
+
+/// A fast handler (`hs_route_fast`): the request is in the route's `hs_fast_buffers`: `head`
+/// holds first the decoded captures (each followed by a NUL; `captures` = their byte count |
+/// their number << 32), then the packed head (`hs_request_packed`'s format); `head_len` counts
+/// both; `body` holds `body_len` bytes. `route` is the route id. `query` and `headers` say where
+/// those two fields are in `head` (start | length << 32), so that they can be read without
+/// splitting the head. Returns an `hs_fast_reply` kind
+/// | status << 3 | header length << 13 | body length << 37, the reply in the buffers. Runs as
+/// `hs_handler` does (same thread rules); the buffers belong to it only during the call.
+#[allow(non_camel_case_types)]
+pub type hs_fast_handler = Option<
+    unsafe extern "C-unwind" fn(
+        user_data: *mut c_void,
+        route: i64,
+        head_len: i64,
+        captures: i64,
+        body_len: i64,
+        query: i64,
+        headers: i64,
+    ) -> i64,
+>;
+
+struct CFastHandler {
+    fast: unsafe extern "C-unwind" fn(*mut c_void, i64, i64, i64, i64, i64, i64) -> i64,
+    /// For a request that does not fit the buffers, or that arrives while they are in use
+    /// (another thread of `hs_set_threads`).
+    slow: CPackedHandler,
+    buffers: *mut hs_fast_buffers,
+}
+
+// SAFETY: the buffers are only touched by the thread that won `busy`; the host promised they
+// stay valid until hs_free.
+unsafe impl Send for CFastHandler {}
+unsafe impl Sync for CFastHandler {}
+
+thread_local! {
+    /// The response of the fast call running on this thread (`hs_fast_response`).
+    static FAST_RESPONSE: std::cell::Cell<*mut hs_response> =
+        const { std::cell::Cell::new(std::ptr::null_mut()) };
+}
+
+/// Clears `busy` and the thread's current response even when the handler unwinds.
+struct FastCall<'a>(&'a std::sync::atomic::AtomicU32);
+
+impl Drop for FastCall<'_> {
+    fn drop(&mut self) {
+        FAST_RESPONSE.set(std::ptr::null_mut());
+        self.0.store(0, std::sync::atomic::Ordering::Release);
+    }
+}
+
+impl HttpHandler for CFastHandler {
+    fn handle(&self, req: &Request, res: &mut Response) {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        // SAFETY: the host keeps the struct valid until hs_free; `busy` is only accessed
+        // atomically by the engine.
+        let busy = unsafe { AtomicU32::from_ptr(std::ptr::addr_of_mut!((*self.buffers).busy)) };
+        if busy.swap(1, Ordering::Acquire) != 0 {
+            return self.slow.handle(req, res);
+        }
+        let call = FastCall(busy);
+        // SAFETY: as above; read while this thread holds `busy`.
+        let b = unsafe { &*self.buffers };
+        let mut head = HEAD.take();
+        head.clear();
+        let caps = req.write_decoded_captures(&mut head);
+        let spans = req.write_packed_head(&mut head);
+        let head_len = head.len() - 1; // the packed head's trailing NUL is not sent
+        if head_len > b.head_cap || req.body.len() > b.body_cap {
+            drop(call);
+            HEAD.set(head);
+            return self.slow.handle(req, res);
+        }
+        // SAFETY: both fit their buffers (checked above), which the host keeps valid.
+        unsafe {
+            std::ptr::copy_nonoverlapping(head.as_ptr(), b.head, head_len);
+            if !req.body.is_empty() {
+                std::ptr::copy_nonoverlapping(req.body.as_ptr(), b.body, req.body.len());
+            }
+        }
+        if head.capacity() <= 64 * 1024 {
+            HEAD.set(head);
+        }
+        FAST_RESPONSE.set(lend_mut(res));
+        let captures = caps as i64 | (req.capture_count() as i64) << 32;
+        // SAFETY: host-registered function and user_data; the buffers hold the request.
+        let code = unsafe {
+            (self.fast)(
+                self.slow.1 .0,
+                req.route_id as i64,
+                head_len as i64,
+                captures,
+                req.body.len() as i64,
+                spans.query.0 as i64 | (spans.query.1 as i64) << 32,
+                spans.headers.0 as i64 | (spans.headers.1 as i64) << 32,
+            )
+        };
+        FAST_RESPONSE.set(std::ptr::null_mut());
+        fast_reply(code, b, res);
+        drop(call);
+    }
+}
+
+/// Applies a fast handler's reply (`hs_fast_handler`'s return value) to `res`.
+fn fast_reply(code: i64, b: &hs_fast_buffers, res: &mut Response) {
+    let kind = code & 7;
+    let status = (code >> 3) & 0x3ff;
+    let headers_len = ((code >> 13) & 0xff_ffff) as usize;
+    let body_len = ((code >> 37) & 0x3ff_ffff) as usize;
+    if code < 0 || headers_len > b.reply_headers_cap || body_len > b.reply_body_cap {
+        res.fail(format!(
+            "a fast handler returned {code}, which is not a reply its buffers can hold"
+        ));
+        return;
+    }
+    // SAFETY: the lengths are within the buffers' capacities (checked above); the host wrote
+    // them during the call, which has returned.
+    let (headers, body) = unsafe {
+        (
+            std::slice::from_raw_parts(b.reply_headers.cast_const(), headers_len),
+            std::slice::from_raw_parts(b.reply_body.cast_const(), body_len),
+        )
+    };
+    // Each setter poisons the response (a 500 with the reason logged) on a bad value, as the
+    // separate calls do; their Result adds nothing here.
+    match kind {
+        0 | 5 => {}
+        1 => {
+            if res.set_status(status).is_ok() && res.add_header_block(headers).is_ok() {
+                res.set_body(bytes::Bytes::copy_from_slice(body));
+            }
+        }
+        2 => {
+            let _ = res.set_raw(body);
+        }
+        3 => match answer_arg(status as c_int) {
+            Ok(a) => *res = a.response(),
+            Err(e) => res.fail(e.message),
+        },
+        4 if body.is_empty() => res.fail("the handler failed"),
+        4 => res.fail(String::from_utf8_lossy(body).into_owned()),
+        _ => res.fail(format!(
+            "a fast handler returned the unknown reply kind {kind}"
+        )),
+    }
+}
+
 struct CErrorHandler(
     unsafe extern "C-unwind" fn(*mut c_void, *const hs_request, hs_answer, *mut hs_response),
     UserData,
@@ -192,6 +380,68 @@ pub extern "C" fn hs_route_packed(
         let handler = handler.ok_or_else(|| Error::invalid("handler is NULL"))?;
         let h = CPackedHandler(handler, UserData(user_data));
         Ok(s.route(methods, pattern, Arc::new(h))? as c_int)
+    })
+}
+
+/// As `hs_route_packed`, with a fast handler that gets the request in `buffers` and returns its
+/// reply in them (`hs_fast_handler`): no pointer argument, no second call. `slow` serves the
+/// requests that do not fit the buffers (and any that arrives while they are in use, on
+/// another thread of `hs_set_threads`). `buffers` and `user_data` must stay valid until
+/// `hs_free`. Returns the route id (>= 0) or a negative status.
+#[no_mangle]
+pub extern "C" fn hs_route_fast(
+    server: *mut hs_server,
+    methods: *const c_char,
+    pattern: *const c_char,
+    buffers: *mut hs_fast_buffers,
+    fast: hs_fast_handler,
+    slow: hs_packed_handler,
+    user_data: *mut c_void,
+) -> c_int {
+    guard(|| {
+        let s = unsafe { borrow(server, "server") }?;
+        let methods = unsafe { text(methods, "methods") }?;
+        let pattern = unsafe { text(pattern, "pattern") }?;
+        let fast = fast.ok_or_else(|| Error::invalid("fast is NULL"))?;
+        let slow = slow.ok_or_else(|| Error::invalid("slow is NULL"))?;
+        if buffers.is_null() {
+            return Err(Error::invalid("buffers is NULL"));
+        }
+        // SAFETY: non-NULL; the host promises a valid struct.
+        let b = unsafe { &*buffers };
+        for (ptr, cap, name) in [
+            (b.head, b.head_cap, "head"),
+            (b.body, b.body_cap, "body"),
+            (b.reply_headers, b.reply_headers_cap, "reply_headers"),
+            (b.reply_body, b.reply_body_cap, "reply_body"),
+        ] {
+            if ptr.is_null() && cap > 0 {
+                return Err(Error::invalid(format!("buffers->{name} is NULL")));
+            }
+        }
+        let h = CFastHandler {
+            fast,
+            slow: CPackedHandler(slow, UserData(user_data)),
+            buffers,
+        };
+        Ok(s.route(methods, pattern, Arc::new(h))? as c_int)
+    })
+}
+
+/// The response handle of the fast call running on this thread, for a fast handler whose reply
+/// does not fit its buffers: answer through it (`hs_respond`, ...) and return `HS_FAST_DONE`.
+/// Valid until the handler returns. NULL (`HS_ERR_STATE`) outside a fast handler.
+#[no_mangle]
+pub extern "C" fn hs_fast_response() -> *mut hs_response {
+    guard(|| {
+        let r = FAST_RESPONSE.get();
+        if r.is_null() {
+            Err(Error::state(
+                "hs_fast_response() is for a fast handler, during its call",
+            ))
+        } else {
+            Ok(r)
+        }
     })
 }
 

@@ -284,6 +284,11 @@ static void churn(void)
 
 /* ---- 3. invalid arguments on a live server ---------------------------------------------------- */
 
+/* The fast route's handlers and buffers (defined with the routes below). */
+static hs_fast_buffers fast_buffers;
+static int64_t on_fast(void *, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t);
+static void on_fast_slow(void *, const uint8_t *, size_t, const uint8_t *, size_t, hs_response *);
+
 static void bad_arguments(void)
 {
     hs_ws_handlers h = {NULL, NULL, NULL};
@@ -300,6 +305,19 @@ static void bad_arguments(void)
     EXPECT_ERR(hs_route(s, "NOT A METHOD", "/", never_handler, NULL), HS_ERR_INVALID, "method");
     EXPECT_ERR(hs_route(s, "GET", "/", NULL, NULL), HS_ERR_INVALID, "handler is NULL");
     EXPECT_ERR(hs_route_packed(s, "GET", "/", NULL, NULL), HS_ERR_INVALID, "handler is NULL");
+    {
+        hs_fast_buffers no_head = {NULL, 10, NULL, 0, NULL, 0, NULL, 0, 0};
+        EXPECT_ERR(hs_route_fast(s, "GET", "/", NULL, on_fast, on_fast_slow, NULL), HS_ERR_INVALID,
+                   "buffers is NULL");
+        EXPECT_ERR(hs_route_fast(s, "GET", "/", &fast_buffers, NULL, on_fast_slow, NULL),
+                   HS_ERR_INVALID, "fast is NULL");
+        EXPECT_ERR(hs_route_fast(s, "GET", "/", &fast_buffers, on_fast, NULL, NULL),
+                   HS_ERR_INVALID, "slow is NULL");
+        EXPECT_ERR(hs_route_fast(s, "GET", "/", &no_head, on_fast, on_fast_slow, NULL),
+                   HS_ERR_INVALID, "buffers->head is NULL");
+        EXPECT(hs_fast_response() == NULL && hs_last_error() != NULL &&
+               strstr(hs_last_error(), "fast handler") != NULL);
+    }
     EXPECT_ERR(hs_accept(s, "/ws", NULL, NULL), HS_ERR_INVALID, "handlers is NULL");
     EXPECT_ERR(hs_accept(s, "(", &h, NULL), HS_ERR_PATTERN, "(");
     EXPECT_ERR(hs_set_limit(s, 99, 1), HS_ERR_INVALID, "unknown limit 99");
@@ -461,6 +479,80 @@ static void on_packed(void *ud, const uint8_t *head, size_t len, const uint8_t *
     BAD(head != NULL && len > 20 && head[len] == '\0'); /* the NUL after the head */
     BAD(body != NULL && body_len == 0);
     BAD(hs_respond(res, 200, NULL, 0, "packed", 6) == HS_OK);
+}
+
+/* /fast/{word} (hs_route_fast): small buffers, so that a long body takes the slow handler and a
+ * long reply goes through hs_fast_response(). The query says which reply to give. */
+static uint8_t fast_head[512], fast_body[16], fast_reply_headers[64], fast_reply_body[64];
+static hs_fast_buffers fast_buffers = {
+    fast_head, sizeof fast_head, fast_body, sizeof fast_body,
+    fast_reply_headers, sizeof fast_reply_headers, fast_reply_body, sizeof fast_reply_body, 0,
+};
+static int fast_route = -1;
+
+static int64_t fast_reply(int kind, int status, size_t headers_len, size_t body_len)
+{
+    return (int64_t)kind | (int64_t)status << 3 | (int64_t)headers_len << 13 |
+           (int64_t)body_len << 37;
+}
+
+static int64_t on_fast(void *ud, int64_t route, int64_t head_len, int64_t captures,
+                       int64_t body_len, int64_t query, int64_t headers)
+{
+    static const char hdr[] = "X-Fast: 1\r\n";
+    app_t *app = ud;
+    const char *q = (const char *)fast_head + (query & 0xffffffff);
+    size_t qlen = (size_t)(query >> 32);
+    char big[200];
+    app->handled++;
+    BAD(route == fast_route);
+    BAD(fast_buffers.busy == 1);
+    /* One capture, decoded ("a b" from "a%20b"), before the packed head. */
+    BAD((captures >> 32) == 1 && (captures & 0xffffffff) == 4 && memcmp(fast_head, "a b", 4) == 0);
+    BAD(head_len > 20 && (size_t)head_len <= sizeof fast_head);
+    BAD(strtol((const char *)fast_head + 4, NULL, 10) == route); /* the head starts with the route id */
+    /* The headers span covers "host: x\r\n" (names in lower case). */
+    BAD((headers >> 32) >= 9 &&
+        memcmp(fast_head + (headers & 0xffffffff), "host: x\r\n", 9) == 0);
+    BAD(hs_fast_response() != NULL);
+    if (qlen == 7 && memcmp(q, "mode=ok", 7) == 0) {
+        BAD(body_len == 3 && memcmp(fast_body, "abc", 3) == 0);
+        memcpy(fast_reply_headers, hdr, sizeof hdr - 1);
+        memcpy(fast_reply_body, "fast", 4);
+        return fast_reply(HS_FAST_RESPOND, 201, sizeof hdr - 1, 4);
+    }
+    if (qlen == 8 && memcmp(q, "mode=raw", 8) == 0) {
+        static const char raw[] = "HTTP/1.1 202 Accepted\r\nX-Raw: 1\r\n\r\nraw";
+        memcpy(fast_reply_body, raw, sizeof raw - 1);
+        return fast_reply(HS_FAST_RAW, 0, 0, sizeof raw - 1);
+    }
+    if (qlen == 11 && memcmp(q, "mode=answer", 11) == 0)
+        return fast_reply(HS_FAST_ANSWER, HS_ANSWER_NOT_FOUND, 0, 0);
+    if (qlen == 9 && memcmp(q, "mode=fail", 9) == 0) {
+        memcpy(fast_reply_body, "boom", 4);
+        return fast_reply(HS_FAST_FAIL, 0, 0, 4);
+    }
+    if (qlen == 8 && memcmp(q, "mode=big", 8) == 0) {
+        memset(big, 'b', sizeof big);
+        BAD(hs_respond(hs_fast_response(), 200, NULL, 0, big, sizeof big) == HS_OK);
+        return fast_reply(HS_FAST_DONE, 0, 0, 0);
+    }
+    if (qlen == 12 && memcmp(q, "mode=toolong", 12) == 0)
+        return fast_reply(HS_FAST_RESPOND, 200, 0, sizeof fast_reply_body + 1);
+    if (qlen == 11 && memcmp(q, "mode=status", 11) == 0)
+        return fast_reply(HS_FAST_RESPOND, 99, 0, 0);
+    return fast_reply(HS_FAST_NONE, 0, 0, 0);
+}
+
+/* The fast route's requests that do not fit its buffers (a body over 16 bytes). */
+static void on_fast_slow(void *ud, const uint8_t *head, size_t len, const uint8_t *body,
+                         size_t body_len, hs_response *res)
+{
+    app_t *app = ud;
+    app->handled++;
+    BAD(head != NULL && len > 20 && head[len] == '\0');
+    BAD(body_len == 100 && body[0] == 'x');
+    BAD(hs_respond(res, 200, NULL, 0, "slow", 4) == HS_OK);
 }
 
 static void on_inner_timer(void *ud)
@@ -841,6 +933,40 @@ static void *client_main(void *arg)
     CLIENT_EXPECT(http(app->adopted_port, req, resp, sizeof resp) == 200);
     CLIENT_EXPECT(strcmp(body_of(resp), "packed") == 0);
 
+    /* hs_route_fast: each reply kind, the slow handler for a body beyond the buffers. */
+    CLIENT_EXPECT(http(app->port,
+                       "POST /fast/a%20b?mode=ok HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
+                       "Connection: close\r\n\r\nabc",
+                       resp, sizeof resp) == 201);
+    CLIENT_EXPECT(strstr(resp, "x-fast: 1\r\n") != NULL && strcmp(body_of(resp), "fast") == 0);
+    CLIENT_EXPECT(http(app->port, "GET /fast/a%20b?mode=raw HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                       resp, sizeof resp) == 202);
+    CLIENT_EXPECT(strcmp(body_of(resp), "raw") == 0);
+    CLIENT_EXPECT(http(app->port, "GET /fast/a%20b?mode=answer HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                       resp, sizeof resp) == 404);
+    CLIENT_EXPECT(http(app->port, "GET /fast/a%20b?mode=fail HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                       resp, sizeof resp) == 500);
+    CLIENT_EXPECT(http(app->port, "GET /fast/a%20b?mode=big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                       resp, sizeof resp) == 200);
+    CLIENT_EXPECT(strlen(body_of(resp)) == 200);
+    CLIENT_EXPECT(http(app->port, "GET /fast/a%20b?mode=toolong HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                       resp, sizeof resp) == 500);
+    CLIENT_EXPECT(http(app->port, "GET /fast/a%20b?mode=status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                       resp, sizeof resp) == 500);
+    CLIENT_EXPECT(http(app->port, "GET /fast/a%20b?mode=none HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                       resp, sizeof resp) == 200);
+    CLIENT_EXPECT(strcmp(body_of(resp), "Hello world!") == 0);
+    {
+        char post[400];
+        int n = snprintf(post, sizeof post,
+                         "POST /fast/a%%20b?mode=ok HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n"
+                         "Connection: close\r\n\r\n");
+        memset(post + n, 'x', 100);
+        post[n + 100] = '\0';
+        CLIENT_EXPECT(http(app->port, post, resp, sizeof resp) == 200);
+        CLIENT_EXPECT(strcmp(body_of(resp), "slow") == 0);
+    }
+
     /* A WebSocket upgrade on a path without an accept route: 404, never half-open. */
     CLIENT_EXPECT(http(app->port,
                        "GET /nows HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
@@ -936,6 +1062,8 @@ static int serve_and_free(void)
     EXPECT(hs_route(s, "GET", "/raw", on_raw, &app) >= 0);
     EXPECT(hs_route(s, "GET", "/timer", on_timer_route, &app) >= 0);
     EXPECT(hs_route_packed(s, "GET", "/packed", on_packed, &app) >= 0);
+    fast_route = hs_route_fast(s, "GET|POST", "/fast/{word}", &fast_buffers, on_fast, on_fast_slow, &app);
+    EXPECT(fast_route >= 0);
     EXPECT(hs_on_error(s, on_error, &app) == HS_OK);
     EXPECT(hs_on_response(s, on_response, &app) == HS_OK);
 
@@ -974,7 +1102,7 @@ static int serve_and_free(void)
     EXPECT(app.client_ok == 1);
     EXPECT(client_failures == 0);
     EXPECT(app.bad == 0);
-    EXPECT(app.handled == 7); /* info, echo x2, raw, timer, packed x2 */
+    EXPECT(app.handled == 16); /* info, echo x2, raw, timer, packed x2, fast x8, slow */
     EXPECT(app.error_hook >= 3); /* 404, 413, 400 (and the WebSocket 404) */
     EXPECT(app.filtered >= 10);
     EXPECT(app.repeat_fired == 3);

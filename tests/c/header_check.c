@@ -44,6 +44,7 @@ int main(void)
     hs_answer rt = HS_ANSWER_ROUTE_FULL;
     const any_fn fns[] = {
         (any_fn)&hs_route, (any_fn)&hs_route_packed, (any_fn)&hs_request_packed,
+        (any_fn)&hs_route_fast, (any_fn)&hs_fast_response,
         (any_fn)&hs_cluster_join, (any_fn)&hs_listener_fd, (any_fn)&hs_adopt_listener,
         (any_fn)&hs_on_error, (any_fn)&hs_on_response,
         (any_fn)&hs_request_method, (any_fn)&hs_request_path,

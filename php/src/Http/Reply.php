@@ -22,8 +22,8 @@ use HttpSock\Answer;
 final class Reply
 {
     public const JSON_FLAGS = JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE | JSON_THROW_ON_ERROR;
-    private const HTML = "Content-Type: text/html\r\n";
-    private const JSON = "Content-Type: application/json\r\n";
+    public const HTML_HEADER = "Content-Type: text/html\r\n";
+    public const JSON_HEADER = "Content-Type: application/json\r\n";
 
     private const REASONS = [
         100 => 'Continue', 101 => 'Switching Protocols', 200 => 'OK', 201 => 'Created',
@@ -36,8 +36,23 @@ final class Reply
         501 => 'Not Implemented', 502 => 'Bad Gateway', 503 => 'Service Unavailable',
     ];
 
+    /** @var array<string|int,mixed> The last header array parts() turned into lines. */
+    private static array $lastHeaders = [];
+    private static string $lastLines = '';
+
     private function __construct()
     {
+    }
+
+    /** @param array<string|int,mixed> $headers */
+    public static function textOnly(array $headers): bool
+    {
+        foreach ($headers as $value) {
+            if (!is_string($value)) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /**
@@ -51,10 +66,10 @@ final class Reply
             return null;
         }
         if (is_string($result)) {
-            return str_starts_with($result, 'HTTP/') ? $result : [200, self::HTML, $result];
+            return str_starts_with($result, 'HTTP/') ? $result : [200, self::HTML_HEADER, $result];
         }
         if (is_array($result) || $result instanceof \JsonSerializable) {
-            return [200, self::JSON, json_encode($result, self::JSON_FLAGS)];
+            return [200, self::JSON_HEADER, json_encode($result, self::JSON_FLAGS)];
         }
         if (is_object($result)) {
             // Our Response (or Luminova's name for it) as is: its fields are read directly. A
@@ -102,11 +117,22 @@ final class Reply
      */
     public static function parts(int $status, array $headers, mixed $body): array
     {
-        $lines = $headers === [] ? '' : self::headerLines($headers);
+        // Handlers send the same few header arrays again and again (often one literal array,
+        // the same in memory each time): the lines of the last one are kept. Only an array of
+        // text values is kept, so an equal array gives the same lines.
+        if ($headers === self::$lastHeaders) {
+            $lines = self::$lastLines;
+        } else {
+            $lines = self::headerLines($headers);
+            if (self::textOnly($headers)) {
+                self::$lastHeaders = $headers;
+                self::$lastLines = $lines;
+            }
+        }
         if (is_array($body) || $body instanceof \JsonSerializable || $body instanceof \stdClass) {
             $body = json_encode($body, self::JSON_FLAGS);
             if (stripos($lines, 'content-type:') === false) {
-                $lines .= self::JSON;
+                $lines .= self::JSON_HEADER;
             }
         }
         return [$status === 0 ? 200 : $status, $lines, (string) $body];

@@ -9,6 +9,9 @@ use FFI;
 use FFI\CData;
 use HttpSock\Exceptions\InvalidArgumentException;
 use HttpSock\Exceptions\StateException;
+use HttpSock\Http\Reply;
+use HttpSock\Http\Request;
+use HttpSock\Http\Response;
 
 /**
  * One native `hs_server` and the trampolines through which the engine calls PHP.
@@ -42,6 +45,14 @@ final class NativeServer
     /** @var list<mixed> Closures and structs handed to the engine, alive as long as the handle. */
     private array $keep = [];
     private ?Closure $packedTrampoline = null;
+    private ?Closure $fastTrampoline = null;
+    /** @var array<int, Closure> route id => the route's callback (for the fast trampoline) */
+    private array $routes = [];
+    private ?int $serverPort = null;
+    /** The fast buffers (hs_fast_buffers) and the four byte arrays behind them. */
+    private ?CData $fast = null;
+    /** @var list<CData> */
+    private array $fastArrays = [];
 
     /** @var Closure(string $head, string $body): mixed */
     private Closure $onRequest;
@@ -230,14 +241,27 @@ final class NativeServer
 
     // ---- routes and hooks -------------------------------------------------------------------
 
-    /** Registers an HTTP route on the shared trampoline; returns the engine's route id. */
-    public function route(string $methods, string $pattern): int
+    /**
+     * Registers an HTTP route; returns the engine's route id. Its requests come through the
+     * fast trampoline (request and reply in the fast buffers, `$callback` called directly), or,
+     * when one does not fit them, through the packed trampoline and `$onRequest`.
+     */
+    public function route(string $methods, string $pattern, Closure $callback): int
     {
         $this->packedTrampoline ??= $this->packedTrampoline();
-        return Library::check(
-            $this->ffi->hs_route_packed($this->h(), $methods, $pattern, $this->packedTrampoline, null),
+        $this->fastTrampoline ??= $this->fastTrampoline();
+        $id = Library::check(
+            $this->ffi->hs_route_fast($this->h(), $methods, $pattern, FFI::addr($this->fast), $this->fastTrampoline, $this->packedTrampoline, null),
             "route({$methods} {$pattern})"
         );
+        $this->routes[$id] = $callback;
+        return $id;
+    }
+
+    /** The port handlers see as the server's (Request::getPort()). */
+    public function setServerPort(?int $port): void
+    {
+        $this->serverPort = $port;
     }
 
     /**
@@ -1062,7 +1086,153 @@ final class NativeServer
         return $this->handle;
     }
 
-    /** The one trampoline of every HTTP route: the hot path. */
+    /** Capacities of the fast buffers: a request or reply beyond them takes the packed path. */
+    private const FAST_HEAD = 72 * 1024;
+    private const FAST_BODY = 64 * 1024;
+    private const FAST_REPLY_HEADERS = 8 * 1024;
+    private const FAST_REPLY_BODY = 128 * 1024;
+
+    /**
+     * The trampoline of every HTTP route whose request and reply fit the fast buffers: the hot
+     * path. The engine wrote the decoded captures and the packed head into `head`, the body into
+     * `body`; the reply goes back in `reply_headers`/`reply_body`, described by the returned
+     * int (hs_fast_reply: kind | status << 3 | header length << 13 | body length << 37). No
+     * pointer argument (no CData made per call) and no second FFI call.
+     */
+    private function fastTrampoline(): Closure
+    {
+        $ffi = $this->ffi;
+        $fast = $ffi->new('hs_fast_buffers');
+        $arrays = [];
+        foreach (['head' => self::FAST_HEAD, 'body' => self::FAST_BODY, 'reply_headers' => self::FAST_REPLY_HEADERS, 'reply_body' => self::FAST_REPLY_BODY] as $field => $cap) {
+            $arrays[] = $array = $ffi->new("uint8_t[{$cap}]");
+            $fast->{$field} = FFI::addr($array[0]);
+            $fast->{$field . '_cap'} = $cap;
+        }
+        $this->fast = $fast;
+        $this->fastArrays = $arrays;
+        [$in, $inBody, $outHead, $outBody] = $arrays;
+        $routes = &$this->routes;
+        $port = &$this->serverPort;
+        $onFailure = $this->onFailure;
+        $replyHeadersCap = self::FAST_REPLY_HEADERS;
+        $replyBodyCap = self::FAST_REPLY_BODY;
+        // The last header array of a Response and its lines (handlers send the same few arrays
+        // again and again, often one literal array: the same in memory each time).
+        $lastHeaders = null;
+        $lastLines = '';
+        $trampoline = static function ($userData, int $route, int $n, int $captures, int $bodyLen, int $query, int $headers) use (&$routes, &$port, &$lastHeaders, &$lastLines, $in, $inBody, $outHead, $outBody, $replyHeadersCap, $replyBodyCap, $onFailure, $ffi): int {
+            try {
+                // Bound to Message's scope: the fields are set and read directly (no
+                // constructor, no getter).
+                $request = new Request();
+                $request->head = $head = FFI::string($in, $n);
+                if ($bodyLen > 0) {
+                    $request->body = FFI::string($inBody, $bodyLen);
+                }
+                $request->serverPort = $port;
+                $request->querySpan = $query;
+                $request->headersSpan = $headers;
+                if ($captures === 0) {
+                    $result = $routes[$route]($request);
+                } else {
+                    $request->offset = $captures & 0xffffffff;
+                    $result = $captures >> 32 === 1
+                        ? $routes[$route]($request, substr($head, 0, ($captures & 0xffffffff) - 1))
+                        : $routes[$route]($request, ...explode("\0", substr($head, 0, ($captures & 0xffffffff) - 1)));
+                }
+                // Our Response (or Luminova's name for it) read directly; a subclass may override
+                // the getters, so it goes the general way (Reply::from), as any other value.
+                if ($result instanceof Response && ($result::class === Response::class || $result::class === \Luminova\Http\Message\Response::class)) {
+                    $status = $result->statusCode;
+                    $body = $result->body ?? $result->contents;
+                    if (!is_string($body)) {
+                        [$status, $lines, $body] = Reply::parts($status, $result->headers, $body);
+                    } elseif ($result->headers === $lastHeaders) {
+                        $lines = $lastLines;
+                        if ($status === 0) {
+                            $status = 200;
+                        }
+                    } else {
+                        [$status, $lines, $body] = Reply::parts($status, $headers = $result->headers, $body);
+                        if (Reply::textOnly($headers)) {
+                            $lastHeaders = $headers;
+                            $lastLines = $lines;
+                        }
+                    }
+                } elseif (is_array($result)) {
+                    [$status, $lines, $body] = [200, Reply::JSON_HEADER, json_encode($result, Reply::JSON_FLAGS)];
+                } elseif (is_string($result) && !str_starts_with($result, 'HTTP/')) {
+                    [$status, $lines, $body] = [200, Reply::HTML_HEADER, $result];
+                } else {
+                    $reply = Reply::from($result);
+                    if (!is_array($reply)) {
+                        return NativeServer::fastOther($ffi, $outBody, $replyBodyCap, $reply);
+                    }
+                    [$status, $lines, $body] = $reply;
+                }
+                $hl = strlen($lines);
+                $bl = strlen($body);
+                if ($hl > $replyHeadersCap || $bl > $replyBodyCap) {
+                    $ffi->hs_respond($ffi->hs_fast_response(), $status, $lines, $hl, $body, $bl);
+                    return 5; // HS_FAST_DONE
+                }
+                if ($hl > 0) {
+                    FFI::memcpy($outHead, $lines, $hl);
+                }
+                if ($bl > 0) {
+                    FFI::memcpy($outBody, $body, $bl);
+                }
+                // HS_FAST_RESPOND; a status outside 0-1023 is sent as 1023, which the engine
+                // refuses with a 500 as it would the status itself.
+                return 1 | ($status >= 0 && $status < 1024 ? $status : 1023) << 3 | $hl << 13 | $bl << 37;
+            } catch (\Throwable $e) {
+                return NativeServer::fastFailed($outBody, $replyBodyCap, $onFailure, $e);
+            }
+        };
+        return Closure::bind($trampoline, null, \HttpSock\Http\Message::class);
+    }
+
+    /** A fast handler threw: its reason for the engine's log, and HS_FAST_FAIL. @internal */
+    public static function fastFailed(CData $outBody, int $cap, Closure $onFailure, \Throwable $e): int
+    {
+        try {
+            $reason = substr((string) $onFailure($e), 0, $cap);
+        } catch (\Throwable $e2) {
+            self::lastResort($e2);
+            $reason = '';
+        }
+        if ($reason !== '') {
+            FFI::memcpy($outBody, $reason, strlen($reason));
+        }
+        return 4 | strlen($reason) << 37; // HS_FAST_FAIL
+    }
+
+    /**
+     * A fast reply that is not [status, headers, body]: null (the engine's default), a raw
+     * response string, or an Answer.
+     *
+     * @param null|string|\HttpSock\Answer $reply
+     * @internal (public: called from the fast trampoline, bound to another class's scope)
+     */
+    public static function fastOther(FFI $ffi, CData $outBody, int $cap, mixed $reply): int
+    {
+        if ($reply === null) {
+            return 0; // HS_FAST_NONE
+        }
+        if (is_string($reply)) {
+            $n = strlen($reply);
+            if ($n > $cap) {
+                $ffi->hs_response_set_raw($ffi->hs_fast_response(), $reply, $n);
+                return 5; // HS_FAST_DONE
+            }
+            FFI::memcpy($outBody, $reply, $n);
+            return 2 | $n << 37; // HS_FAST_RAW
+        }
+        return 3 | $reply->value << 3; // HS_FAST_ANSWER
+    }
+
+    /** The trampoline of every HTTP route for requests beyond the fast buffers. */
     private function packedTrampoline(): Closure
     {
         $onRequest = $this->onRequest;

@@ -75,9 +75,9 @@ final class HttpDispatcher
             return null;
         }
         if ($wire[Wire::CAPTURES] === '0') {
-            return Reply::from($callback(new Request($wire, $body, $this->serverPort)));
+            return Reply::from($callback(Request::fromHead($head, $body, $this->serverPort)));
         }
-        return Reply::from($callback(new Request($wire, $body, $this->serverPort), ...Wire::args($wire)));
+        return Reply::from($callback(Request::fromHead($head, $body, $this->serverPort), ...Wire::args($wire)));
     }
 
     /**

@@ -184,7 +184,7 @@ final class WsDispatcher
             return ['id' => $id];
         }
         $wire = Wire::fields($head);
-        $request = new Request($wire, '', $this->serverPort);
+        $request = Request::fromHead($head, '', $this->serverPort);
         $record = $record === null || $record === '' ? null : Wire::record($record);
         $user = $record['user'] ?? null;
         return [

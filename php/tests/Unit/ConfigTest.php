@@ -34,8 +34,8 @@ final class ConfigTest extends TestCase
         $routes = [];
         $config->add(static fn (NativeServer $n) => $n->setLimit(Limit::MAX_BODY_BYTES->value, 1234), null);
         $config->add(static function (NativeServer $n) use (&$routes): void {
-            $routes[] = $n->route('GET', '/a');
-            $routes[] = $n->route('GET', '/b/{x}');
+            $routes[] = $n->route('GET', '/a', static fn () => null);
+            $routes[] = $n->route('GET', '/b/{x}', static fn () => null);
         }, null);
         // a later step overrides an earlier one, as it did on the first server
         $config->add(static fn (NativeServer $n) => $n->setLimit(Limit::WS_SEND_QUEUE->value, 7), null);

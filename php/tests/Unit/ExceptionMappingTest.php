@@ -68,8 +68,8 @@ final class ExceptionMappingTest extends TestCase
     public function testEngineFailuresThrowTheirCause(): void
     {
         $native = new NativeServer('127.0.0.1', 0, static fn () => null, static fn () => '');
-        $this->assertThrowsCode(PatternException::class, -5, static fn () => $native->route('GET', '/a/(unclosed'), '/a/(unclosed');
-        $this->assertThrowsCode(InvalidArgumentException::class, -1, static fn () => $native->route('NOT A METHOD', '/'), '');
+        $this->assertThrowsCode(PatternException::class, -5, static fn () => $native->route('GET', '/a/(unclosed', static fn () => null), '/a/(unclosed');
+        $this->assertThrowsCode(InvalidArgumentException::class, -1, static fn () => $native->route('NOT A METHOD', '/', static fn () => null), '');
         $this->assertThrowsCode(InvalidArgumentException::class, -1, static fn () => $native->setLimit(99, 1), '');
         $native->free();
         $this->assertThrowsCode(StateException::class, -2, static fn () => $native->setLimit(1, 1000), 'released');

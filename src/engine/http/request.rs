@@ -63,6 +63,13 @@ impl Packed {
     }
 }
 
+/// Where two fields of a packed head are in the buffer it was written to: (start, length) of
+/// the query and of the headers block, so that a host can take them without splitting the head.
+pub struct HeadSpans {
+    pub query: (usize, usize),
+    pub headers: (usize, usize),
+}
+
 /// Where a route matched: the normalised path when normalising changed it (otherwise the
 /// request's own path is it), and the captures as byte ranges in that path.
 #[derive(Default)]
@@ -275,17 +282,17 @@ impl Request {
     /// not part of the head (`packed_head_len` = bytes appended - 1), so every field is a C string
     /// and splitting the head on NUL gives exactly `12 + 2 * capture_count` fields. The body is
     /// not included.
-    pub fn write_packed_head(&self, w: &mut Vec<u8>) {
+    pub fn write_packed_head(&self, w: &mut Vec<u8>) -> HeadSpans {
         self.write_head(w, true)
     }
 
     /// The packed head with an empty `headers` field: what other processes keep about a
     /// WebSocket client (its address, path, query, captures), a few dozen bytes.
     pub fn write_summary_head(&self, w: &mut Vec<u8>) {
-        self.write_head(w, false)
+        self.write_head(w, false);
     }
 
-    fn write_head(&self, w: &mut Vec<u8>, with_headers: bool) {
+    fn write_head(&self, w: &mut Vec<u8>, with_headers: bool) -> HeadSpans {
         let head = &self.head;
         let path = head.uri.path();
         let uri = head.uri.path_and_query().map_or(path, |pq| pq.as_str());
@@ -314,15 +321,21 @@ impl Request {
         w.push(0);
         w.extend_from_slice(num.format(self.capture_count()).as_bytes());
         w.push(0);
-        for f in [head.method.as_str(), path, query, uri] {
-            w.extend_from_slice(f.as_bytes());
-            w.push(0);
-        }
+        w.extend_from_slice(head.method.as_str().as_bytes());
+        w.push(0);
+        w.extend_from_slice(path.as_bytes());
+        w.push(0);
+        let query_at = w.len();
+        w.extend_from_slice(query.as_bytes());
+        w.push(0);
+        w.extend_from_slice(uri.as_bytes());
+        w.push(0);
         w.extend_from_slice(version_text(head.version).as_bytes());
         w.push(0);
         w.extend_from_slice(if self.secure { b"https\0" } else { b"http\0" });
         push_ip(w, self.peer.ip());
         w.push(0);
+        let headers_at = w.len();
         if with_headers {
             for (name, value) in head.headers.iter() {
                 w.extend_from_slice(name.as_str().as_bytes());
@@ -331,6 +344,10 @@ impl Request {
                 w.extend_from_slice(b"\r\n");
             }
         }
+        let spans = HeadSpans {
+            query: (query_at, query.len()),
+            headers: (headers_at, w.len() - headers_at),
+        };
         w.push(0);
         for i in 0..self.capture_count() {
             w.extend_from_slice(self.capture_name(i).unwrap_or("").as_bytes());
@@ -338,6 +355,18 @@ impl Request {
             w.extend_from_slice(self.capture_raw(i));
             w.push(0);
         }
+        spans
+    }
+
+    /// The captures, percent-decoded (`%XX` with two hex digits; anything else kept as is, as
+    /// PHP's `rawurldecode`), each followed by a NUL; returns how many bytes were written.
+    pub fn write_decoded_captures(&self, w: &mut Vec<u8>) -> usize {
+        let start = w.len();
+        for i in 0..self.capture_count() {
+            w.extend(percent_encoding::percent_decode(self.capture_raw(i)));
+            w.push(0);
+        }
+        w.len() - start
     }
 
     /// The packed head (`write_packed_head`), made once and kept for the life of the request;
