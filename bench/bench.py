@@ -852,7 +852,7 @@ ONLY_NAMES = (list(HTTP_WORKLOADS) + ["echo", "idle", "tls", "h2streams", "hands
                                      "deflate_idle", "rooms", "socketio"] + list(GROUPS))
 
 
-def select(only, callgrind_flag):
+def selection(only, callgrind_flag):
     """--only's names -> (workload keys, {HTTP workload: set of hosts or None for all}, callgrind
     hosts). No --only: everything (callgrind with --callgrind)."""
     if not only:
@@ -916,7 +916,7 @@ def main():
     unknown = only - set(ONLY_NAMES)
     if unknown:
         ap.error(f"--only: unknown {', '.join(sorted(unknown))} (known: {', '.join(ONLY_NAMES)})")
-    sel, http_hosts, cg_hosts = select(only, a.callgrind)
+    sel, http_hosts, cg_hosts = selection(only, a.callgrind)
     want = lambda k: not only or k in sel  # noqa: E731
     t_start = time.monotonic()
     R = {"machine": machine(), "args": vars(a), "http": {}, "ws_echo": {}, "ws_idle": {},
