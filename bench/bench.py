@@ -30,7 +30,7 @@ c-examples, target/bench/*), then e.g. `python3 bench/bench.py --only php --roun
   echo       (6) WebSocket echo: tokio-tungstenite, C, PHP                     15 s
   idle       (7) idle RSS and (8) broadcast, 1 000 and 10 000 clients (alias: broadcast)  1 min
   ws         echo + idle
-  callgrind      instructions per request: plain hyper, C, PHP, PHP+JIT (no rounds)  4 min
+  callgrind      instructions per request: plain hyper, C, PHP, PHP+JIT (no rounds)  1 min
   callgrind-php  the same for plain hyper, PHP, PHP+JIT; callgrind-c: plain hyper, C
   workloads  hello varied post close c10k echo idle tls h2streams handshake deflate
              deflate_idle rooms socketio

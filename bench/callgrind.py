@@ -1,8 +1,8 @@
 """Instructions per request under callgrind (called by bench/bench.py --callgrind).
 
-For every host (plain hyper, C, PHP 1 worker) and workload (hello, varied), the server runs twice
-under `valgrind --tool=callgrind`, serving N1 and then N2 requests on one keep-alive connection
-(a sequential Python client); the difference of the two runs divided by N2 - N1 is the cost of
+For every host asked for (plain hyper, C, PHP 1 worker, PHP 1 worker with opcache+JIT) and
+workload (hello, varied), the server runs twice under `valgrind --tool=callgrind`, serving N1 and
+then N2 requests on one keep-alive connection (a sequential Python client); the difference of the two runs divided by N2 - N1 is the cost of
 one request, without startup and shutdown. From the same files: calls per request into the
 exported C ABI (`hs_*`: for the PHP host, these are the FFI calls), and self cost per shared
 object for the PHP varied request. Deterministic, unlike CPU time: no noise from other load.
