@@ -26,9 +26,9 @@ c-examples, target/bench/*), then e.g. `python3 bench/bench.py --only php --roun
   php        (1), (2): plain hyper, PHP 1 worker, PHP 1 worker opcache+JIT     20 s
   c          (1), (2): plain hyper, C host                                     15 s
   workers    (1), (2): plain hyper N threads, PHP N workers (unpinned)         15 s
-  scale      (1) and (5) 10 000 connections: plain hyper, C, PHP 1 worker      40 s
+  scale      (1) and (5) 10 000 connections: plain hyper, C, PHP 1 worker      30 s
   echo       (6) WebSocket echo: tokio-tungstenite, C, PHP                     15 s
-  idle       (7) idle RSS and (8) broadcast, 1 000 and 10 000 clients (alias: broadcast)  1 min
+  idle       (7) idle RSS and (8) broadcast, 1 000 and 10 000 clients (alias: broadcast)  30 s
   ws         echo + idle
   callgrind      instructions per request: plain hyper, C, PHP, PHP+JIT (no rounds)  1 min
   callgrind-php  the same for plain hyper, PHP, PHP+JIT; callgrind-c: plain hyper, C
@@ -102,7 +102,10 @@ WS_HOSTS = {
 }
 WS_ECHO_CONNS, WS_ECHO_SIZE = 100, 32
 IDLE_SIZES = (1000, 10000)
-BCAST_REPS = 5
+# broadcasts per idle run, by clients: server CPU is read in 10 ms ticks, so 20 broadcasts at
+# 10 000 clients (about 120 ms of CPU each) read it in steps of 0.5 ms per broadcast (0.4 %): the
+# broadcast target compares it with tokio-tungstenite's.
+BCAST_REPS = {1000: 5, 10000: 20}
 
 children = []  # every process started here, so that an interrupt ends them (by PID)
 
@@ -297,15 +300,16 @@ def ws_echo_run(a, host):
 
 
 def ws_idle_run(a, host, conns):
-    """Idle RSS with `conns` clients, then BCAST_REPS broadcasts to them. Server on CPU 0, the
+    """Idle RSS with `conns` clients, then BCAST_REPS[conns] broadcasts to them. Server on CPU 0, the
     clients on CPU 1 (the time until the last client has the message is a latency: the
     clients' reading is not made to queue behind the server)."""
     _, _, cmd = WS_HOSTS[host]
+    reps = BCAST_REPS.get(conns, 5)
     p, port = start_server(cmd, None, 0)
     try:
         time.sleep(0.3)
         rss0 = rss_kib(p.pid)
-        load = subprocess.Popen(pin([WS_LOAD, "broadcast", str(port), str(conns), str(BCAST_REPS)],
+        load = subprocess.Popen(pin([WS_LOAD, "broadcast", str(port), str(conns), str(reps)],
                                     1 if NCPU > 1 else 0),
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         children.append(load)
@@ -318,7 +322,7 @@ def ws_idle_run(a, host, conns):
             s0, l0 = cpu_split(p.pid), cpu_seconds(load.pid)
             load.stdin.write("go\n")
             load.stdin.flush()
-            res = json.loads(readline(load, 60))
+            res = json.loads(readline(load, 60 + 11 * reps))
             s1, l1 = cpu_split(p.pid), cpu_seconds(load.pid)
             load.wait(timeout=30)
         finally:
@@ -327,9 +331,9 @@ def ws_idle_run(a, host, conns):
         stop(p)
     return {"rss0_kib": rss0, "rss_kib": rss1, "per_conn_kib": (rss1 - rss0) / conns,
             "bcast_ms": res["ms"],
-            "server_cpu_ms": (s1[0] + s1[1] - s0[0] - s0[1]) / BCAST_REPS * 1e3,
+            "server_cpu_ms": (s1[0] + s1[1] - s0[0] - s0[1]) / reps * 1e3,
             "server_sys_share": (s1[1] - s0[1]) / max(s1[0] + s1[1] - s0[0] - s0[1], 1e-9),
-            "client_cpu_ms": (l1 - l0) / BCAST_REPS * 1e3}
+            "client_cpu_ms": (l1 - l0) / reps * 1e3}
 
 
 # ---- statistics and report ---------------------------------------------------------------------
@@ -738,12 +742,13 @@ def report(R):
         P("The clients connect (ws_load, 256 handshakes at a time), stay idle; the server's RSS "
           "(VmRSS of its process tree) is read 0.5 s after the last handshake; per connection = "
           "(RSS - RSS of the same server before any client) / clients. Then "
-          f"{BCAST_REPS} broadcasts per run: one client sends a 32-byte text message starting "
+          f"{' or '.join(f'{v} (at {k:,} clients)' for k, v in BCAST_REPS.items())} "
+          "broadcasts per run: one client sends a 32-byte text message starting "
           "with `broadcast`, the server's handler sends it to every client (the sender "
           "included); the time from the send until the last client has it. Broadcast column: "
-          f"median (min-max) of all {BCAST_REPS}×rounds samples. CPU per broadcast: the "
-          f"server's and the clients' (ws_load's) CPU time over the {BCAST_REPS} broadcasts "
-          f"(100 ms apart), divided by {BCAST_REPS} (10 ms clock ticks: coarse); a client CPU "
+          "median (min-max) of all the samples of every round. CPU per broadcast: the "
+          "server's and the clients' (ws_load's) CPU time over the broadcasts "
+          "(100 ms apart), divided by their number (10 ms clock ticks); a client CPU "
           f"time near the broadcast time would mean the clients limit the measurement.")
         P("")
         P("| host | clients | RSS MiB | RSS before clients MiB | KiB per connection | "
@@ -887,8 +892,9 @@ MISSING = [
     "opcache+JIT only for the PHP 1-worker HTTP host in workloads 1 and 2 (and callgrind); the "
     "other PHP rows (POST, Connection: close, 10 000 connections, N workers, WebSocket, "
     "Socket.IO, channels) run with the CLI's default, opcache off.",
-    "Server CPU per broadcast is read in 10 ms clock ticks over 5 broadcasts (2 ms steps on "
-    "about 120 ms): the broadcast target's ratio moves by about 2 % per tick.",
+    "Server CPU per broadcast is read in 10 ms clock ticks over 20 broadcasts at 10 000 clients "
+    "(steps of 0.5 ms on about 120 ms per broadcast); the CPU time between the broadcasts "
+    "(100 ms apart, the server idle) is in it too.",
     "3 rounds of 2 s are short: on a machine shared with other work the min-max ranges show the "
     "noise; rerun `make bench` (or bench/bench.py --rounds 5 --duration 5) for tighter figures.",
 ]
