@@ -22,7 +22,7 @@ Usage: bench/bench.py [--rounds 3] [--duration 2] [--warmup 1] [--callgrind] [--
 ratio needs is in every group. Build first (bench/run.sh does: cargo build --release, make -C
 c-examples, target/bench/*), then e.g. `python3 bench/bench.py --only php --rounds 5`.
   groups     what runs                                                         about, per round
-  http       (1) hello, (2) varied: every host (hyper, C, PHP, PHP+JIT, N)      1 min
+  http       (1) hello, (2) varied: every host (hyper, C, PHP, PHP+JIT, N)      40 s
   php        (1), (2): plain hyper, PHP 1 worker, PHP 1 worker opcache+JIT     20 s
   c          (1), (2): plain hyper, C host                                     15 s
   workers    (1), (2): plain hyper N threads, PHP N workers (unpinned)         15 s
