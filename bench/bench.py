@@ -603,7 +603,10 @@ def report(R):
       f"WebSocket echo: {a['warmup']:g} s warm-up, {a['duration']:g} s window. "
       f"Figures: median of the rounds "
       f"(min-max). Ratios: ratio of the medians of this invocation; the range after it is the "
-      f"min-max of the per-round ratios (round r of host A / round r of the baseline).")
+      f"min-max of the per-round ratios (round r of host A / round r of the baseline). "
+      f"`python3 bench/bench.py --only GROUP --rounds N` reruns a part with its baselines "
+      f"(groups: http, php, c, workers, scale, echo, idle, ws, callgrind, callgrind-php; see "
+      f"the usage in bench/bench.py) into bench/results/BENCHMARKS-partial.md.")
     P("- **Load**: wrk 1 thread, 64 keep-alive connections unless stated. WebSocket: "
       "`examples/ws_load.rs` (tokio-tungstenite client, one thread). Everything on 127.0.0.1.")
     P("- **Baselines** (examples/, same crate versions as the engine): `hyper_hello.rs` (plain "
