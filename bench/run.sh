@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# make bench: builds everything the benchmarks need, runs bench/bench.py (about 9 minutes:
+# make bench: builds everything the benchmarks need, runs bench/bench.py (about 12 minutes:
 # 3 interleaved rounds of every workload and host, then a callgrind profile) and writes
 # BENCHMARKS.md and bench/cpu_per_request.svg. Extra arguments go to bench.py
-# (e.g. bench/run.sh --quick for a one-round harness check, --only hello,varied).
+# (e.g. bench/run.sh --quick for a one-round harness check, --only php,callgrind-php --rounds 5;
+# the groups are listed at the top of bench/bench.py).
+# The opcache+JIT host needs PHP's opcache: Debian's php8.2-cli depends on php8.2-opcache.
 # Everything runs on 127.0.0.1; every process is started and stopped by bench.py, by its PID.
 set -euo pipefail
 cd "$(dirname "$0")/.."
