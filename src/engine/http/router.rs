@@ -58,53 +58,18 @@ fn match_simple(
         Some((Seg::Capture, rest)) => {
             // `.` does not match `\n`: a capture ends at the first one.
             let stop = path[at..].find('\n').map_or(path.len(), |i| at + i);
-            match rest.first() {
-                // The last segment: the capture takes the rest of the path, or nothing matches.
-                None => {
-                    if stop != path.len() {
-                        return Some(false);
-                    }
-                    out.push((at, stop));
-                    Some(true)
+            for end in at..=stop {
+                if !path.is_char_boundary(end) {
+                    continue;
                 }
-                // A literal follows: only the ends where it starts can match (shortest first,
-                // as the lazy group tries them).
-                Some(Seg::Lit(lit)) => {
-                    let mut from = at;
-                    while let Some(i) = path[from..].find(&**lit) {
-                        let end = from + i;
-                        if end > stop {
-                            break;
-                        }
-                        *budget = budget.checked_sub(1)?;
-                        out.push((at, end));
-                        if match_simple(rest, path, end, out, budget)? {
-                            return Some(true);
-                        }
-                        out.pop();
-                        if end >= stop {
-                            break;
-                        }
-                        // The next candidate starts one character later.
-                        from = end + path[end..].chars().next().map_or(1, char::len_utf8);
-                    }
-                    Some(false)
+                *budget = budget.checked_sub(1)?;
+                out.push((at, end));
+                if match_simple(rest, path, end, out, budget)? {
+                    return Some(true);
                 }
-                Some(Seg::Capture) => {
-                    for end in at..=stop {
-                        if !path.is_char_boundary(end) {
-                            continue;
-                        }
-                        *budget = budget.checked_sub(1)?;
-                        out.push((at, end));
-                        if match_simple(rest, path, end, out, budget)? {
-                            return Some(true);
-                        }
-                        out.pop();
-                    }
-                    Some(false)
-                }
+                out.pop();
             }
+            Some(false)
         }
     }
 }
@@ -368,8 +333,6 @@ mod tests {
             "/user/{id}/posts",
             "/{a}/x/{b}",
             "/user-x/{id}",
-            "/{a}/é/{b}",
-            "/{a}/{b}/c",
         ];
         let paths = [
             "/",
@@ -388,13 +351,6 @@ mod tests {
             "/q",
             "/user/é/posts",
             "/a//b/",
-            "/x-y-z",
-            "/-",
-            "/a/é/b/é/c",
-            "/é/é",
-            "/a\nb/x/c",
-            "/user/4\n2",
-            "/a-\nb",
         ];
         let mut simple = 0;
         for pat in patterns {
