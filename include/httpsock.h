@@ -296,21 +296,23 @@ typedef struct {
   uint32_t busy;
 } hs_fast_buffers;
 
-// A fast handler (`hs_route_fast`): the request is in the route's `hs_fast_buffers`: `head`
-// holds first the decoded captures (each followed by a NUL; `captures` = their byte count |
-// their number << 32), then the packed head (`hs_request_packed`'s format); `head_len` counts
-// both; `body` holds `body_len` bytes. `route` is the route id. `query` and `headers` say where
-// those two fields are in `head` (start | length << 32), so that they can be read without
-// splitting the head. Returns an `hs_fast_reply` kind
-// | status << 3 | header length << 13 | body length << 37, the reply in the buffers. Runs as
-// `hs_handler` does (same thread rules); the buffers belong to it only during the call.
-typedef int64_t (*hs_fast_handler)(void *user_data,
-                                   int64_t route,
-                                   int64_t head_len,
-                                   int64_t captures,
-                                   int64_t body_len,
-                                   int64_t query,
-                                   int64_t headers);
+// A fast handler (`hs_route_fast`). The request is in the route's `hs_fast_buffers`: `head`
+// holds first the decoded captures (each followed by a NUL), then the packed head
+// (`hs_request_packed`'s format); `body` holds the body. Its numbers come in three integers of
+// three 21-bit fields each (field 0 in bits 0-20, field 1 in bits 21-41, field 2 in bits
+// 42-62), so that the call has few arguments (each costs a PHP FFI callback about 150
+// instructions):
+//
+// - `route`: the route id | the number of captures | their bytes (the NULs included);
+// - `lengths`: bytes in `head` (captures and packed head) | bytes in `body` | length of the
+//   headers block;
+// - `spans`: where the query starts in `head` | its length | where the headers block starts.
+//
+// So the query and the headers can be read without splitting the head. Returns an
+// `hs_fast_reply` kind | status << 3 | header length << 13 | body length << 37, the reply in
+// the buffers. Runs as `hs_handler` does (same thread rules); the buffers belong to it only
+// during the call.
+typedef int64_t (*hs_fast_handler)(void *user_data, int64_t route, int64_t lengths, int64_t spans);
 
 // Shapes an error answer (kinds `HS_ANSWER_NOT_FOUND` to `HS_ANSWER_PAYLOAD_TOO_LARGE`). `res`
 // starts empty; if the callback sets nothing, the engine's answer of that kind is sent. `req`

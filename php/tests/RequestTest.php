@@ -87,7 +87,8 @@ final class RequestTest extends ServerTestCase
             $request = new \HttpSock\Http\Request();
             $request->head = $head;
             $request->offset = $offset;
-            $request->headersSpan = $start | $len << 32;
+            $request->spans = $start << 42;
+            $request->lengths = $len << 42;
             return $request;
         }, null, \HttpSock\Http\Message::class)();
     }

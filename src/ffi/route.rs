@@ -162,29 +162,43 @@ pub struct hs_fast_buffers {
     pub busy: u32,
 }
 
-/// A fast handler (`hs_route_fast`): the request is in the route's `hs_fast_buffers`: `head`
-/// holds first the decoded captures (each followed by a NUL; `captures` = their byte count |
-/// their number << 32), then the packed head (`hs_request_packed`'s format); `head_len` counts
-/// both; `body` holds `body_len` bytes. `route` is the route id. `query` and `headers` say where
-/// those two fields are in `head` (start | length << 32), so that they can be read without
-/// splitting the head. Returns an `hs_fast_reply` kind
-/// | status << 3 | header length << 13 | body length << 37, the reply in the buffers. Runs as
-/// `hs_handler` does (same thread rules); the buffers belong to it only during the call.
+/// A fast handler (`hs_route_fast`). The request is in the route's `hs_fast_buffers`: `head`
+/// holds first the decoded captures (each followed by a NUL), then the packed head
+/// (`hs_request_packed`'s format); `body` holds the body. Its numbers come in three integers of
+/// three 21-bit fields each (field 0 in bits 0-20, field 1 in bits 21-41, field 2 in bits
+/// 42-62), so that the call has few arguments (each costs a PHP FFI callback about 150
+/// instructions):
+///
+/// - `route`: the route id | the number of captures | their bytes (the NULs included);
+/// - `lengths`: bytes in `head` (captures and packed head) | bytes in `body` | length of the
+///   headers block;
+/// - `spans`: where the query starts in `head` | its length | where the headers block starts.
+///
+/// So the query and the headers can be read without splitting the head. Returns an
+/// `hs_fast_reply` kind | status << 3 | header length << 13 | body length << 37, the reply in
+/// the buffers. Runs as `hs_handler` does (same thread rules); the buffers belong to it only
+/// during the call.
 #[allow(non_camel_case_types)]
 pub type hs_fast_handler = Option<
     unsafe extern "C-unwind" fn(
         user_data: *mut c_void,
         route: i64,
-        head_len: i64,
-        captures: i64,
-        body_len: i64,
-        query: i64,
-        headers: i64,
+        lengths: i64,
+        spans: i64,
     ) -> i64,
 >;
 
+/// The largest value of a field of `hs_fast_handler`'s arguments (21 bits): buffers and route
+/// ids beyond it are refused by `hs_route_fast`.
+const FAST_FIELD_MAX: usize = (1 << 21) - 1;
+
+/// Three 21-bit fields in one integer (`hs_fast_handler`).
+fn fields3(a: usize, b: usize, c: usize) -> i64 {
+    (a | b << 21 | c << 42) as i64
+}
+
 struct CFastHandler {
-    fast: unsafe extern "C-unwind" fn(*mut c_void, i64, i64, i64, i64, i64, i64) -> i64,
+    fast: unsafe extern "C-unwind" fn(*mut c_void, i64, i64, i64) -> i64,
     /// For a request that does not fit the buffers, or that arrives while they are in use
     /// (another thread of `hs_set_threads`).
     slow: CPackedHandler,
@@ -229,7 +243,10 @@ impl HttpHandler for CFastHandler {
         let caps = req.write_decoded_captures(&mut head);
         let spans = req.write_packed_head(&mut head);
         let head_len = head.len() - 1; // the packed head's trailing NUL is not sent
-        if head_len > b.head_cap || req.body.len() > b.body_cap {
+        if head_len > b.head_cap
+            || req.body.len() > b.body_cap
+            || req.route_id as usize > FAST_FIELD_MAX
+        {
             drop(call);
             HEAD.set(head);
             return self.slow.handle(req, res);
@@ -245,19 +262,13 @@ impl HttpHandler for CFastHandler {
             HEAD.set(head);
         }
         FAST_RESPONSE.set(lend_mut(res));
-        let captures = caps as i64 | (req.capture_count() as i64) << 32;
+        // Every length is within a buffer (so within FAST_FIELD_MAX, checked at registration);
+        // the route id and the capture count are far below it.
+        let route = fields3(req.route_id as usize, req.capture_count(), caps);
+        let lengths = fields3(head_len, req.body.len(), spans.headers.1);
+        let spans = fields3(spans.query.0, spans.query.1, spans.headers.0);
         // SAFETY: host-registered function and user_data; the buffers hold the request.
-        let code = unsafe {
-            (self.fast)(
-                self.slow.1 .0,
-                req.route_id as i64,
-                head_len as i64,
-                captures,
-                req.body.len() as i64,
-                spans.query.0 as i64 | (spans.query.1 as i64) << 32,
-                spans.headers.0 as i64 | (spans.headers.1 as i64) << 32,
-            )
-        };
+        let code = unsafe { (self.fast)(self.slow.1 .0, route, lengths, spans) };
         FAST_RESPONSE.set(std::ptr::null_mut());
         fast_reply(code, b, res);
         drop(call);
@@ -418,12 +429,18 @@ pub extern "C" fn hs_route_fast(
             if ptr.is_null() && cap > 0 {
                 return Err(Error::invalid(format!("buffers->{name} is NULL")));
             }
+            if cap > FAST_FIELD_MAX {
+                return Err(Error::invalid(format!(
+                    "buffers->{name}_cap is {cap}: at most {FAST_FIELD_MAX} bytes"
+                )));
+            }
         }
         let h = CFastHandler {
             fast,
             slow: CPackedHandler(slow, UserData(user_data)),
             buffers,
         };
+        // A route id beyond FAST_FIELD_MAX (two million routes) takes the slow path.
         Ok(s.route(methods, pattern, Arc::new(h))? as c_int)
     })
 }

@@ -286,7 +286,7 @@ static void churn(void)
 
 /* The fast route's handlers and buffers (defined with the routes below). */
 static hs_fast_buffers fast_buffers;
-static int64_t on_fast(void *, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t);
+static int64_t on_fast(void *, int64_t, int64_t, int64_t);
 static void on_fast_slow(void *, const uint8_t *, size_t, const uint8_t *, size_t, hs_response *);
 
 static void bad_arguments(void)
@@ -315,6 +315,12 @@ static void bad_arguments(void)
                    HS_ERR_INVALID, "slow is NULL");
         EXPECT_ERR(hs_route_fast(s, "GET", "/", &no_head, on_fast, on_fast_slow, NULL),
                    HS_ERR_INVALID, "buffers->head is NULL");
+        {
+            hs_fast_buffers too_big = fast_buffers;
+            too_big.body_cap = (size_t)1 << 21; /* its length field has 21 bits */
+            EXPECT_ERR(hs_route_fast(s, "GET", "/", &too_big, on_fast, on_fast_slow, NULL),
+                       HS_ERR_INVALID, "at most 2097151");
+        }
         EXPECT(hs_fast_response() == NULL && hs_last_error() != NULL &&
                strstr(hs_last_error(), "fast handler") != NULL);
     }
@@ -496,24 +502,24 @@ static int64_t fast_reply(int kind, int status, size_t headers_len, size_t body_
            (int64_t)body_len << 37;
 }
 
-static int64_t on_fast(void *ud, int64_t route, int64_t head_len, int64_t captures,
-                       int64_t body_len, int64_t query, int64_t headers)
+#define FIELD(v, i) ((size_t)(((v) >> (21 * (i))) & 0x1fffff))
+
+static int64_t on_fast(void *ud, int64_t route, int64_t lengths, int64_t spans)
 {
     static const char hdr[] = "X-Fast: 1\r\n";
     app_t *app = ud;
-    const char *q = (const char *)fast_head + (query & 0xffffffff);
-    size_t qlen = (size_t)(query >> 32);
+    const char *q = (const char *)fast_head + FIELD(spans, 0);
+    size_t qlen = FIELD(spans, 1), body_len = FIELD(lengths, 1);
     char big[200];
     app->handled++;
-    BAD(route == fast_route);
+    BAD((int)FIELD(route, 0) == fast_route);
     BAD(fast_buffers.busy == 1);
     /* One capture, decoded ("a b" from "a%20b"), before the packed head. */
-    BAD((captures >> 32) == 1 && (captures & 0xffffffff) == 4 && memcmp(fast_head, "a b", 4) == 0);
-    BAD(head_len > 20 && (size_t)head_len <= sizeof fast_head);
-    BAD(strtol((const char *)fast_head + 4, NULL, 10) == route); /* the head starts with the route id */
+    BAD(FIELD(route, 1) == 1 && FIELD(route, 2) == 4 && memcmp(fast_head, "a b", 4) == 0);
+    BAD(FIELD(lengths, 0) > 20 && FIELD(lengths, 0) <= sizeof fast_head);
+    BAD(strtol((const char *)fast_head + 4, NULL, 10) == fast_route); /* the head's route id */
     /* The headers span covers "host: x\r\n" (names in lower case). */
-    BAD((headers >> 32) >= 9 &&
-        memcmp(fast_head + (headers & 0xffffffff), "host: x\r\n", 9) == 0);
+    BAD(FIELD(lengths, 2) >= 9 && memcmp(fast_head + FIELD(spans, 2), "host: x\r\n", 9) == 0);
     BAD(hs_fast_response() != NULL);
     if (qlen == 7 && memcmp(q, "mode=ok", 7) == 0) {
         BAD(body_len == 3 && memcmp(fast_body, "abc", 3) == 0);

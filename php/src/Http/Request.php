@@ -31,9 +31,13 @@ final class Request extends Message implements RequestInterface
     protected string $body = '';
     protected ?int $serverPort = null;
     protected int $offset = 0;
-    /** Where the query and the headers block are in `$head` (start | length << 32; -1: unknown). */
-    protected int $querySpan = -1;
-    protected int $headersSpan = -1;
+    /**
+     * Where the query and the headers block are in `$head`, as the engine's fast path gives
+     * them (hs_fast_handler: 21-bit fields): `$spans` = query start | query length | headers
+     * start, `$lengths` = … | … | headers length. -1: not known (split the head instead).
+     */
+    protected int $spans = -1;
+    protected int $lengths = 0;
     /** @var list<string>|null The packed head's fields, split the first time one is read. */
     private ?array $wire = null;
 
@@ -175,8 +179,8 @@ final class Request extends Message implements RequestInterface
     {
         // The parse written here, not a call to getQueries(): a call costs as much as the parse.
         if ($this->queries === null) {
-            parse_str($this->querySpan >= 0
-                ? substr($this->head, $this->querySpan & 0xffffffff, $this->querySpan >> 32)
+            parse_str($this->spans >= 0
+                ? substr($this->head, $this->spans & 0x1fffff, $this->spans >> 21 & 0x1fffff)
                 : ($this->wire ?? $this->split())[Wire::QUERY], $queries);
             $this->queries = $queries;
         }
@@ -293,8 +297,8 @@ final class Request extends Message implements RequestInterface
 
     public function getQuery(): string
     {
-        return $this->querySpan >= 0
-            ? substr($this->head, $this->querySpan & 0xffffffff, $this->querySpan >> 32)
+        return $this->spans >= 0
+            ? substr($this->head, $this->spans & 0x1fffff, $this->spans >> 21 & 0x1fffff)
             : ($this->wire ?? $this->split())[Wire::QUERY];
     }
 
@@ -384,10 +388,10 @@ final class Request extends Message implements RequestInterface
         if ($name === '' || strpbrk($name, ":\r\n") !== false) {
             return null;
         }
-        if ($this->headersSpan >= 0) {
+        if ($this->spans >= 0) {
             $text = $this->head;
-            $start = $this->headersSpan & 0xffffffff;
-            $end = $start + ($this->headersSpan >> 32);
+            $start = $this->spans >> 42;
+            $end = $start + ($this->lengths >> 42);
         } else {
             $text = ($this->wire ?? $this->split())[Wire::HEADERS];
             $start = 0;

@@ -1121,25 +1121,28 @@ final class NativeServer
         // again and again, often one literal array: the same in memory each time).
         $lastHeaders = null;
         $lastLines = '';
-        $trampoline = static function ($userData, int $route, int $n, int $captures, int $bodyLen, int $query, int $headers) use (&$routes, &$port, &$lastHeaders, &$lastLines, $in, $inBody, $outHead, $outBody, $replyHeadersCap, $replyBodyCap, $onFailure, $ffi): int {
+        $trampoline = static function ($userData, int $route, int $lengths, int $spans) use (&$routes, &$port, &$lastHeaders, &$lastLines, $in, $inBody, $outHead, $outBody, $replyHeadersCap, $replyBodyCap, $onFailure, $ffi): int {
+            // hs_fast_handler: three 21-bit fields per argument. $route: route id | captures |
+            // their bytes; $lengths: head | body | headers block; $spans: query start | query
+            // length | headers start (read by Request when asked).
             try {
                 // Bound to Message's scope: the fields are set and read directly (no
                 // constructor, no getter).
                 $request = new Request();
-                $request->head = $head = FFI::string($in, $n);
-                if ($bodyLen > 0) {
-                    $request->body = FFI::string($inBody, $bodyLen);
+                $request->head = $head = FFI::string($in, $lengths & 0x1fffff);
+                if ($lengths & 0x3ffffe00000) {
+                    $request->body = FFI::string($inBody, $lengths >> 21 & 0x1fffff);
                 }
                 $request->serverPort = $port;
-                $request->querySpan = $query;
-                $request->headersSpan = $headers;
-                if ($captures === 0) {
+                $request->lengths = $lengths;
+                $request->spans = $spans;
+                if ($route < 0x200000) {
                     $result = $routes[$route]($request);
                 } else {
-                    $request->offset = $captures & 0xffffffff;
-                    $result = $captures >> 32 === 1
-                        ? $routes[$route]($request, substr($head, 0, ($captures & 0xffffffff) - 1))
-                        : $routes[$route]($request, ...explode("\0", substr($head, 0, ($captures & 0xffffffff) - 1)));
+                    $request->offset = $route >> 42;
+                    $result = ($route >> 21 & 0x1fffff) === 1
+                        ? $routes[$route & 0x1fffff]($request, substr($head, 0, ($route >> 42) - 1))
+                        : $routes[$route & 0x1fffff]($request, ...explode("\0", substr($head, 0, ($route >> 42) - 1)));
                 }
                 // Our Response (or Luminova's name for it) read directly; a subclass may override
                 // the getters, so it goes the general way (Reply::from), as any other value.
