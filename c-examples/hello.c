@@ -57,7 +57,11 @@ typedef struct {
     char *data;
     size_t len, cap;
     int failed; /* an allocation failed: the content is incomplete */
+    int heap;   /* data was allocated (else it is the caller's stack array) */
 } buf;
+
+/* A buffer over a stack array: no allocation unless the text outgrows it (most requests). */
+#define BUF_ON(array) {(array), 0, sizeof(array), 0, 0}
 
 static void buf_add(buf *b, const char *s, size_t n)
 {
@@ -68,13 +72,16 @@ static void buf_add(buf *b, const char *s, size_t n)
         char *p;
         while (cap < b->len + n + 1)
             cap *= 2;
-        p = realloc(b->data, cap);
+        p = b->heap ? realloc(b->data, cap) : malloc(cap);
         if (p == NULL) {
             b->failed = 1;
             return;
         }
+        if (!b->heap && b->len > 0)
+            memcpy(p, b->data, b->len);
         b->data = p;
         b->cap = cap;
+        b->heap = 1;
     }
     memcpy(b->data + b->len, s, n);
     b->len += n;
@@ -85,9 +92,11 @@ static void buf_adds(buf *b, const char *s) { buf_add(b, s, strlen(s)); }
 
 static void buf_free(buf *b)
 {
-    free(b->data);
+    if (b->heap)
+        free(b->data);
     b->data = NULL;
     b->len = b->cap = 0;
+    b->heap = 0;
 }
 
 /* ---- text helpers ------------------------------------------------------------------------- */
@@ -96,10 +105,14 @@ static void buf_free(buf *b)
  * everything else (valid UTF-8) copied as it is. */
 static void buf_add_json(buf *b, const char *s, size_t n)
 {
-    size_t i;
+    size_t i, run = 0; /* s[run..i) needs no escape: copied in one go */
     for (i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         char esc[8];
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        buf_add(b, s + run, i - run);
+        run = i + 1;
         switch (c) {
         case '"':  buf_adds(b, "\\\""); break;
         case '\\': buf_adds(b, "\\\\"); break;
@@ -107,14 +120,11 @@ static void buf_add_json(buf *b, const char *s, size_t n)
         case '\r': buf_adds(b, "\\r"); break;
         case '\t': buf_adds(b, "\\t"); break;
         default:
-            if (c < 0x20) {
-                snprintf(esc, sizeof esc, "\\u%04x", (unsigned)c);
-                buf_adds(b, esc);
-            } else {
-                buf_add(b, &s[i], 1);
-            }
+            snprintf(esc, sizeof esc, "\\u%04x", (unsigned)c);
+            buf_adds(b, esc);
         }
     }
+    buf_add(b, s + run, n - run);
 }
 
 static int hex_digit(char c)
@@ -129,17 +139,22 @@ static int hex_digit(char c)
  * A '%' not followed by two hex digits is kept literally. */
 static void buf_add_decoded(buf *b, const char *s, size_t n, int plus_is_space)
 {
-    size_t i;
+    size_t i, run = 0; /* s[run..i) is copied as it is, in one go */
     for (i = 0; i < n; i++) {
         char c = s[i];
         if (c == '%' && i + 2 < n && hex_digit(s[i + 1]) >= 0 && hex_digit(s[i + 2]) >= 0) {
             c = (char)(hex_digit(s[i + 1]) * 16 + hex_digit(s[i + 2]));
+            buf_add(b, s + run, i - run);
+            buf_add(b, &c, 1);
             i += 2;
+            run = i + 1;
         } else if (c == '+' && plus_is_space) {
-            c = ' ';
+            buf_add(b, s + run, i - run);
+            buf_add(b, " ", 1);
+            run = i + 1;
         }
-        buf_add(b, &c, 1);
     }
+    buf_add(b, s + run, n - run);
 }
 
 /* 1 if s[0..n) is well-formed UTF-8: no overlong forms, no surrogates, nothing past U+10FFFF. */
@@ -187,7 +202,8 @@ static void buf_add_query_field(buf *b, const char *query, size_t n, const char 
         size_t flen = amp ? (size_t)(amp - field) : n - start;
         const char *eq = memchr(field, '=', flen);
         size_t klen = eq ? (size_t)(eq - field) : flen;
-        buf key = {0};
+        char key_store[64];
+        buf key = BUF_ON(key_store);
         int match;
         buf_add_decoded(&key, field, klen, 1);
         match = !key.failed && key.len == name_len && memcmp(key.data, name, name_len) == 0;
@@ -235,7 +251,8 @@ static void on_hello(void *user_data, const hs_request *req, hs_response *res)
 {
     size_t len = 0;
     const char *raw = hs_request_param_named(req, "name", &len);
-    buf name = {0}, json = {0};
+    char name_s[128], json_s[256];
+    buf name = BUF_ON(name_s), json = BUF_ON(json_s);
     (void)user_data;
 
     buf_add_decoded(&name, raw ? raw : "", raw ? len : 0, 0);
@@ -259,7 +276,8 @@ static void on_user(void *user_data, const hs_request *req, hs_response *res)
     const char *id_raw = hs_request_param_named(req, "id", &id_len);
     const char *query = hs_request_query(req, &query_len);
     const char *req_id = hs_request_header(req, "X-Req-Id", &req_len); /* NULL when absent */
-    buf id = {0}, q = {0}, json = {0};
+    char id_s[128], q_s[128], json_s[512];
+    buf id = BUF_ON(id_s), q = BUF_ON(q_s), json = BUF_ON(json_s);
     (void)user_data;
 
     buf_add_decoded(&id, id_raw ? id_raw : "", id_raw ? id_len : 0, 0);
