@@ -498,6 +498,7 @@ class HttpServer
         $this->native = $native;
         $this->started = true;
         $this->boundPort = $native->port();
+        $native->setServerPort($this->boundPort);
         $this->http->setServerPort($this->boundPort);
         $this->ws->setServerPort($this->boundPort);
         $this->sio->setServerPort($this->boundPort);
@@ -1196,6 +1197,7 @@ class HttpServer
             $this->http->request(...),
             $this->http->failed(...)
         );
+        $native->setServerPort($this->boundPort);
         $this->http->reset();
         $this->ws->attach($native);
         $this->sio->attach($native);

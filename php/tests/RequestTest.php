@@ -38,6 +38,23 @@ final class RequestTest extends ServerTestCase
         return $r->json();
     }
 
+    public function testPortWithoutAHostHeaderIsTheServersPort(): void
+    {
+        // HTTP/1.0 needs no Host: getPort() falls back to the port the server listens on (set
+        // on the native server itself, which the fast path reads).
+        $port = $this->s()->port();
+        $fp = stream_socket_client("tcp://127.0.0.1:{$port}", $errno, $errstr, 5);
+        $this->assertNotFalse($fp, $errstr);
+        fwrite($fp, "GET /echo/x/y HTTP/1.0\r\n\r\n");
+        stream_set_timeout($fp, 5);
+        $raw = stream_get_contents($fp);
+        fclose($fp);
+        $this->assertStringStartsWith('HTTP/1.0 200', (string) $raw);
+        $e = json_decode(substr($raw, strpos($raw, "\r\n\r\n") + 4), true);
+        $this->assertSame($port, $e['port']);
+        $this->assertSame(['x', 'y'], $e['args']);
+    }
+
     public function testGetWithQueryHeadersAndCaptures(): void
     {
         $port = $this->s()->port();

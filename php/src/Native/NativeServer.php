@@ -46,9 +46,8 @@ final class NativeServer
     private array $keep = [];
     private ?Closure $packedTrampoline = null;
     private ?Closure $fastTrampoline = null;
-    /** @var array<int, Closure> route id => the route's callback (for the fast trampoline) */
-    private array $routes = [];
-    private ?int $serverPort = null;
+    /** What the fast trampoline reads: routes, port, buffers (its `$this`). */
+    private FastState $state;
     /** The fast buffers (hs_fast_buffers) and the four byte arrays behind them. */
     private ?CData $fast = null;
     /** @var list<CData> */
@@ -89,6 +88,7 @@ final class NativeServer
         $this->handle = $handle;
         $this->onRequest = $onRequest;
         $this->onFailure = $onFailure;
+        $this->state = new FastState();
     }
 
     /** Whether a callback of this server may be running (we are inside hs_poll). */
@@ -254,14 +254,14 @@ final class NativeServer
             $this->ffi->hs_route_fast($this->h(), $methods, $pattern, FFI::addr($this->fast), $this->fastTrampoline, $this->packedTrampoline, null),
             "route({$methods} {$pattern})"
         );
-        $this->routes[$id] = $callback;
+        $this->state->routes[$id] = $callback;
         return $id;
     }
 
     /** The port handlers see as the server's (Request::getPort()). */
     public function setServerPort(?int $port): void
     {
-        $this->serverPort = $port;
+        $this->state->port = $port;
     }
 
     /**
@@ -1087,10 +1087,10 @@ final class NativeServer
     }
 
     /** Capacities of the fast buffers: a request or reply beyond them takes the packed path. */
-    private const FAST_HEAD = 72 * 1024;
-    private const FAST_BODY = 64 * 1024;
-    private const FAST_REPLY_HEADERS = 8 * 1024;
-    private const FAST_REPLY_BODY = 128 * 1024;
+    public const FAST_HEAD = 72 * 1024;
+    public const FAST_BODY = 64 * 1024;
+    public const FAST_REPLY_HEADERS = 8 * 1024;
+    public const FAST_REPLY_BODY = 128 * 1024;
 
     /**
      * The trampoline of every HTTP route whose request and reply fit the fast buffers: the hot
@@ -1111,17 +1111,13 @@ final class NativeServer
         }
         $this->fast = $fast;
         $this->fastArrays = $arrays;
-        [$in, $inBody, $outHead, $outBody] = $arrays;
-        $routes = &$this->routes;
-        $port = &$this->serverPort;
-        $onFailure = $this->onFailure;
-        $replyHeadersCap = self::FAST_REPLY_HEADERS;
-        $replyBodyCap = self::FAST_REPLY_BODY;
-        // The last header array of a Response and its lines (handlers send the same few arrays
-        // again and again, often one literal array: the same in memory each time).
-        $lastHeaders = null;
-        $lastLines = '';
-        $trampoline = static function ($userData, int $route, int $lengths, int $spans) use (&$routes, &$port, &$lastHeaders, &$lastLines, $in, $inBody, $outHead, $outBody, $replyHeadersCap, $replyBodyCap, $onFailure, $ffi): int {
+        $state = $this->state;
+        [$state->in, $state->inBody, $state->outHead, $state->outBody] = $arrays;
+        $state->ffi = $ffi;
+        $state->onFailure = $this->onFailure;
+        // Not static: `$this` is the FastState (a property read per use is cheaper than a
+        // `use` variable, which is bound on every call whether used or not).
+        $trampoline = function ($userData, int $route, int $lengths, int $spans): int {
             // hs_fast_handler: three 21-bit fields per argument. $route: route id | captures |
             // their bytes; $lengths: head | body | headers block; $spans: query start | query
             // length | headers start (read by Request when asked).
@@ -1129,20 +1125,20 @@ final class NativeServer
                 // Bound to Message's scope: the fields are set and read directly (no
                 // constructor, no getter).
                 $request = new Request();
-                $request->head = $head = FFI::string($in, $lengths & 0x1fffff);
+                $request->head = $head = FFI::string($this->in, $lengths & 0x1fffff);
                 if ($lengths & 0x3ffffe00000) {
-                    $request->body = FFI::string($inBody, $lengths >> 21 & 0x1fffff);
+                    $request->body = FFI::string($this->inBody, $lengths >> 21 & 0x1fffff);
                 }
-                $request->serverPort = $port;
+                $request->serverPort = $this->port;
                 $request->lengths = $lengths;
                 $request->spans = $spans;
                 if ($route < 0x200000) {
-                    $result = $routes[$route]($request);
+                    $result = $this->routes[$route]($request);
                 } else {
                     $request->offset = $route >> 42;
                     $result = ($route >> 21 & 0x1fffff) === 1
-                        ? $routes[$route & 0x1fffff]($request, substr($head, 0, ($route >> 42) - 1))
-                        : $routes[$route & 0x1fffff]($request, ...explode("\0", substr($head, 0, ($route >> 42) - 1)));
+                        ? $this->routes[$route & 0x1fffff]($request, substr($head, 0, ($route >> 42) - 1))
+                        : $this->routes[$route & 0x1fffff]($request, ...explode("\0", substr($head, 0, ($route >> 42) - 1)));
                 }
                 // Our Response (or Luminova's name for it) read directly; a subclass may override
                 // the getters, so it goes the general way (Reply::from), as any other value.
@@ -1151,16 +1147,16 @@ final class NativeServer
                     $body = $result->body ?? $result->contents;
                     if (!is_string($body)) {
                         [$status, $lines, $body] = Reply::parts($status, $result->headers, $body);
-                    } elseif ($result->headers === $lastHeaders) {
-                        $lines = $lastLines;
+                    } elseif ($result->headers === $this->lastHeaders) {
+                        $lines = $this->lastLines;
                         if ($status === 0) {
                             $status = 200;
                         }
                     } else {
                         [$status, $lines, $body] = Reply::parts($status, $headers = $result->headers, $body);
                         if (Reply::textOnly($headers)) {
-                            $lastHeaders = $headers;
-                            $lastLines = $lines;
+                            $this->lastHeaders = $headers;
+                            $this->lastLines = $lines;
                         }
                     }
                 } elseif (is_array($result)) {
@@ -1170,30 +1166,30 @@ final class NativeServer
                 } else {
                     $reply = Reply::from($result);
                     if (!is_array($reply)) {
-                        return NativeServer::fastOther($ffi, $outBody, $replyBodyCap, $reply);
+                        return NativeServer::fastOther($this->ffi, $this->outBody, NativeServer::FAST_REPLY_BODY, $reply);
                     }
                     [$status, $lines, $body] = $reply;
                 }
                 $hl = strlen($lines);
                 $bl = strlen($body);
-                if ($hl > $replyHeadersCap || $bl > $replyBodyCap) {
-                    $ffi->hs_respond($ffi->hs_fast_response(), $status, $lines, $hl, $body, $bl);
+                if ($hl > NativeServer::FAST_REPLY_HEADERS || $bl > NativeServer::FAST_REPLY_BODY) {
+                    $this->ffi->hs_respond($this->ffi->hs_fast_response(), $status, $lines, $hl, $body, $bl);
                     return 5; // HS_FAST_DONE
                 }
                 if ($hl > 0) {
-                    FFI::memcpy($outHead, $lines, $hl);
+                    FFI::memcpy($this->outHead, $lines, $hl);
                 }
                 if ($bl > 0) {
-                    FFI::memcpy($outBody, $body, $bl);
+                    FFI::memcpy($this->outBody, $body, $bl);
                 }
                 // HS_FAST_RESPOND; a status outside 0-1023 is sent as 1023, which the engine
                 // refuses with a 500 as it would the status itself.
                 return 1 | ($status >= 0 && $status < 1024 ? $status : 1023) << 3 | $hl << 13 | $bl << 37;
             } catch (\Throwable $e) {
-                return NativeServer::fastFailed($outBody, $replyBodyCap, $onFailure, $e);
+                return NativeServer::fastFailed($this->outBody, NativeServer::FAST_REPLY_BODY, $this->onFailure, $e);
             }
         };
-        return Closure::bind($trampoline, null, \HttpSock\Http\Message::class);
+        return Closure::bind($trampoline, $state, \HttpSock\Http\Message::class);
     }
 
     /** A fast handler threw: its reason for the engine's log, and HS_FAST_FAIL. @internal */
