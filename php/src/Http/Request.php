@@ -16,6 +16,8 @@ final class Request extends Message implements RequestInterface
     private ?array $params = null;
     /** @var array<string,string>|null lower-case name => value */
     private ?array $headers = null;
+    /** @var array<string,string> getHeader()'s search keys by name (see headerKey()). */
+    private static array $headerKeys = [];
     private ?array $queries = null;
     private ?array $fields = null;
     /** @var array<string,list<UploadedFile>>|null */
@@ -384,8 +386,12 @@ final class Request extends Message implements RequestInterface
         }
         // One field asked for before any other: found in the block (names arrive in lower case)
         // without parsing every field into an array, and on the fast path without taking the
-        // block out of the head: each PHP function call here costs a few hundred instructions.
-        if ($name === '' || strpbrk($name, ":\r\n") !== false) {
+        // block out of the head. Each PHP function call here costs a few hundred instructions
+        // (callgrind): the search key of a name is made once per process (checked, lower-cased),
+        // the first line is compared only when its first byte matches, and the value is cut
+        // without a trim when it starts as the engine writes it ("name: value").
+        $key = self::$headerKeys[$name] ?? self::headerKey($name);
+        if ($key === '') {
             return null;
         }
         if ($this->spans >= 0) {
@@ -397,13 +403,13 @@ final class Request extends Message implements RequestInterface
             $start = 0;
             $end = strlen($text);
         }
-        $key = strtolower($name) . ':';
-        $keyLen = strlen($key);
-        // Every line ends with "\r\n"; the first has no "\n" before it.
-        if ($end - $start >= $keyLen && substr_compare($text, $key, $start, $keyLen) === 0) {
+        // $key is "\n" . name . ":"; every line ends with "\r\n", the first has no "\n" before it.
+        $keyLen = strlen($key) - 1;
+        if ($start < $end && $text[$start] === $key[1] && $end - $start >= $keyLen
+            && substr_compare($text, substr($key, 1), $start, $keyLen) === 0) {
             $line = $start;
         } else {
-            $line = strpos($text, "\n" . $key, $start);
+            $line = strpos($text, $key, $start);
             if ($line === false || $line >= $end) {
                 return null;
             }
@@ -412,16 +418,36 @@ final class Request extends Message implements RequestInterface
         $value = null;
         while (true) {
             $from = $line + $keyLen;
+            if ($from < $end && $text[$from] === ' ') {
+                $from++;
+            }
             $eol = strpos($text, "\r\n", $from);
             $eol = $eol === false || $eol > $end ? $end : $eol;
-            $item = ltrim(substr($text, $from, $eol - $from));
+            $item = substr($text, $from, $eol - $from);
+            if ($item !== '' && ($item[0] === ' ' || $item[0] === "\t")) {
+                $item = ltrim($item);
+            }
             $value = $value === null ? $item : "{$value}, {$item}";
-            $line = strpos($text, "\n" . $key, $eol);
+            $line = strpos($text, $key, $eol);
             if ($line === false || $line >= $end) {
                 return $value;
             }
             $line++;
         }
+    }
+
+    /**
+     * The search key of a header name ("\n" . lower-case name . ":"), or '' for a name no field
+     * can have; remembered for the first 256 names asked for (handlers ask for a few literal
+     * names; a name from client input must not grow the table without bound).
+     */
+    private static function headerKey(string $name): string
+    {
+        $key = $name === '' || strpbrk($name, ":\r\n") !== false ? '' : "\n" . strtolower($name) . ':';
+        if (count(self::$headerKeys) < 256) {
+            self::$headerKeys[$name] = $key;
+        }
+        return $key;
     }
 
     public function getHeaders(): array
